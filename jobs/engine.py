@@ -1,0 +1,127 @@
+"""The one sync engine: fetch → parse → load, counting, for any declared stream.
+
+For each export call of a stream, the answer's records are parsed as they stream in and
+handed to the loader, which applies the whole answer in one transaction. A bad record is
+set aside with its id and reason; a body that breaks off rolls the answer back and the
+call is made again, within the client's retry policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from jobs.loader import LoadCounts, Loader
+from jobs.records import ParsedRecord, RecordRejected
+from jobs.smartup import ExportRequest, SmartUpClient, SmartUpError
+from jobs.streams import Stream
+
+REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
+
+
+@dataclass
+class StreamResult:
+    """What one stream did in one run."""
+
+    stream: str
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    requests: int = 0
+    rejects: list[dict[str, str | None]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def add(self, received: int, counts: LoadCounts, rejects: list[RecordRejected]) -> None:
+        self.requests += 1
+        self.received += received
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.rejected += len(rejects)
+        room = REJECTS_KEPT - len(self.rejects)
+        self.rejects += [{"id": r.record_id, "reason": r.reason} for r in rejects[:room]]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "received": self.received, "inserted": self.inserted, "updated": self.updated,
+            "unchanged": self.unchanged, "rejected": self.rejected, "requests": self.requests,
+        }  # fmt: skip
+
+
+@dataclass
+class _Applied:
+    received: int
+    counts: LoadCounts
+    rejects: list[RecordRejected]
+    limits: dict[str, Any] | None
+
+
+class SyncEngine:
+    """Runs streams: ``engine.sync(stream, requests)`` → :class:`StreamResult`."""
+
+    def __init__(self, *, client: SmartUpClient, loader: Loader, tz: tzinfo, log: Any) -> None:
+        self.client = client
+        self.loader = loader
+        self.tz = tz
+        self.log = log
+
+    def sync(self, stream: Stream, requests: list[ExportRequest]) -> StreamResult:
+        """Apply every export call of ``stream``; stop at the first that cannot be had."""
+        result = StreamResult(stream.name)
+        for request in requests:
+            try:
+                applied = self._apply_with_retries(stream, request)
+            except SmartUpError as error:
+                result.error = str(error)
+                self.log.error("sync.error", stream=stream.name, error=result.error)
+                return result
+            for reject in applied.rejects:
+                self.log.warning(
+                    "sync.record.rejected", stream=stream.name,
+                    record_id=reject.record_id, reason=reject.reason,
+                )  # fmt: skip
+            if applied.limits is not None:
+                self.log.info("smartup.limits", request=request.describe(), limits=applied.limits)
+            result.add(applied.received, applied.counts, applied.rejects)
+        return result
+
+    def _apply_with_retries(self, stream: Stream, request: ExportRequest) -> _Applied:
+        waits = self.client.retry.broken_body_waits()
+        while True:
+            try:
+                return self._apply(stream, request)
+            except SmartUpError as error:
+                wait = next(waits, None) if error.retryable else None
+                if wait is None:
+                    raise
+                self.log.warning(
+                    "smartup.retry", request=request.describe(), error=str(error),
+                    wait_s=round(wait, 2),
+                )  # fmt: skip
+                time.sleep(wait)
+
+    def _apply(self, stream: Stream, request: ExportRequest) -> _Applied:
+        rejects: list[RecordRejected] = []
+        received = 0
+
+        def parsed(records: Iterator[Any]) -> Iterator[ParsedRecord]:
+            nonlocal received
+            for record in records:
+                received += 1
+                try:
+                    yield stream.parse(record, tz=self.tz)
+                except RecordRejected as reject:
+                    rejects.append(reject)
+
+        with self.client.export(request) as response:
+            counts = self.loader.load(stream.target, parsed(response.records()))
+            return _Applied(received, counts, rejects, response.limits)

@@ -1,0 +1,368 @@
+"""How parsed rows reach the database, all or nothing per export answer.
+
+Two loaders behind one interface, :meth:`Loader.load`:
+
+- :class:`PostgresLoader`, the fast path: rows are streamed with ``COPY`` into a staging
+  table, duplicates are dropped there (the last one wins), and one
+  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`` merges
+  them, so an unchanged row is never written. Child rows (order lines) of the parents that
+  changed are replaced in two more statements. Memory stays flat: only one COPY buffer is
+  held at a time.
+- :class:`PortableLoader`, plain peewee upserts in batches, for SQLite (the demo).
+
+Both run inside one transaction: an answer that breaks off midway changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, Protocol
+
+import peewee as pw
+
+from jobs.records import ParsedRecord
+from models import is_postgres
+
+COPY_BUFFER_BYTES = 4 * 1024 * 1024
+PORTABLE_BATCH_ROWS = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """``column`` of a child row points to ``table.id`` of the row whose ``target_column``
+    equals the child's ``source_column`` (NULL when there is none)."""
+
+    column: str
+    table: str
+    target_column: str
+    source_column: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChildTarget:
+    """Rows that belong to a parent row and are replaced with it (order lines)."""
+
+    model: type[pw.Model]
+    columns: tuple[str, ...]
+    parent_column: str
+    references: tuple[Reference, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadTarget:
+    """Where one stream's rows go: table (as a model), row columns, natural key."""
+
+    model: type[pw.Model]
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    hash_column: str = "content_hash"
+    child: ChildTarget | None = None
+    # References elsewhere that may point at this table: filled in after it changes.
+    referenced_by: tuple[tuple[ChildTarget, Reference], ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = [c for c in (*self.key, self.hash_column) if c not in self.columns]
+        if missing:
+            raise ValueError(f"key or hash columns {missing} are not among the columns")
+
+    @property
+    def table(self) -> str:
+        return str(self.model._meta.table_name)
+
+
+@dataclass
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+class Loader(Protocol):
+    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+        """Store ``records`` in one transaction and count what changed."""
+        ...
+
+
+def loader_for(db: pw.Database) -> Loader:
+    return PostgresLoader(db) if is_postgres(db) else PortableLoader(db)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False).translate(_COPY_ESCAPES)
+    return str(value)
+
+
+class _CopyBuffer:
+    """Rows as COPY text, sent to the staging table whenever the buffer fills up."""
+
+    def __init__(self, cursor: Any, table: str, columns: Sequence[str]) -> None:
+        self._cursor = cursor
+        self._sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        self._buffer = io.StringIO()
+
+    def add(self, values: Iterable[Any]) -> None:
+        self._buffer.write("\t".join(map(_copy_value, values)))
+        self._buffer.write("\n")
+        if self._buffer.tell() >= COPY_BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer.tell():
+            self._buffer.seek(0)
+            self._cursor.copy_expert(self._sql, self._buffer)
+            self._buffer = io.StringIO()
+
+
+class PostgresLoader:
+    """COPY into staging, then one merge statement per table."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+
+    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+        stage, child_stage = f"_stage_{target.table}", None
+        with self.db.atomic():
+            cursor = self.db.cursor()
+            self._create_stage(cursor, stage, target.table, target.columns, "_seq")
+            parents = _CopyBuffer(cursor, stage, ("_seq", *target.columns))
+            children = None
+            if target.child:
+                child_stage = f"_stage_{target.child.model._meta.table_name}"
+                self._create_stage(
+                    cursor, child_stage, target.child.model._meta.table_name,
+                    target.child.columns, "_parent_seq",
+                )  # fmt: skip
+                children = _CopyBuffer(cursor, child_stage, ("_parent_seq", *target.child.columns))
+            for seq, record in enumerate(records):
+                parents.add((seq, *record.row))
+                if children is not None:
+                    for child_row in record.children:
+                        children.add((seq, *child_row))
+            parents.flush()
+            if children is not None:
+                children.flush()
+            counts = self._merge(cursor, target, stage, child_stage)
+            if counts.inserted or counts.updated:
+                for child, reference in target.referenced_by:
+                    self._fill_reference(cursor, child, reference)
+        return counts
+
+    @staticmethod
+    def _create_stage(cursor: Any, stage: str, table: str, columns: Sequence[str], seq: str) -> None:
+        cursor.execute(
+            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+            f"SELECT 0::integer AS {seq}, {', '.join(columns)} FROM {table} WITH NO DATA"
+        )
+
+    def _merge(
+        self, cursor: Any, target: LoadTarget, stage: str, child_stage: str | None
+    ) -> LoadCounts:
+        key = ", ".join(target.key)
+        same_key = " AND ".join(f"a.{k} = b.{k}" for k in target.key)
+        # The same id twice in one export: the last one wins.
+        cursor.execute(f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq")
+        cursor.execute(f"SELECT count(*) FROM {stage}")
+        distinct = cursor.fetchone()[0]
+        columns = ", ".join(target.columns)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target.columns if c not in target.key)
+        cursor.execute(
+            f"CREATE TEMP TABLE _changed ON COMMIT DROP AS "
+            f"SELECT id, {key}, true AS inserted FROM {target.table} WITH NO DATA"
+        )
+        cursor.execute(
+            f"WITH merged AS ("
+            f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
+            f" SELECT {columns}, now(), now() FROM {stage}"
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates}, last_synced_at = EXCLUDED.last_synced_at"
+            f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
+            f" RETURNING t.id, {', '.join('t.' + k for k in target.key)}, (t.xmax = 0) AS inserted"
+            f") INSERT INTO _changed SELECT * FROM merged"
+        )
+        cursor.execute("SELECT count(*) FILTER (WHERE inserted), count(*) FROM _changed")
+        inserted, changed = cursor.fetchone()
+        if target.child and child_stage:
+            self._replace_children(cursor, target, target.child, stage, child_stage)
+        return LoadCounts(inserted=inserted, updated=changed - inserted, unchanged=distinct - changed)
+
+    @staticmethod
+    def _replace_children(
+        cursor: Any, target: LoadTarget, child: ChildTarget, stage: str, child_stage: str
+    ) -> None:
+        table = child.model._meta.table_name
+        cursor.execute(
+            f"DELETE FROM {table} c USING _changed ch "
+            f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted"
+        )
+        resolved = "".join(
+            f", (SELECT r.id FROM {ref.table} r WHERE r.{ref.target_column} = c.{ref.source_column}"
+            f" ORDER BY r.id LIMIT 1)"
+            for ref in child.references
+        )
+        same_key = " AND ".join(f"s.{k} = ch.{k}" for k in target.key)
+        cursor.execute(
+            f"INSERT INTO {table} ({child.parent_column}, {', '.join(child.columns)}"
+            f"{''.join(', ' + ref.column for ref in child.references)}) "
+            f"SELECT ch.id, {', '.join('c.' + col for col in child.columns)}{resolved} "
+            f"FROM _changed ch JOIN {stage} s ON {same_key} "
+            f"JOIN {child_stage} c ON c._parent_seq = s._seq"
+        )
+
+    @staticmethod
+    def _fill_reference(cursor: Any, child: ChildTarget, ref: Reference) -> None:
+        table = child.model._meta.table_name
+        match = f"FROM {ref.table} r WHERE r.{ref.target_column} = c.{ref.source_column}"
+        cursor.execute(
+            f"UPDATE {table} c SET {ref.column} = (SELECT r.id {match} ORDER BY r.id LIMIT 1) "
+            f"WHERE c.{ref.column} IS NULL AND c.{ref.source_column} IS NOT NULL "
+            f"AND EXISTS (SELECT 1 {match})"
+        )
+
+
+# -- portable (SQLite) ----------------------------------------------------------------
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@dataclass
+class _Plan:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    records: list[ParsedRecord] = field(default_factory=list)
+    updated_ids: list[int] = field(default_factory=list)
+
+
+class PortableLoader:
+    """Plain peewee upserts in batches; holds one export's distinct records in memory."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+
+    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+        key_index = [target.columns.index(k) for k in target.key]
+        hash_index = target.columns.index(target.hash_column)
+        fields = [target.model._meta.columns[c] for c in target.columns]
+        key_fields = [target.model._meta.columns[k] for k in target.key]
+        counts = LoadCounts()
+        with self.db.atomic():
+            latest: dict[tuple[Any, ...], ParsedRecord] = {}
+            for record in records:
+                latest[tuple(record.row[i] for i in key_index)] = record
+            for batch in _batches(latest.items(), PORTABLE_BATCH_ROWS):
+                existing = self._existing(target, key_fields, [k for k, _ in batch])
+                plan = _Plan()
+                for key, record in batch:
+                    found = existing.get(key)
+                    if found is None:
+                        counts.inserted += 1
+                    elif found[1] != record.row[hash_index]:
+                        counts.updated += 1
+                        plan.updated_ids.append(found[0])
+                    else:
+                        counts.unchanged += 1
+                        continue
+                    plan.records.append(record)
+                if plan.records:
+                    self._write(target, fields, key_fields, key_index, plan)
+            if (counts.inserted or counts.updated) and target.referenced_by:
+                for child, reference in target.referenced_by:
+                    self._fill_reference(child, reference)
+        return counts
+
+    @staticmethod
+    def _existing(
+        target: LoadTarget, key_fields: list[pw.Field], keys: list[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], tuple[int, str]]:
+        model = target.model
+        query = model.select(model.id, *key_fields, model._meta.columns[target.hash_column])
+        query = query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
+        return {tuple(row[1:-1]): (row[0], row[-1]) for row in query}
+
+    def _write(
+        self,
+        target: LoadTarget,
+        fields: list[pw.Field],
+        key_fields: list[pw.Field],
+        key_index: list[int],
+        plan: _Plan,
+    ) -> None:
+        model = target.model
+        now = _now()
+        rows = [(*record.row, now, now) for record in plan.records]
+        model.insert_many(rows, fields=[*fields, model.first_synced_at, model.last_synced_at]).on_conflict(
+            conflict_target=key_fields,
+            preserve=[f for f in fields if f not in key_fields] + [model.last_synced_at],
+        ).execute()  # fmt: skip
+        child = target.child
+        if child is None:
+            return
+        child_model = child.model
+        parent_field = child_model._meta.columns[child.parent_column]
+        if plan.updated_ids:
+            child_model.delete().where(parent_field.in_(plan.updated_ids)).execute()
+        keys = [tuple(record.row[i] for i in key_index) for record in plan.records]
+        ids = {tuple(row[1:]): row[0] for row in model.select(model.id, *key_fields).where(pw.Tuple(*key_fields).in_(keys)).tuples()}  # fmt: skip
+        child_fields = [child_model._meta.columns[c] for c in child.columns]
+        ref_fields = [child_model._meta.columns[ref.column] for ref in child.references]
+        lookups = [self._lookup(ref, child, plan.records) for ref in child.references]
+        child_rows = [
+            (ids[key], *row, *(lookup.get(row[index]) for index, lookup in lookups))
+            for key, record in zip(keys, plan.records, strict=True)
+            for row in record.children
+        ]
+        for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):
+            child_model.insert_many(batch, fields=[parent_field, *child_fields, *ref_fields]).execute()
+
+    def _lookup(
+        self, ref: Reference, child: ChildTarget, records: list[ParsedRecord]
+    ) -> tuple[int, dict[Any, int]]:
+        """The source column's position in a child row, and the ids its values point to:
+        one query for the whole batch."""
+        index = child.columns.index(ref.source_column)
+        values = list({row[index] for record in records for row in record.children} - {None})
+        found: dict[Any, int] = {}
+        for batch in _batches(values, PORTABLE_BATCH_ROWS):
+            marks = ", ".join("?" for _ in batch)
+            cursor = self.db.execute_sql(
+                f'SELECT "{ref.target_column}", min(id) FROM "{ref.table}" '
+                f'WHERE "{ref.target_column}" IN ({marks}) GROUP BY "{ref.target_column}"',
+                batch,
+            )
+            found.update(cursor.fetchall())
+        return index, found
+
+    def _fill_reference(self, child: ChildTarget, ref: Reference) -> None:
+        table = child.model._meta.table_name
+        match = f'FROM "{ref.table}" r WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"'
+        self.db.execute_sql(
+            f'UPDATE "{table}" SET "{ref.column}" = (SELECT r.id {match} ORDER BY r.id LIMIT 1) '
+            f'WHERE "{ref.column}" IS NULL AND "{ref.source_column}" IS NOT NULL '
+            f"AND EXISTS (SELECT 1 {match})"
+        )

@@ -1,0 +1,319 @@
+"""SmartUp records into typed rows: pure functions, no I/O.
+
+SmartUp sends every value as a string: amounts as ``"1 200 000,50"``, dates as
+``dd.mm.yyyy``, times as ``dd.mm.yyyy hh24:mi:ss`` in the company's local time, empty
+values as ``""``. A record that cannot be stored raises :class:`RecordRejected` with the
+record's id and the reason; the caller counts it and goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from models import JSONText
+
+# Part of every content hash: bump it when parsing changes, so the next sync rewrites
+# rows that were stored under the old rules even though SmartUp sent the same record.
+PARSER_VERSION = "1"
+
+MONEY_LIMIT = Decimal(10) ** 18  # numeric(20, 2)
+QUANTITY_LIMIT = Decimal(10) ** 14  # numeric(20, 6)
+
+_DATE = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})")
+_DATETIME = re.compile(r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
+_AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']+")
+_BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
+
+
+class RecordRejected(ValueError):
+    """A record that cannot be stored: ``record_id`` (None when it has none) and ``reason``."""
+
+    def __init__(self, record_id: str | None, reason: str) -> None:
+        self.record_id = record_id
+        self.reason = reason
+        super().__init__(f"record {record_id or '(no id)'} rejected: {reason}")
+
+
+class FieldError(ValueError):
+    """A value that cannot be parsed; the message names the field and the value."""
+
+
+class ParsedRecord(NamedTuple):
+    """One record as rows: its key, its row, and its child rows (order lines)."""
+
+    key: str
+    row: tuple[Any, ...]
+    children: tuple[tuple[Any, ...], ...] = ()
+
+
+# -- values ---------------------------------------------------------------------------
+
+
+def text(value: Any, *, field: str = "value") -> str | None:
+    """A text value: ``""`` and missing become None; numbers are kept as their digits."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool):
+        return str(value)
+    raise FieldError(f"{field} is not text: {_show(value)}")
+
+
+def parse_decimal(value: Any, *, field: str = "amount", limit: Decimal = MONEY_LIMIT) -> Decimal | None:
+    """``"1 200 000,50"``, ``"1200000.50"``, ``"1.200.000,50"`` or ``"-3,5"`` to a Decimal.
+
+    The last of ``,`` and ``.`` is the decimal mark when both occur; spaces (also
+    non-breaking ones) and apostrophes group thousands. ``""`` is None.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        number = _decimal_from_text(value, field)
+    else:
+        raise FieldError(f"{field} is not a number: {_show(value)}")
+    if not number.is_finite() or abs(number) >= limit:
+        raise FieldError(f"{field} is out of range: {_show(value)}")
+    return number
+
+
+def _decimal_from_text(value: str, field: str) -> Decimal:
+    cleaned = _AMOUNT_SPACES.sub("", value)
+    comma, dot = cleaned.rfind(","), cleaned.rfind(".")
+    if comma >= 0 and dot >= 0:
+        thousands = "." if comma > dot else ","
+        cleaned = cleaned.replace(thousands, "")
+    elif cleaned.count(".") > 1:
+        cleaned = cleaned.replace(".", "")
+    elif cleaned.count(",") > 1:
+        cleaned = cleaned.replace(",", "")
+    cleaned = cleaned.replace(",", ".")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise FieldError(f"{field} is not a number: {_show(value)}") from None
+    if not cleaned or not (cleaned[0].isdigit() or cleaned[0] in "+-."):
+        raise FieldError(f"{field} is not a number: {_show(value)}")
+    return number
+
+
+def parse_date(value: Any, *, field: str = "date") -> date | None:
+    """``dd.mm.yyyy`` to a date; ``""`` is None. A time part, if sent, is ignored."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not (_DATE.fullmatch(value) or _DATETIME.fullmatch(value)):
+        raise FieldError(f"{field} is not dd.mm.yyyy: {_show(value)}")
+    day, month, year = int(value[0:2]), int(value[3:5]), int(value[6:10])
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise FieldError(f"{field} is not a real date: {_show(value)}") from None
+
+
+def parse_datetime(value: Any, *, tz: tzinfo, field: str = "time") -> datetime | None:
+    """``dd.mm.yyyy hh24:mi:ss`` (seconds optional, or a bare date) in ``tz``, made aware."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and len(value) == 10:
+        day = parse_date(value, field=field)
+        assert day is not None
+        return datetime(day.year, day.month, day.day, tzinfo=tz)
+    match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise FieldError(f"{field} is not dd.mm.yyyy hh24:mi:ss: {_show(value)}")
+    day, month, year, hour, minute = (int(part) for part in match.groups()[:5])
+    second = int(match.group(6) or 0)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except ValueError:
+        raise FieldError(f"{field} is not a real time: {_show(value)}") from None
+
+
+def split_barcodes(value: Any) -> list[str]:
+    """One SmartUp barcode string into a list: split on ``|``, ``,``, ``;`` and spaces,
+    duplicates dropped, order kept."""
+    if not value:
+        return []
+    if not isinstance(value, str):
+        raise FieldError(f"barcodes is not text: {_show(value)}")
+    return list(dict.fromkeys(part for part in _BARCODE_SEPARATORS.split(value) if part))
+
+
+def canonical_json(record: Mapping[str, Any]) -> tuple[JSONText, str]:
+    """The record as JSON text (stored in ``raw``) and its content hash.
+
+    Raises :class:`FieldError` for text PostgreSQL refuses: NUL characters and lone
+    surrogates.
+    """
+    encoded = json.dumps(
+        record, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_number
+    )
+    if "\\u0000" in encoded:
+        raise FieldError("text holds a NUL character (\\u0000), which PostgreSQL refuses")
+    try:
+        data = encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FieldError("text holds an invalid Unicode character (lone surrogate)") from None
+    digest = hashlib.md5(data, usedforsecurity=False)
+    digest.update(PARSER_VERSION.encode())
+    return JSONText(encoded), digest.hexdigest()
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+# -- records --------------------------------------------------------------------------
+
+PRODUCT_COLUMNS = (
+    "external_source",
+    "external_id",
+    "code",
+    "name",
+    "short_name",
+    "measure_code",
+    "barcodes",
+    "is_active",
+    "raw",
+    "content_hash",
+)
+
+
+def parse_product(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
+    """One ``inventory`` record into a ``products`` row (in :data:`PRODUCT_COLUMNS` order)."""
+    product_id = _record_id(record, "product_id")
+    try:
+        raw, content_hash = canonical_json(record)
+        row = (
+            "smartup",
+            product_id,
+            text(record.get("code"), field="code"),
+            text(record.get("name"), field="name"),
+            text(record.get("short_name"), field="short_name"),
+            text(record.get("measure_code"), field="measure_code"),
+            split_barcodes(record.get("barcodes")),
+            record.get("state") == "A",
+            raw,
+            content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(product_id, str(error)) from None
+    return ParsedRecord(product_id, row)
+
+
+ORDER_COLUMNS = (
+    "source_external_id",
+    "external_id",
+    "filial_id",
+    "filial_code",
+    "status",
+    "deal_time",
+    "delivery_date",
+    "booked_date",
+    "total_amount",
+    "currency_code",
+    "person_id",
+    "person_code",
+    "person_name",
+    "raw",
+    "content_hash",
+)
+
+ORDER_ITEM_COLUMNS = (
+    "line_no",
+    "product_unit_id",
+    "product_code",
+    "product_barcode",
+    "product_name",
+    "quantity",
+    "sold_quant",
+    "return_quant",
+    "price",
+    "amount",
+    "vat_percent",
+    "vat_amount",
+    "inventory_kind",
+    "warehouse_code",
+)
+
+
+def parse_order(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
+    """One ``order`` record into an ``orders`` row and its ``order_items`` rows."""
+    deal_id = _record_id(record, "deal_id")
+    try:
+        raw, content_hash = canonical_json(record)
+        row = (
+            deal_id,
+            text(record.get("external_id"), field="external_id"),
+            text(record.get("filial_id"), field="filial_id"),
+            text(record.get("filial_code"), field="filial_code"),
+            text(record.get("status"), field="status"),
+            parse_datetime(record.get("deal_time"), tz=tz, field="deal_time"),
+            parse_date(record.get("delivery_date"), field="delivery_date"),
+            parse_date(record.get("booked_date"), field="booked_date"),
+            parse_decimal(record.get("total_amount"), field="total_amount"),
+            text(record.get("currency_code"), field="currency_code"),
+            text(record.get("person_id"), field="person_id"),
+            text(record.get("person_code"), field="person_code"),
+            text(record.get("person_name"), field="person_name"),
+            raw,
+            content_hash,
+        )
+        lines = record.get("order_products") or []
+        if not isinstance(lines, Sequence) or isinstance(lines, str):
+            raise FieldError(f"order_products is not a list: {_show(lines)}")
+        items = tuple(_order_item(number, line) for number, line in enumerate(lines, start=1))
+    except FieldError as error:
+        raise RecordRejected(deal_id, str(error)) from None
+    return ParsedRecord(deal_id, row, items)
+
+
+def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:
+    if not isinstance(line, Mapping):
+        raise FieldError(f"order line {line_no} is not an object: {_show(line)}")
+    where = f"order line {line_no}"
+    return (
+        line_no,
+        text(line.get("product_unit_id"), field=f"{where} product_unit_id"),
+        text(line.get("product_code"), field=f"{where} product_code"),
+        text(line.get("product_barcode"), field=f"{where} product_barcode"),
+        text(line.get("product_name"), field=f"{where} product_name"),
+        parse_decimal(line.get("order_quant"), field=f"{where} order_quant", limit=QUANTITY_LIMIT),
+        parse_decimal(line.get("sold_quant"), field=f"{where} sold_quant", limit=QUANTITY_LIMIT),
+        parse_decimal(line.get("return_quant"), field=f"{where} return_quant", limit=QUANTITY_LIMIT),
+        parse_decimal(line.get("product_price"), field=f"{where} product_price"),
+        parse_decimal(line.get("sold_amount"), field=f"{where} sold_amount"),
+        parse_decimal(line.get("vat_percent"), field=f"{where} vat_percent", limit=QUANTITY_LIMIT),
+        parse_decimal(line.get("vat_amount"), field=f"{where} vat_amount"),
+        text(line.get("inventory_kind"), field=f"{where} inventory_kind"),
+        text(line.get("warehouse_code"), field=f"{where} warehouse_code"),
+    )
+
+
+def _record_id(record: Any, id_field: str) -> str:
+    if not isinstance(record, Mapping):
+        raise RecordRejected(None, f"record is not an object: {_show(record)}")
+    try:
+        record_id = text(record.get(id_field), field=id_field)
+    except FieldError as error:
+        raise RecordRejected(None, str(error)) from None
+    if record_id is None or not record_id.strip():
+        raise RecordRejected(None, f"no {id_field}")
+    if "\x00" in record_id or len(record_id) > 64:
+        raise RecordRejected(_show(record_id), f"{id_field} is not a valid id")
+    return record_id

@@ -1,0 +1,130 @@
+"""The run table (``smartup_sync_runs``) and the locks that allow one run per kind.
+
+A run row is written when a run starts (RUNNING) and when it ends (SUCCESS, PARTIAL or
+FAILED). The lock is a PostgreSQL session advisory lock per kind, held for the whole run on
+the run's own connection: the database frees it when the worker dies, which is how a
+RUNNING row whose lock is free is known to belong to a dead worker.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import peewee as pw
+
+from models import SyncRun, is_postgres
+
+RUNNING, SUCCESS, PARTIAL, FAILED = "RUNNING", "SUCCESS", "PARTIAL", "FAILED"
+WORKER_LOST = "worker lost: the run's process ended without closing it"
+LOCK_NAMESPACE = zlib.crc32(b"smartup-sync") & 0x7FFFFFFF
+ERROR_MESSAGE_CHARS = 1000
+
+
+class RunLock:
+    """One advisory lock per kind (``products``, ``orders``); a ``full`` run takes both."""
+
+    def __init__(self, db: pw.Database, kinds: Iterable[str]) -> None:
+        self.db = db
+        self.kinds = tuple(sorted(set(kinds)))
+        self._held: list[str] = []
+
+    def try_acquire(self) -> bool:
+        """Take every lock without waiting; on the first one taken elsewhere, take none."""
+        if not is_postgres(self.db):
+            return True
+        for kind in self.kinds:
+            cursor = self.db.execute_sql(
+                "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _kind_key(kind))
+            )
+            if not cursor.fetchone()[0]:
+                self.release()
+                return False
+            self._held.append(kind)
+        return True
+
+    def release(self) -> None:
+        while self._held:
+            kind = self._held.pop()
+            if not self.db.is_closed():
+                self.db.execute_sql(
+                    "SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, _kind_key(kind))
+                )
+
+
+def _kind_key(kind: str) -> int:
+    return zlib.crc32(kind.encode()) & 0x7FFFFFFF
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def one_line(message: str, *, secrets: Sequence[str] = ()) -> str:
+    """``message`` as one line of bounded length with every secret masked."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    message = " ".join(message.split())
+    return message[:ERROR_MESSAGE_CHARS]
+
+
+def close_orphans(kinds: Sequence[str]) -> int:
+    """Close RUNNING rows touching ``kinds`` as FAILED. Call only while holding their locks:
+    then no live worker can own them."""
+    run_types = {*kinds, "full"}
+    return int(
+        SyncRun.update(status=FAILED, finished_at=_now(), error_message=WORKER_LOST)
+        .where((SyncRun.status == RUNNING) & (SyncRun.run_type.in_(sorted(run_types))))
+        .execute()
+    )
+
+
+def start_run(run_type: str, *, job_id: str | None = None, days_back: int | None = None) -> SyncRun:
+    run: SyncRun = SyncRun.create(
+        run_type=run_type, status=RUNNING, started_at=_now(), job_id=job_id, days_back=days_back
+    )
+    return run
+
+
+def status_of(results: Sequence[Any]) -> str:
+    """SUCCESS, PARTIAL or FAILED from the stream results of a run.
+
+    FAILED when no stream completed; PARTIAL when one did not, or records were rejected.
+    """
+    failed = [r for r in results if r.error]
+    if results and len(failed) == len(results):
+        return FAILED
+    if failed or any(r.rejected for r in results):
+        return PARTIAL
+    return SUCCESS
+
+
+def finish_run(
+    run: SyncRun, results: Sequence[Any], *, error: str | None = None, secrets: Sequence[str] = ()
+) -> SyncRun:
+    """Write the outcome of ``run``: status, counts, error and timing."""
+    status = FAILED if error else status_of(results)
+    errors = [f"{r.stream}: {r.error}" for r in results if r.error]
+    if error:
+        errors.append(error)
+    run.status = status
+    run.finished_at = _now()
+    run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 3)
+    run.error_message = one_line("; ".join(errors), secrets=secrets) if errors else None
+    details: dict[str, Any] = {}
+    for result in results:
+        for name, value in result.summary().items():
+            if hasattr(run, f"{result.stream}_{name}"):
+                setattr(run, f"{result.stream}_{name}", value)
+        setattr(run, f"synced_{result.stream}_count", result.stored)
+        details[result.stream] = {**result.summary(), "rejects": result.rejects}
+    run.details = details
+    run.save()
+    return run
+
+
+def latest_runs(limit: int = 10) -> list[SyncRun]:
+    return list(SyncRun.select().order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit))

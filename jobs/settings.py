@@ -1,0 +1,206 @@
+"""One validated settings object, read from the environment (and a ``.env`` file) once.
+
+Every entry point (CLI, job, ``schedule.py``, ``migrate.py``) calls :func:`load_settings`
+and passes the result down; nothing deeper reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from environs import Env, EnvError
+
+T = TypeVar("T")
+
+PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
+ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
+
+SECRET_VARIABLES = frozenset({"SMARTUP_BASIC_PASS"})
+
+
+class SettingsError(Exception):
+    """A missing or invalid setting. ``str()`` is one line naming the variable; never its value."""
+
+    def __init__(self, variable: str, accepted: str) -> None:
+        self.variable = variable
+        self.accepted = accepted
+        super().__init__(f"invalid setting {variable}: expected {accepted}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the worker is configured with. Build it with :func:`load_settings`."""
+
+    database_url: str
+    smartup_base_url: str
+    smartup_user: str
+    smartup_password: str = field(repr=False)
+    redis_url: str = "redis://localhost:6379/0"
+    smartup_project_code: str = "trade"
+    smartup_filial_ids: tuple[str, ...] = ()
+    smartup_inventory_export_url: str | None = None
+    smartup_timezone: str = "Asia/Tashkent"
+    smartup_timeout_seconds: float = 60.0
+    smartup_retry_seconds: float = 300.0
+    sync_interval_seconds: int = 600
+    sync_orders_days_back: int = 7
+    sync_job_timeout_seconds: int = 1800
+
+    @property
+    def products_export_url(self) -> str:
+        return self.smartup_inventory_export_url or self.smartup_base_url + PRODUCTS_EXPORT_PATH
+
+    @property
+    def orders_export_url(self) -> str:
+        return self.smartup_base_url + ORDERS_EXPORT_PATH
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.smartup_timezone)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log line, an error or the run table."""
+        found = [self.smartup_password]
+        db_password = urlsplit(self.database_url).password
+        if db_password:
+            found.append(db_password)
+        redis_password = urlsplit(self.redis_url).password
+        if redis_password:
+            found.append(redis_password)
+        return tuple(s for s in found if s)
+
+
+def load_database_url() -> str:
+    """Only ``DATABASE_URL``: what ``migrate.py`` (the release step) needs."""
+    Env().read_env(".env", recurse=False, override=False)
+    return _Reader(os.environ).required(
+        "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True
+) -> Settings:
+    """Read and validate every variable; raise :class:`SettingsError` on the first bad one.
+
+    ``environ`` defaults to ``os.environ`` (after loading ``.env`` from the working
+    directory, which never overrides a variable that is already set).
+    """
+    if environ is None:
+        if read_dotenv:
+            Env().read_env(".env", recurse=False, override=False)
+        environ = os.environ
+    reader = _Reader(environ)
+    database_url = reader.required("DATABASE_URL", _database_url, "postgresql://... or sqlite:///...")
+    base_url = reader.required("SMARTUP_BASE_URL", _smartup_url, "an https:// URL (http:// only for loopback hosts)")
+    return Settings(
+        database_url=database_url,
+        smartup_base_url=base_url.rstrip("/"),
+        smartup_user=reader.required("SMARTUP_BASIC_USER", _non_empty, "a non-empty user name"),
+        smartup_password=reader.required("SMARTUP_BASIC_PASS", _non_empty, "a non-empty password"),
+        redis_url=reader.optional("REDIS_URL", "redis://localhost:6379/0", _redis_url, "redis://, rediss:// or unix:// URL"),
+        smartup_project_code=reader.optional("SMARTUP_PROJECT_CODE", "trade", _non_empty, "a project code such as trade or anor"),
+        smartup_filial_ids=reader.optional("SMARTUP_FILIAL_ID", (), _filial_ids, "a numeric id or a comma-separated list of numeric ids"),
+        smartup_inventory_export_url=reader.optional("SMARTUP_INVENTORY_EXPORT_URL", None, _smartup_url, "an https:// URL (http:// only for loopback hosts)"),
+        smartup_timezone=reader.optional("SMARTUP_TIMEZONE", "Asia/Tashkent", _timezone, "an IANA time zone such as Asia/Tashkent"),
+        smartup_timeout_seconds=reader.optional("SMARTUP_TIMEOUT_SECONDS", 60.0, _bounded(float, 1, 3600), "seconds between 1 and 3600"),
+        smartup_retry_seconds=reader.optional("SMARTUP_RETRY_SECONDS", 300.0, _bounded(float, 0, 3600), "seconds between 0 and 3600"),
+        sync_interval_seconds=reader.optional("SYNC_INTERVAL_SECONDS", 600, _bounded(int, 60, 86400), "an integer between 60 and 86400"),
+        sync_orders_days_back=reader.optional("SYNC_ORDERS_DAYS_BACK", 7, _bounded(int, 1, 90), "an integer between 1 and 90"),
+        sync_job_timeout_seconds=reader.optional("SYNC_JOB_TIMEOUT_SECONDS", 1800, _bounded(int, 60, 86400), "an integer between 60 and 86400"),
+    )  # fmt: skip
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def required(self, name: str, parse: Callable[[str], T], accepted: str) -> T:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            raise SettingsError(name, f"{accepted} (required, not set)")
+        return self._parse(name, raw, parse, accepted)
+
+    def optional(self, name: str, default: T, parse: Callable[[str], T], accepted: str) -> T:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        return self._parse(name, raw, parse, accepted)
+
+    @staticmethod
+    def _parse(name: str, raw: str, parse: Callable[[str], T], accepted: str) -> T:
+        try:
+            return parse(raw)
+        except (ValueError, EnvError):
+            raise SettingsError(name, accepted) from None
+
+
+def _non_empty(raw: str) -> str:
+    if not raw:
+        raise ValueError("empty")
+    return raw
+
+
+def _bounded(kind: Callable[[str], T], low: float, high: float) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not low <= value <= high:  # type: ignore[operator]
+            raise ValueError("out of range")
+        return value
+
+    return parse
+
+
+def _database_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme in ("postgresql", "postgres") and urlsplit(raw).path.strip("/"):
+        return raw
+    if scheme == "sqlite" and raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return raw
+    raise ValueError("unsupported database URL")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _smartup_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if not parts.hostname or parts.username or parts.password:
+        raise ValueError("no host, or credentials inside the URL")
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname)):
+        return raw
+    raise ValueError("not https")
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("not a redis URL")
+    return raw
+
+
+def _filial_ids(raw: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in raw.split(","))
+    if not ids or not all(part.isdigit() for part in ids):
+        raise ValueError("not numeric ids")
+    return tuple(dict.fromkeys(ids))
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone") from None
+    return raw

@@ -1,0 +1,23 @@
+"""SmartUp's export API: the client, its retry policy and its errors."""
+
+from jobs.smartup.client import ExportRequest, ExportResponse, SmartUpClient
+from jobs.smartup.errors import (
+    SmartUpAuthError,
+    SmartUpBadResponse,
+    SmartUpBrokenResponse,
+    SmartUpError,
+    SmartUpHTTPError,
+)
+from jobs.smartup.retry import RetryPolicy
+
+__all__ = [
+    "ExportRequest",
+    "ExportResponse",
+    "RetryPolicy",
+    "SmartUpAuthError",
+    "SmartUpBadResponse",
+    "SmartUpBrokenResponse",
+    "SmartUpClient",
+    "SmartUpError",
+    "SmartUpHTTPError",
+]

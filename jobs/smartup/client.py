@@ -1,0 +1,248 @@
+"""The SmartUp HTTP client: one export request, its answer parsed as a stream.
+
+Knows nothing of the database. :meth:`SmartUpClient.export` POSTs the filters with Basic
+auth and the ``project_code``/``filial_id`` headers, retries what is worth retrying (see
+:mod:`jobs.smartup.retry`), and yields the records one by one while the body arrives, so
+memory does not grow with the size of an export.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import ijson
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from jobs.smartup.errors import (
+    SmartUpAuthError,
+    SmartUpBadResponse,
+    SmartUpBrokenResponse,
+    SmartUpError,
+    SmartUpHTTPError,
+)
+from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
+
+CHUNK_BYTES = 64 * 1024
+AUTH_STATUSES = {401: "bad credentials or a filial_id the account may not use",
+                 403: "access denied",
+                 481: "project not visible: check SMARTUP_PROJECT_CODE"}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportRequest:
+    """One export call: where, with which filters, for which filial."""
+
+    name: str  # "products" or "orders", for messages
+    url: str
+    records_key: str  # "inventory" or "order"
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    filial_id: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{self.name} export"]
+        if self.filial_id:
+            parts.append(f"filial {self.filial_id}")
+        window = (self.filters.get("begin_modified_on"), self.filters.get("end_modified_on"))
+        if all(window):
+            parts.append(f"modified {window[0]}..{window[1]}")
+        return ", ".join(parts)
+
+
+class ExportResponse:
+    """The records of one answer, read as they arrive; ``limits`` once they are all read."""
+
+    def __init__(self, request: ExportRequest, response: requests.Response) -> None:
+        self._request = request
+        self._response = response
+        self.limits: dict[str, Any] | None = None
+        self.record_count = 0
+
+    def records(self) -> Iterator[Any]:
+        """Yield each record of the export array.
+
+        Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying)
+        and :class:`SmartUpBadResponse` when it is not the JSON expected.
+        """
+        found: list[Any] = []
+        limits: list[Any] = []
+        records_parser = ijson.items_coro(found, f"{self._request.records_key}.item")
+        limits_parser = ijson.items_coro(limits, "limits")
+        head = b""
+        for chunk in self._chunks():
+            if len(head) < CHUNK_BYTES:
+                if not head and not chunk.lstrip().startswith(b"{"):
+                    raise self._not_json(chunk)
+                head += chunk
+            self._feed(records_parser, chunk, head)
+            self._feed(limits_parser, chunk, head)
+            self.record_count += len(found)
+            yield from found
+            found.clear()
+        if not head:
+            raise SmartUpBadResponse(f"SmartUp sent an empty body for the {self._request.describe()}")
+        self._close(records_parser, head)
+        self._close(limits_parser, head)
+        self.record_count += len(found)
+        yield from found
+        self.limits = limits[0] if limits and isinstance(limits[0], dict) else None
+        if self.record_count == 0:
+            self._check_shape(head)
+
+    def _chunks(self) -> Iterator[bytes]:
+        raw = self._response.raw
+        try:
+            while True:
+                chunk = raw.read(CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    return
+                yield chunk
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+            raise SmartUpBrokenResponse(
+                f"the {self._request.describe()} broke off midway: {type(error).__name__}"
+            ) from None
+
+    def _feed(self, parser: Any, chunk: bytes, head: bytes) -> None:
+        try:
+            parser.send(chunk)
+        except ijson.JSONError as error:
+            raise self._invalid(error, head) from None
+
+    def _close(self, parser: Any, head: bytes) -> None:
+        try:
+            parser.close()
+        except ijson.JSONError as error:
+            raise self._invalid(error, head) from None
+
+    def _invalid(self, error: Exception, head: bytes) -> SmartUpError:
+        if "premature EOF" in str(error) or "Incomplete JSON" in str(error):
+            return SmartUpBrokenResponse(
+                f"the {self._request.describe()} ended before its JSON did (truncated body)"
+            )
+        return SmartUpBadResponse(
+            f"SmartUp sent invalid JSON for the {self._request.describe()}: "
+            f"{str(error).splitlines()[0]}; body starts {_snippet(head)}"
+        )
+
+    def _not_json(self, chunk: bytes) -> SmartUpBadResponse:
+        content_type = self._response.headers.get("Content-Type", "no content type")
+        return SmartUpBadResponse(
+            f"SmartUp answered {self._response.status_code} with a body that is not JSON "
+            f"({content_type}) for the {self._request.describe()}: {_snippet(chunk)}"
+        )
+
+    def _check_shape(self, head: bytes) -> None:
+        try:
+            document = json.loads(head)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not isinstance(
+            document.get(self._request.records_key), list
+        ):
+            raise SmartUpBadResponse(
+                f"SmartUp's answer to the {self._request.describe()} has no "
+                f"{self._request.records_key!r} array: {_snippet(head)}"
+            )
+
+
+class SmartUpClient:
+    """Talks to one SmartUp account. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        *,
+        user: str,
+        password: str,
+        project_code: str = "trade",
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not user or not password:
+            raise ValueError("SmartUp user and password are required")
+        self.retry = retry or RetryPolicy()
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = requests.Session()
+        self._session.auth = (user, password)
+        self._session.headers.update({
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "project_code": project_code,
+        })  # fmt: skip
+        adapter = HTTPAdapter(max_retries=self.retry.urllib3_retry())
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def __enter__(self) -> SmartUpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    @contextmanager
+    def export(self, request: ExportRequest) -> Iterator[ExportResponse]:
+        """Send ``request``: ``with client.export(r) as response: response.records()``.
+
+        Raises :class:`SmartUpError` subclasses, one line each, free of credentials.
+        """
+        headers = {"filial_id": request.filial_id} if request.filial_id else {}
+        try:
+            response = self._session.post(
+                request.url,
+                data=json.dumps(dict(request.filters)).encode(),
+                headers=headers,
+                timeout=self._timeout,
+                stream=True,
+            )
+        except requests.exceptions.RetryError as error:
+            raise SmartUpHTTPError(f"SmartUp kept failing for the {request.describe()}: {_reason(error)}") from None
+        except requests.exceptions.Timeout:
+            raise SmartUpBrokenResponse(f"SmartUp did not answer the {request.describe()} in time") from None
+        except requests.exceptions.ConnectionError as error:
+            raise SmartUpBrokenResponse(f"cannot reach SmartUp for the {request.describe()}: {_reason(error)}") from None
+        except requests.RequestException as error:
+            raise SmartUpError(f"request for the {request.describe()} failed: {type(error).__name__}") from None  # fmt: skip
+        try:
+            self._raise_for_status(request, response)
+            yield ExportResponse(request, response)
+        finally:
+            response.close()
+
+    @staticmethod
+    def _raise_for_status(request: ExportRequest, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 400 and status != 204:
+            return
+        body = _snippet(response.raw.read(2048, decode_content=True) if response.raw else b"")
+        if status in AUTH_STATUSES:
+            raise SmartUpAuthError(
+                f"SmartUp refused the {request.describe()} with {status} "
+                f"({AUTH_STATUSES[status]}): {body}"
+            )
+        after = " after retries" if status in RETRY_STATUSES else ""
+        raise SmartUpHTTPError(f"SmartUp answered {status}{after} to the {request.describe()}: {body}")
+
+
+def _snippet(data: bytes, limit: int = 160) -> str:
+    """A short one-line view of a body, for error messages."""
+    text = data[: limit * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause of a requests error, by type only: no URL, no credentials."""
+    for _ in range(8):
+        inner = getattr(error, "reason", None) or error.__cause__ or error.__context__
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    return type(error).__name__

@@ -1,0 +1,165 @@
+"""The job functions: one call is one run.
+
+:func:`run_sync` takes the run lock, closes what a dead worker left RUNNING, opens a run
+row, runs the engine over the kind's streams, and closes the row. The CLI calls it
+directly; RQ workers call :func:`sync_job` (by dotted path ``jobs.tasks.sync_job``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import peewee as pw
+
+from jobs.engine import StreamResult, SyncEngine
+from jobs.loader import loader_for
+from jobs.logs import bind_run, get_logger
+from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
+from jobs.settings import Settings, load_settings
+from jobs.smartup import RetryPolicy, SmartUpClient
+from jobs.streams import RUN_KINDS, STREAMS
+from models import open_database
+
+SKIPPED = "SKIPPED"
+
+
+class SyncFailed(Exception):
+    """The run could not complete (database unreachable, ...). One line, no secrets."""
+
+
+@dataclass
+class RunOutcome:
+    status: str  # SUCCESS, PARTIAL, FAILED, or SKIPPED when the kind was already running
+    run_id: int | None = None
+    results: list[StreamResult] = field(default_factory=list)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+def check_kind(kind: str) -> tuple[str, ...]:
+    if kind not in RUN_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
+    return RUN_KINDS[kind]
+
+
+def check_days_back(days_back: int | None) -> None:
+    if days_back is not None and not 1 <= days_back <= 90:
+        raise ValueError(f"days_back must be between 1 and 90, not {days_back}")
+
+
+def run_sync(
+    kind: str,
+    *,
+    settings: Settings,
+    days_back: int | None = None,
+    job_id: str | None = None,
+    retry: RetryPolicy | None = None,
+    today: date | None = None,
+) -> RunOutcome:
+    """Run one sync of ``kind`` (``products``, ``orders`` or ``full``) now, in this process.
+
+    Opens its own database connection (RQ forks a process per job) and closes it before
+    returning. Raises :class:`SyncFailed` when the database fails under the run.
+    """
+    kinds = check_kind(kind)
+    check_days_back(days_back)
+    days_back = days_back or settings.sync_orders_days_back
+    log = get_logger()
+    db = _open(settings)
+    lock = RunLock(db, kinds)
+    try:
+        if not lock.try_acquire():
+            log.info("sync.skipped", run_type=kind, reason="a run of this kind is in progress")
+            return RunOutcome(SKIPPED)
+        closed = close_orphans(kinds)
+        if closed:
+            log.warning("sync.orphans.closed", run_type=kind, count=closed)
+        run = start_run(kind, job_id=job_id, days_back=days_back)
+        with bind_run(run.id, kind):
+            return _run(run, db, kinds, settings, days_back, retry, today, log)
+    except (pw.DatabaseError, pw.InterfaceError) as error:
+        message = one_line(f"database error: {error}", secrets=settings.secrets)
+        log.error("sync.error", run_type=kind, error=message)
+        raise SyncFailed(message) from None
+    finally:
+        try:
+            lock.release()
+        except pw.PeeweeException:
+            pass  # the connection is gone, and with it the lock
+        db.close()
+
+
+def _open(settings: Settings) -> pw.Database:
+    try:
+        return open_database(
+            settings.database_url, statement_timeout_ms=settings.sync_job_timeout_seconds * 1000
+        )
+    except pw.PeeweeException as error:
+        raise SyncFailed(
+            one_line(f"cannot connect to the database: {error}", secrets=settings.secrets)
+        ) from None
+
+
+def _run(
+    run: Any,
+    db: pw.Database,
+    kinds: tuple[str, ...],
+    settings: Settings,
+    days_back: int,
+    retry: RetryPolicy | None,
+    today: date | None,
+    log: Any,
+) -> RunOutcome:
+    started = time.monotonic()
+    today = today or datetime.now(settings.tz).date()
+    log.info("sync.start", days_back=days_back, streams=list(kinds))
+    results: list[StreamResult] = []
+    retry = retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds)
+    client = SmartUpClient(
+        user=settings.smartup_user,
+        password=settings.smartup_password,
+        project_code=settings.smartup_project_code,
+        read_timeout=settings.smartup_timeout_seconds,
+        retry=retry,
+    )
+    try:
+        engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
+        for name in kinds:
+            stream = STREAMS[name]
+            result = engine.sync(stream, stream.requests(settings, days_back=days_back, today=today))
+            result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
+            results.append(result)
+            log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+    except Exception as error:
+        message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
+        try:
+            finish_run(run, results, error=message, secrets=settings.secrets)
+        except pw.PeeweeException:
+            pass  # the database is what failed; the next run closes this row as lost
+        log.error("sync.error", error=message)
+        log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
+        raise
+    finally:
+        client.close()
+    finish_run(run, results, secrets=settings.secrets)
+    duration = round(time.monotonic() - started, 3)
+    log.info(
+        "sync.finish", status=run.status, duration_s=duration, error=run.error_message,
+        synced_products_count=run.synced_products_count,
+        synced_orders_count=run.synced_orders_count,
+    )  # fmt: skip
+    return RunOutcome(run.status, run.id, results, run.error_message, duration)
+
+
+def sync_job(kind: str, days_back: int | None = None) -> dict[str, Any]:
+    """The RQ job: settings from the environment, one run; the outcome as the job result."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    outcome = run_sync(
+        kind, settings=load_settings(), days_back=days_back, job_id=job.id if job else None
+    )
+    return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}

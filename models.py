@@ -1,0 +1,206 @@
+"""peewee models for the tables the web app reads, and the database handle.
+
+The same models (and migrations) serve PostgreSQL in production and SQLite for the demo:
+the two custom column types below map to ``jsonb``/``timestamptz`` on PostgreSQL and to
+``TEXT`` on SQLite, where decimals are kept as text so that money stays exact.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import peewee as pw
+
+database = pw.DatabaseProxy()
+
+POSTGRES_FIELD_TYPES = {"JSONB": "jsonb", "TIMESTAMPTZ": "timestamptz"}
+SQLITE_FIELD_TYPES = {"JSONB": "TEXT", "TIMESTAMPTZ": "TEXT", "DECIMAL": "TEXT"}
+
+
+class JSONText(str):
+    """A string that already holds encoded JSON (a record as received): stored as is."""
+
+    __slots__ = ()
+
+
+class JSONField(pw.Field):  # type: ignore[misc]
+    """``jsonb`` on PostgreSQL, JSON text on SQLite."""
+
+    field_type = "JSONB"
+
+    def db_value(self, value: Any) -> str | None:
+        if value is None or isinstance(value, JSONText):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+
+    def python_value(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class AwareDateTimeField(pw.Field):  # type: ignore[misc]
+    """``timestamptz`` on PostgreSQL, ISO-8601 text with its offset on SQLite."""
+
+    field_type = "TIMESTAMPTZ"
+
+    def db_value(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("AwareDateTimeField needs a time zone aware datetime")
+        return value.isoformat()
+
+    def python_value(self, value: Any) -> datetime | None:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def Money(**kwargs: Any) -> pw.DecimalField:  # noqa: N802 - reads as a column type
+    return pw.DecimalField(max_digits=20, decimal_places=2, auto_round=False, **kwargs)
+
+
+def Quantity(**kwargs: Any) -> pw.DecimalField:  # noqa: N802 - reads as a column type
+    return pw.DecimalField(max_digits=20, decimal_places=6, auto_round=False, **kwargs)
+
+
+class BaseModel(pw.Model):  # type: ignore[misc]
+    class Meta:
+        database = database
+
+
+class Product(BaseModel):
+    external_source = pw.CharField(max_length=32)
+    external_id = pw.CharField(max_length=64)
+    code = pw.TextField(null=True, index=True)
+    name = pw.TextField(null=True)
+    short_name = pw.TextField(null=True)
+    measure_code = pw.TextField(null=True)
+    barcodes = JSONField()
+    is_active = pw.BooleanField()
+    raw = JSONField()
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "products"
+        indexes = ((("external_source", "external_id"), True),)
+
+
+class Order(BaseModel):
+    source_external_id = pw.CharField(max_length=64, unique=True)
+    external_id = pw.TextField(null=True)
+    filial_id = pw.TextField(null=True)
+    filial_code = pw.TextField(null=True)
+    status = pw.TextField(null=True)
+    deal_time = AwareDateTimeField(null=True)
+    delivery_date = pw.DateField(null=True)
+    booked_date = pw.DateField(null=True)
+    total_amount = Money(null=True)
+    currency_code = pw.TextField(null=True)
+    person_id = pw.TextField(null=True)
+    person_code = pw.TextField(null=True)
+    person_name = pw.TextField(null=True)
+    raw = JSONField()
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "orders"
+
+
+class OrderItem(BaseModel):
+    order = pw.ForeignKeyField(Order, backref="items", on_delete="CASCADE", column_name="order_id")
+    line_no = pw.IntegerField()
+    product_unit_id = pw.TextField(null=True)
+    product_code = pw.TextField(null=True, index=True)
+    product_barcode = pw.TextField(null=True)
+    product_name = pw.TextField(null=True)
+    product = pw.ForeignKeyField(
+        Product, null=True, on_delete="SET NULL", column_name="product_id", index=True
+    )
+    quantity = Quantity(null=True)
+    sold_quant = Quantity(null=True)
+    return_quant = Quantity(null=True)
+    price = Money(null=True)
+    amount = Money(null=True)
+    vat_percent = Quantity(null=True)
+    vat_amount = Money(null=True)
+    inventory_kind = pw.TextField(null=True)
+    warehouse_code = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "order_items"
+        indexes = ((("order", "line_no"), True),)
+
+
+class SyncRun(BaseModel):
+    run_type = pw.CharField(max_length=16)
+    status = pw.CharField(max_length=16)
+    synced_products_count = pw.IntegerField(default=0)
+    synced_orders_count = pw.IntegerField(default=0)
+    started_at = AwareDateTimeField()
+    finished_at = AwareDateTimeField(null=True)
+    duration_s = pw.FloatField(null=True)
+    error_message = pw.TextField(null=True)
+    job_id = pw.CharField(max_length=64, null=True)
+    days_back = pw.IntegerField(null=True)
+    products_received = pw.IntegerField(default=0)
+    products_inserted = pw.IntegerField(default=0)
+    products_updated = pw.IntegerField(default=0)
+    products_unchanged = pw.IntegerField(default=0)
+    products_rejected = pw.IntegerField(default=0)
+    orders_received = pw.IntegerField(default=0)
+    orders_inserted = pw.IntegerField(default=0)
+    orders_updated = pw.IntegerField(default=0)
+    orders_unchanged = pw.IntegerField(default=0)
+    orders_rejected = pw.IntegerField(default=0)
+    details = JSONField(null=True)
+
+    class Meta:
+        table_name = "smartup_sync_runs"
+        indexes = ((("run_type", "status"), False), (("started_at",), False))
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (Product, Order, OrderItem, SyncRun)
+
+
+def open_database(url: str, *, statement_timeout_ms: int | None = None) -> pw.Database:
+    """Open ``url`` (``postgresql://`` or ``sqlite:///``), bind the models to it and connect.
+
+    On PostgreSQL ``statement_timeout_ms`` bounds every statement of the session, so that a
+    stuck query cannot outlive the job that issued it.
+    """
+    parts = urlsplit(url)
+    db: pw.Database
+    if parts.scheme in ("postgresql", "postgres"):
+        options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else None
+        db = pw.PostgresqlDatabase(
+            unquote(parts.path.lstrip("/")),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname,
+            port=parts.port,
+            field_types=POSTGRES_FIELD_TYPES,
+            autorollback=True,
+            options=options,
+            application_name="smartup-sync",
+            connect_timeout=10,
+        )
+    elif parts.scheme == "sqlite":
+        db = pw.SqliteDatabase(
+            url[len("sqlite:///") :],
+            field_types=SQLITE_FIELD_TYPES,
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000},
+        )
+    else:
+        raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    return db
+
+
+def is_postgres(db: pw.Database) -> bool:
+    return isinstance(db, pw.PostgresqlDatabase)

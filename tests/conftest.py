@@ -1,0 +1,93 @@
+"""Real services: a fresh PostgreSQL database per test session, the SmartUp simulator over
+loopback, and (for queue tests) a Redis database number of our own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from jobs.settings import Settings
+from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
+from jobs.smartup import RetryPolicy
+from migrate import apply_migrations
+from models import open_database
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432")
+PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
+TODAY = date(2026, 11, 28)
+USER, PASSWORD = "sync@acme", "s3cret-Pa55"
+FAST_RETRY = RetryPolicy(attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10)  # fmt: skip
+TABLES = ("order_items", "orders", "products", "smartup_sync_runs")
+
+
+def _admin(sql: str) -> None:
+    connection = psycopg2.connect(PG_ADMIN_DSN)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def make_pg_database() -> Iterator[object]:
+    """Creates throw-away databases; drops every one it made at the end of the session."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"smartup_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        _admin(f"CREATE DATABASE {name}")
+        made.append(name)
+        url = f"{PG_URL_BASE}/{name}"
+        apply_migrations(url)
+        return url
+
+    yield make
+    for name in made:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def pg_url(make_pg_database) -> str:
+    return make_pg_database()
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[str]:
+    """The session's database, emptied before the test; the models are bound to it."""
+    db = open_database(pg_url)
+    db.execute_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    yield pg_url
+    db.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'sync.sqlite3'}"
+    apply_migrations(url)
+    return url
+
+
+@pytest.fixture
+def simulator() -> Iterator[SmartUpSimulator]:
+    products = generate_products(100)
+    orders = generate_orders(40, products=products, today=TODAY, days=7, filial_ids=("100",))
+    with SmartUpSimulator(products=products, orders=orders, user=USER, password=PASSWORD) as sim:
+        yield sim
+
+
+def settings_for(sim: SmartUpSimulator, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url, "smartup_base_url": sim.base_url,
+        "smartup_user": USER, "smartup_password": PASSWORD, "smartup_filial_ids": ("100",),
+        "redis_url": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    }  # fmt: skip
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

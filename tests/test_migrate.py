@@ -1,0 +1,52 @@
+"""migrate.py: applies what is pending, is a no-op the second time, and is safe twice at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+
+from tests.conftest import PG_URL_BASE, _admin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_two_migrations_started_at_once_both_succeed_and_the_schema_exists_once():
+    name = f"smartup_test_migrate_{os.getpid()}"
+    _admin(f"DROP DATABASE IF EXISTS {name}")
+    _admin(f"CREATE DATABASE {name}")
+    try:
+        env = {**os.environ, "DATABASE_URL": f"{PG_URL_BASE}/{name}"}
+        runs = [
+            subprocess.Popen([sys.executable, "migrate.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]  # fmt: skip
+        outputs = [run.communicate(timeout=120) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        again = subprocess.run([sys.executable, "migrate.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0
+        assert '"applied": []' in again.stdout
+
+        connection = psycopg2.connect(f"{PG_URL_BASE}/{name}")
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM migratehistory")
+            assert [row[0] for row in cursor.fetchall()] == ["001_initial"]
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_name IN ('products', 'orders', 'order_items', 'smartup_sync_runs')"
+            )
+            assert cursor.fetchone()[0] == 4
+        connection.close()
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_the_same_migrations_work_on_sqlite(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    for expected in ('"applied": ["001_initial"]', '"applied": []'):
+        done = subprocess.run([sys.executable, "migrate.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
