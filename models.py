@@ -184,7 +184,6 @@ def open_database(url: str, *, statement_timeout_ms: int | None = None) -> pw.Da
             host=parts.hostname,
             port=parts.port,
             field_types=POSTGRES_FIELD_TYPES,
-            autorollback=True,
             options=options,
             application_name="smartup-sync",
             connect_timeout=10,

@@ -69,8 +69,8 @@ class ExportResponse:
         Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying)
         and :class:`SmartUpBadResponse` when it is not the JSON expected.
         """
-        found: list[Any] = []
-        limits: list[Any] = []
+        found: list[Any] = ijson.sendable_list()
+        limits: list[Any] = ijson.sendable_list()
         records_parser = ijson.items_coro(found, f"{self._request.records_key}.item")
         limits_parser = ijson.items_coro(limits, "limits")
         head = b""

@@ -1,0 +1,94 @@
+"""The ``scheduler`` process: register the periodic syncs in rq-scheduler, then run its loop.
+
+``python schedule.py`` (re)registers one periodic products job and one periodic orders job
+under fixed ids, every ``SYNC_INTERVAL_SECONDS``: running it again replaces them (a changed
+interval takes effect) and cancels periodic jobs of ours it no longer defines. The loop
+reads ``REDIS_URL`` (rq-scheduler's own ``rqscheduler`` command would need ``--url``), and
+puts the registrations back within one loop interval if Redis lost them (a restart of a
+Redis that keeps nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq_scheduler import Scheduler
+
+from jobs.logs import configure_logging, get_logger
+from jobs.queueing import KEY_PREFIX, ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
+from jobs.settings import Settings, SettingsError, load_settings
+
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
+PERIODIC_JOBS = {
+    f"{PERIODIC_PREFIX}products": ("products", PRODUCTS_QUEUE),
+    f"{PERIODIC_PREFIX}orders": ("orders", ORDERS_QUEUE),
+}
+LOOP_SECONDS = 10
+
+
+def register(scheduler: Scheduler, settings: Settings) -> list[str]:
+    """Make the scheduler hold exactly our periodic jobs, at the configured interval."""
+    for job in scheduler.get_jobs():
+        if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
+            scheduler.cancel(job)
+    for job_id, (kind, queue) in PERIODIC_JOBS.items():
+        if job_id in scheduler:
+            scheduler.cancel(job_id)
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC).replace(tzinfo=None),  # rq-scheduler wants naive UTC
+            func="jobs.queueing.scheduled_enqueue",
+            args=[kind],
+            interval=settings.sync_interval_seconds,
+            repeat=None,
+            id=job_id,
+            queue_name=queue,
+            timeout=60,
+            description=f"every {settings.sync_interval_seconds}s: queue a smartup {kind} sync",
+        )
+    return list(PERIODIC_JOBS)
+
+
+class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
+    """rq-scheduler's loop, which first puts back registrations that vanished from Redis."""
+
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+
+    def enqueue_jobs(self) -> Any:
+        if not all(job_id in self for job_id in PERIODIC_JOBS):
+            get_logger().warning("schedule.restored", jobs=register(self, self.settings))
+        return super().enqueue_jobs()
+
+
+def make_scheduler(settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS) -> SelfHealingScheduler:
+    return SelfHealingScheduler(
+        connection=connection or redis_connection(settings), interval=loop_seconds, settings=settings
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--register-only", action="store_true", help="register, then exit")
+    parser.add_argument("--burst", action="store_true", help="move due jobs once, then exit")
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    scheduler = make_scheduler(settings)
+    jobs = register(scheduler, settings)
+    get_logger().info("schedule.registered", jobs=jobs, interval_s=settings.sync_interval_seconds)
+    if not args.register_only:
+        scheduler.run(burst=args.burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
