@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import psycopg2
@@ -20,7 +21,7 @@ from models import open_database
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432")
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
-TODAY = date(2026, 11, 28)
+TODAY = datetime.now(ZoneInfo("Asia/Tashkent")).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10)  # fmt: skip
 TABLES = ("order_items", "orders", "products", "smartup_sync_runs")
