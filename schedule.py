@@ -19,7 +19,13 @@ from redis import Redis
 from rq_scheduler import Scheduler
 
 from jobs.logs import configure_logging, get_logger
-from jobs.queueing import KEY_PREFIX, ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
+from jobs.queueing import (
+    KEY_PREFIX,
+    ORDERS_QUEUE,
+    PRODUCTS_QUEUE,
+    redis_connection,
+    register_queues,
+)
 from jobs.settings import Settings, SettingsError, load_settings
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
@@ -32,6 +38,7 @@ LOOP_SECONDS = 10
 
 def register(scheduler: Scheduler, settings: Settings) -> list[str]:
     """Make the scheduler hold exactly our periodic jobs, at the configured interval."""
+    register_queues(scheduler.connection)
     for job in scheduler.get_jobs():
         if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
             scheduler.cancel(job)

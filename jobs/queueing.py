@@ -32,6 +32,12 @@ def redis_connection(settings: Settings) -> Redis:
     return Redis.from_url(settings.redis_url)
 
 
+def register_queues(connection: Redis) -> None:
+    """Make both queues known to ``rq info`` even while one has never held a job."""
+    keys = [Queue(name, connection=connection).key for name in (PRODUCTS_QUEUE, ORDERS_QUEUE)]
+    connection.sadd(Queue.redis_queues_keys, *keys)
+
+
 def enqueue_sync(
     kind: str,
     *,
@@ -49,6 +55,7 @@ def enqueue_sync(
     settings = settings or load_settings()
     connection = connection or redis_connection(settings)
     marker = f"{KEY_PREFIX}:waiting:{kind}"
+    register_queues(connection)
     with connection.lock(f"{KEY_PREFIX}:enqueue-lock:{kind}", timeout=10, blocking_timeout=10):
         waiting = _waiting_job(connection, connection.get(marker))
         if waiting is not None:

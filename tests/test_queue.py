@@ -1,0 +1,315 @@
+"""Queues, workers and the schedule, on real Redis (a database number of our own) and real
+PostgreSQL, with workers as real ``rq worker`` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+
+from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.simulator import Fault
+from models import Product, SyncRun, open_database
+from schedule import PERIODIC_JOBS, make_scheduler, register
+from tests.conftest import PASSWORD, USER, settings_for
+
+ROOT = Path(__file__).resolve().parent.parent
+RQ = str(Path(sys.executable).parent / "rq")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """Our own Redis database number, emptied before and after each test."""
+    connection = Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+def env_for(sim, database_url: str, **extra: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))}
+    environ.update({
+        "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SMARTUP_BASE_URL": sim.base_url,
+        "SMARTUP_BASIC_USER": USER, "SMARTUP_BASIC_PASS": PASSWORD, "SMARTUP_FILIAL_ID": "100",
+        "SMARTUP_RETRY_SECONDS": "5", "PYTHONPATH": str(ROOT), **extra,
+    })  # fmt: skip
+    return environ
+
+
+def start_worker(environ: dict[str, str], *, burst: bool = True) -> subprocess.Popen[str]:
+    command = [RQ, "worker", "--url", REDIS_URL, "--with-scheduler", PRODUCTS_QUEUE, ORDERS_QUEUE]
+    if burst:
+        command.insert(2, "--burst")
+    return subprocess.Popen(
+        command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    return finish(process, timeout=30)
+
+
+def kill_with_work_horse(worker: subprocess.Popen[str]) -> None:
+    """SIGKILL the worker and the work horse it forked (which runs in a session of its
+    own), as a platform does to a container on deploy."""
+    horses = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
+    assert horses, "the worker has no work horse running"
+    for pid in [worker.pid, *map(int, horses)]:
+        os.kill(pid, signal.SIGKILL)
+    worker.communicate(timeout=30)
+
+
+def wait_for(condition, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def runs(database_url: str) -> list[SyncRun]:
+    db = open_database(database_url)
+    try:
+        return list(SyncRun.select().order_by(SyncRun.id))
+    finally:
+        db.close()
+
+
+def test_a_full_sync_through_the_queue(pg, simulator, redis):
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    job = enqueue_sync("full", settings=settings)
+    assert job.origin == PRODUCTS_QUEUE
+    info = subprocess.run([RQ, "info", "--url", REDIS_URL], capture_output=True, text=True, timeout=60)
+    assert PRODUCTS_QUEUE in info.stdout and ORDERS_QUEUE in info.stdout
+    output = finish(start_worker(env_for(simulator, pg)))
+    [run] = runs(pg)
+    assert (run.run_type, run.status, run.job_id) == ("full", "SUCCESS", job.id), output
+    assert (run.synced_products_count, run.synced_orders_count) == (100, 40)
+    assert job.get_status(refresh=True) == "finished"
+    assert job.return_value() == {"status": "SUCCESS", "run_id": run.id, "error": None}
+
+
+def test_a_kind_that_is_already_waiting_is_not_queued_twice(pg, simulator, redis):
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    jobs = [enqueue_sync("products", settings=settings) for _ in range(3)]
+    assert len({job.id for job in jobs}) == 1
+    assert Queue(PRODUCTS_QUEUE, connection=redis).count == 1
+    other = enqueue_sync("orders", settings=settings)
+    assert other.id != jobs[0].id and Queue(ORDERS_QUEUE, connection=redis).count == 1
+
+    finish(start_worker(env_for(simulator, pg)))
+    assert jobs[0].get_status(refresh=True) == "finished"
+    again = enqueue_sync("products", settings=settings)
+    assert again.id != jobs[0].id
+    assert Queue(PRODUCTS_QUEUE, connection=redis).count == 1
+
+
+def test_enqueue_from_the_command_line(pg, simulator, redis):
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "enqueue", "orders", "--days-back", "3"], cwd=ROOT,
+        env=env_for(simulator, pg), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [job] = Queue(ORDERS_QUEUE, connection=redis).jobs
+    assert job.args == ("orders", 3) and job.id in done.stdout
+
+
+def test_registration_is_idempotent_and_follows_the_interval(pg, simulator, redis):
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    scheduler = make_scheduler(settings, redis)
+    scheduler.schedule(  # a periodic job of ours that the code no longer defines
+        scheduled_time=time_now(), func="jobs.queueing.scheduled_enqueue", args=["full"],
+        interval=600, id="smartup-sync-periodic-legacy",
+    )  # fmt: skip
+    register(scheduler, settings)
+    register(scheduler, settings)
+    jobs = list(scheduler.get_jobs())
+    assert sorted(job.id for job in jobs) == sorted(PERIODIC_JOBS)
+    assert {job.meta["interval"] for job in jobs} == {600}
+
+    slower = settings_for(simulator, pg, redis_url=REDIS_URL, sync_interval_seconds=900)
+    register(scheduler, slower)
+    jobs = list(scheduler.get_jobs())
+    assert len(jobs) == 2 and {job.meta["interval"] for job in jobs} == {900}
+
+
+def time_now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_the_scheduler_moves_due_jobs_and_a_worker_syncs_them(pg, simulator, redis):
+    environ = env_for(simulator, pg)
+    done = subprocess.run([sys.executable, "schedule.py", "--burst"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert Queue(PRODUCTS_QUEUE, connection=redis).count == 1
+    assert Queue(ORDERS_QUEUE, connection=redis).count == 1
+    output = finish(start_worker(environ))
+    assert sorted((run.run_type, run.status) for run in runs(pg)) == [("orders", "SUCCESS"), ("products", "SUCCESS")], output
+    assert len(list(make_scheduler(settings_for(simulator, pg, redis_url=REDIS_URL), redis).get_jobs())) == 2
+
+
+def test_the_running_scheduler_restores_registrations_that_vanished(pg, simulator, redis):
+    scheduler = subprocess.Popen(
+        [sys.executable, "schedule.py"], cwd=ROOT, env=env_for(simulator, pg),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        key = "rq:scheduler:scheduled_jobs"
+        wait_for(lambda: redis.zcard(key) == 2, timeout=30, what="the first registration")
+        redis.flushdb()  # what a Redis restart without persistence leaves
+        started = time.monotonic()
+        wait_for(lambda: redis.zcard(key) == 2, timeout=60, what="the registrations to come back")
+        assert time.monotonic() - started < 60
+    finally:
+        output = stop(scheduler)
+    assert "schedule.restored" in output
+
+
+def test_two_workers_at_once_sync_once(pg, simulator, redis):
+    simulator.add_fault("products", Fault(delay=2.0))  # the first run holds the lock a while
+    queue = Queue(PRODUCTS_QUEUE, connection=redis)
+    first = queue.enqueue("jobs.tasks.sync_job", "products")
+    second = queue.enqueue("jobs.tasks.sync_job", "products")
+    environ = env_for(simulator, pg)
+    workers = [start_worker(environ), start_worker(environ)]
+    outputs = [finish(worker) for worker in workers]
+    assert sum(output.count('"sync.skipped"') for output in outputs) == 1, outputs
+    [run] = runs(pg)
+    assert run.status == "SUCCESS" and run.job_id in {first.id, second.id}
+    statuses = sorted(job.return_value()["status"] for job in (first, second))
+    assert statuses == ["SKIPPED", "SUCCESS"]
+    assert len([r for r in simulator.requests if r.endpoint == "products"]) == 1
+    open_database(pg)
+    assert Product.select().count() == 100
+
+
+def test_a_worker_killed_mid_run_leaves_a_run_the_next_one_closes(pg, simulator, redis):
+    simulator.add_fault("products", Fault(delay=30.0))
+    job = enqueue_sync("products", settings=settings_for(simulator, pg, redis_url=REDIS_URL))
+    worker = start_worker(env_for(simulator, pg), burst=False)
+    wait_for(lambda: [r for r in runs(pg) if r.status == "RUNNING"], timeout=60, what="a RUNNING run")
+    kill_with_work_horse(worker)
+    simulator.clear_faults()
+
+    again = enqueue_sync("products", settings=settings_for(simulator, pg, redis_url=REDIS_URL))
+    assert again.id != job.id
+    output = finish(start_worker(env_for(simulator, pg)))
+    lost, healed = runs(pg)
+    assert (lost.status, lost.job_id) == ("FAILED", job.id), output
+    assert "worker lost" in lost.error_message
+    assert (healed.status, healed.job_id) == ("SUCCESS", again.id)
+    open_database(pg)
+    assert Product.select().count() == 100
+    assert Product.select(Product.external_id).distinct().count() == 100
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL on loopback whose link the test can cut and restore."""
+
+    def __init__(self, target_port: int = 5432) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.open = False
+        with self.lock:
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.sockets.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_a_database_outage_fails_the_job_not_the_worker(pg, simulator, redis):
+    proxy = CuttableProxy()
+    proxied = pg.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    simulator.add_fault("products", Fault(delay=3.0))
+    environ = env_for(simulator, proxied)
+    worker = start_worker(environ, burst=False)
+    try:
+        queue = Queue(PRODUCTS_QUEUE, connection=redis)
+        first = queue.enqueue("jobs.tasks.sync_job", "products")
+        wait_for(lambda: [r for r in runs(pg) if r.status == "RUNNING"], timeout=60, what="a RUNNING run")
+        proxy.cut()
+        wait_for(lambda: first.get_status(refresh=True) in ("failed", "scheduled"), timeout=60, what="the job to fail")
+        assert worker.poll() is None
+        assert "database" in (first.latest_result().exc_string or "")
+
+        proxy.restore()
+        second = queue.enqueue("jobs.tasks.sync_job", "products")
+        wait_for(lambda: second.get_status(refresh=True) == "finished", timeout=60, what="the next job")
+        assert second.return_value()["status"] == "SUCCESS"
+        assert worker.poll() is None
+    finally:
+        output = stop(worker)
+        proxy.close()
+    statuses = [run.status for run in runs(pg)]
+    assert statuses == ["FAILED", "SUCCESS"], output
+    open_database(pg)
+    assert Product.select().count() == 100
