@@ -1,0 +1,96 @@
+"""Run a SmartUp simulator as a standalone process: ``python -m jobs.simulator``.
+
+Generates products and orders (orders dated within the last ``--days`` days up to
+today), starts serving, prints exactly one line ``SMARTUP_BASE_URL=http://host:port`` to
+stdout, and serves until SIGTERM or SIGINT, then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from jobs.simulator.catalogue import generate_orders, generate_products
+from jobs.simulator.server import SmartUpSimulator
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.simulator",
+        description="Serve SmartUp's products and orders exports with generated data.",
+    )
+    parser.add_argument("--products", type=int, default=500, help="products to generate")
+    parser.add_argument("--orders", type=int, default=200, help="orders to generate")
+    parser.add_argument("--lines-min", type=int, default=1, help="fewest lines per order")
+    parser.add_argument("--lines-max", type=int, default=20, help="most lines per order")
+    parser.add_argument("--days", type=int, default=7, help="days (up to today) orders span")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0 = a free port)")
+    parser.add_argument("--user", default="demo@smartup", help="accepted Basic-auth login")
+    parser.add_argument("--password", default="demo-secret", help="accepted password")
+    parser.add_argument(
+        "--filial-ids", default="100", help="comma-separated filial ids orders belong to"
+    )
+    args = parser.parse_args(argv)
+    args.filial_ids = [part.strip() for part in args.filial_ids.split(",") if part.strip()]
+    if args.products < 0 or args.orders < 0:
+        parser.error("--products and --orders must not be negative")
+    if args.orders and not args.products:
+        parser.error("orders need products: give --products of at least 1")
+    if not 1 <= args.lines_min <= args.lines_max:
+        parser.error("need 1 <= --lines-min <= --lines-max")
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    if not args.filial_ids:
+        parser.error("--filial-ids must name at least one filial")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Generate data, serve it until SIGTERM/SIGINT, and return the exit status (0)."""
+    args = _parse_args(argv)
+    products = generate_products(args.products, seed=args.seed)
+    orders = generate_orders(
+        args.orders,
+        products=products,
+        today=datetime.date.today(),
+        days=args.days,
+        filial_ids=args.filial_ids,
+        lines=(args.lines_min, args.lines_max),
+        seed=args.seed,
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with SmartUpSimulator(
+        products=products,
+        orders=orders,
+        user=args.user,
+        password=args.password,
+        host=args.host,
+        port=args.port,
+    ) as simulator:
+        print(f"SMARTUP_BASE_URL={simulator.base_url}", flush=True)
+        print(
+            f"smartup simulator: {len(products)} products, {len(orders)} orders "
+            f"(filials {', '.join(args.filial_ids)}) at {simulator.base_url}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop_requested.wait(timeout=0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
