@@ -26,7 +26,7 @@ class JSONText(str):
     __slots__ = ()
 
 
-class JSONField(pw.Field):  # type: ignore[misc]
+class JSONField(pw.Field):
     """``jsonb`` on PostgreSQL, JSON text on SQLite."""
 
     field_type = "JSONB"
@@ -40,7 +40,7 @@ class JSONField(pw.Field):  # type: ignore[misc]
         return json.loads(value) if isinstance(value, str) else value
 
 
-class AwareDateTimeField(pw.Field):  # type: ignore[misc]
+class AwareDateTimeField(pw.Field):
     """``timestamptz`` on PostgreSQL, ISO-8601 text with its offset on SQLite."""
 
     field_type = "TIMESTAMPTZ"
@@ -56,20 +56,21 @@ class AwareDateTimeField(pw.Field):  # type: ignore[misc]
         return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def Money(**kwargs: Any) -> pw.DecimalField:  # noqa: N802 - reads as a column type
+def Money(**kwargs: Any) -> pw.DecimalField:
     return pw.DecimalField(max_digits=20, decimal_places=2, auto_round=False, **kwargs)
 
 
-def Quantity(**kwargs: Any) -> pw.DecimalField:  # noqa: N802 - reads as a column type
+def Quantity(**kwargs: Any) -> pw.DecimalField:
     return pw.DecimalField(max_digits=20, decimal_places=6, auto_round=False, **kwargs)
 
 
-class BaseModel(pw.Model):  # type: ignore[misc]
+class BaseModel(pw.Model):
     class Meta:
         database = database
 
 
 class Product(BaseModel):
+    id = pw.AutoField()
     external_source = pw.CharField(max_length=32)
     external_id = pw.CharField(max_length=64)
     code = pw.TextField(null=True, index=True)
@@ -89,6 +90,7 @@ class Product(BaseModel):
 
 
 class Order(BaseModel):
+    id = pw.AutoField()
     source_external_id = pw.CharField(max_length=64, unique=True)
     external_id = pw.TextField(null=True)
     filial_id = pw.TextField(null=True)
@@ -106,13 +108,16 @@ class Order(BaseModel):
     content_hash = pw.CharField(max_length=32)
     first_synced_at = AwareDateTimeField()
     last_synced_at = AwareDateTimeField()
+    items: pw.ModelSelect[OrderItem]  # the order's lines (backref of OrderItem.order)
 
     class Meta:
         table_name = "orders"
 
 
 class OrderItem(BaseModel):
+    id = pw.AutoField()
     order = pw.ForeignKeyField(Order, backref="items", on_delete="CASCADE", column_name="order_id")
+    order_id: int
     line_no = pw.IntegerField()
     product_unit_id = pw.TextField(null=True)
     product_code = pw.TextField(null=True, index=True)
@@ -121,6 +126,7 @@ class OrderItem(BaseModel):
     product = pw.ForeignKeyField(
         Product, null=True, on_delete="SET NULL", column_name="product_id", index=True
     )
+    product_id: int | None
     quantity = Quantity(null=True)
     sold_quant = Quantity(null=True)
     return_quant = Quantity(null=True)
@@ -137,6 +143,7 @@ class OrderItem(BaseModel):
 
 
 class SyncRun(BaseModel):
+    id = pw.AutoField()
     run_type = pw.CharField(max_length=16)
     status = pw.CharField(max_length=16)
     synced_products_count = pw.IntegerField(default=0)

@@ -72,9 +72,13 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
         return super().enqueue_jobs()
 
 
-def make_scheduler(settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS) -> SelfHealingScheduler:
+def make_scheduler(
+    settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS
+) -> SelfHealingScheduler:
     return SelfHealingScheduler(
-        connection=connection or redis_connection(settings), interval=loop_seconds, settings=settings
+        connection=connection or redis_connection(settings),
+        interval=loop_seconds,
+        settings=settings,
     )
 
 

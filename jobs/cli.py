@@ -27,16 +27,27 @@ def _days_back(raw: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__.splitlines()[0] if __doc__ else None)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("sync", "run one sync now, in this process"),
-                       ("enqueue", "put one sync onto its queue")):  # fmt: skip
+    for name, text in (
+        ("sync", "run one sync now, in this process"),
+        ("enqueue", "put one sync onto its queue"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("kind", choices=KINDS)
-        command.add_argument("--days-back", type=_days_back, metavar="N", help="orders modified in the last N days (1-90)")  # fmt: skip
+        command.add_argument(
+            "--days-back",
+            type=_days_back,
+            metavar="N",
+            help="orders modified in the last N days (1-90)",
+        )
     status = commands.add_parser("status", help="the latest runs, newest first")
     status.add_argument("--limit", type=int, default=10)
-    demo = commands.add_parser("demo", help="a complete sync from the bundled simulator into SQLite")
+    demo = commands.add_parser(
+        "demo", help="a complete sync from the bundled simulator into SQLite"
+    )
     demo.add_argument("--products", type=int, default=500)
     demo.add_argument("--orders", type=int, default=200)
     demo.add_argument("--database", type=Path, default=DEMO_DATABASE)
@@ -73,13 +84,19 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None) -> int:
     if outcome.status == SKIPPED:
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
-    rows = [[r.stream, r.received, r.inserted, r.updated, r.unchanged, r.rejected] for r in outcome.results]
+    rows = [
+        [r.stream, r.received, r.inserted, r.updated, r.unchanged, r.rejected]
+        for r in outcome.results
+    ]
     print(f"run {outcome.run_id} {outcome.status} in {outcome.duration_s:.2f}s")
     _print_table(["stream", "received", "inserted", "updated", "unchanged", "rejected"], rows)
     if outcome.error:
         print(f"error: {outcome.error}", file=sys.stderr)
     if outcome.status == "PARTIAL":
-        print("warning: PARTIAL run: see sync.record.rejected / sync.error in the logs", file=sys.stderr)
+        print(
+            "warning: PARTIAL run: see sync.record.rejected / sync.error in the logs",
+            file=sys.stderr,
+        )
     return 1 if outcome.status == "FAILED" else 0
 
 
@@ -102,15 +119,30 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         db.close()
     rows = [
         [
-            run.id, run.run_type, run.status, _when(run.started_at),
+            run.id,
+            run.run_type,
+            run.status,
+            _when(run.started_at),
             f"{run.duration_s:.1f}s" if run.duration_s is not None else "-",
             f"{run.products_inserted}/{run.products_updated}/{run.products_unchanged}/{run.products_rejected}",
             f"{run.orders_inserted}/{run.orders_updated}/{run.orders_unchanged}/{run.orders_rejected}",
             (run.error_message or "")[:80],
         ]
         for run in runs
-    ]  # fmt: skip
-    _print_table(["id", "type", "status", "started", "took", "products i/u/=/rej", "orders i/u/=/rej", "error"], rows)  # fmt: skip
+    ]
+    _print_table(
+        [
+            "id",
+            "type",
+            "status",
+            "started",
+            "took",
+            "products i/u/=/rej",
+            "orders i/u/=/rej",
+            "error",
+        ],
+        rows,
+    )
     return 0
 
 
@@ -122,7 +154,9 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for number, row in enumerate(cells):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
         if number == 0:
             print("  ".join("-" * width for width in widths))
 

@@ -52,9 +52,13 @@ class StreamResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "received": self.received, "inserted": self.inserted, "updated": self.updated,
-            "unchanged": self.unchanged, "rejected": self.rejected, "requests": self.requests,
-        }  # fmt: skip
+            "received": self.received,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "requests": self.requests,
+        }
 
 
 @dataclass
@@ -86,9 +90,11 @@ class SyncEngine:
                 return result
             for reject in applied.rejects:
                 self.log.warning(
-                    "sync.record.rejected", stream=stream.name,
-                    record_id=reject.record_id, reason=reject.reason,
-                )  # fmt: skip
+                    "sync.record.rejected",
+                    stream=stream.name,
+                    record_id=reject.record_id,
+                    reason=reject.reason,
+                )
             if applied.limits is not None:
                 self.log.info("smartup.limits", request=request.describe(), limits=applied.limits)
             result.add(applied.received, applied.counts, applied.rejects)
@@ -104,9 +110,11 @@ class SyncEngine:
                 if wait is None:
                     raise
                 self.log.warning(
-                    "smartup.retry", request=request.describe(), error=str(error),
+                    "smartup.retry",
+                    request=request.describe(),
+                    error=str(error),
                     wait_s=round(wait, 2),
-                )  # fmt: skip
+                )
                 time.sleep(wait)
 
     def _apply(self, stream: Stream, request: ExportRequest) -> _Applied:

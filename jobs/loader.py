@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import peewee as pw
 
@@ -154,9 +154,12 @@ class PostgresLoader:
             if target.child:
                 child_stage = f"_stage_{target.child.model._meta.table_name}"
                 self._create_stage(
-                    cursor, child_stage, target.child.model._meta.table_name,
-                    target.child.columns, "_parent_seq",
-                )  # fmt: skip
+                    cursor,
+                    child_stage,
+                    target.child.model._meta.table_name,
+                    target.child.columns,
+                    "_parent_seq",
+                )
                 children = _CopyBuffer(cursor, child_stage, ("_parent_seq", *target.child.columns))
             for seq, record in enumerate(records):
                 parents.add((seq, *record.row))
@@ -173,7 +176,9 @@ class PostgresLoader:
         return counts
 
     @staticmethod
-    def _create_stage(cursor: Any, stage: str, table: str, columns: Sequence[str], seq: str) -> None:
+    def _create_stage(
+        cursor: Any, stage: str, table: str, columns: Sequence[str], seq: str
+    ) -> None:
         cursor.execute(
             f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
             f"SELECT 0::integer AS {seq}, {', '.join(columns)} FROM {table} WITH NO DATA"
@@ -185,7 +190,9 @@ class PostgresLoader:
         key = ", ".join(target.key)
         same_key = " AND ".join(f"a.{k} = b.{k}" for k in target.key)
         # The same id twice in one export: the last one wins.
-        cursor.execute(f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq")
+        cursor.execute(
+            f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
+        )
         cursor.execute(f"SELECT count(*) FROM {stage}")
         distinct = cursor.fetchone()[0]
         columns = ", ".join(target.columns)
@@ -198,7 +205,8 @@ class PostgresLoader:
             f"WITH merged AS ("
             f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
             f" SELECT {columns}, now(), now() FROM {stage}"
-            f" ON CONFLICT ({key}) DO UPDATE SET {updates}, last_synced_at = EXCLUDED.last_synced_at"
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates},"
+            f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
             f" RETURNING t.id, {', '.join('t.' + k for k in target.key)}, (t.xmax = 0) AS inserted"
             f") INSERT INTO _changed SELECT * FROM merged"
@@ -207,7 +215,9 @@ class PostgresLoader:
         inserted, changed = cursor.fetchone()
         if target.child and child_stage:
             self._replace_children(cursor, target, target.child, stage, child_stage)
-        return LoadCounts(inserted=inserted, updated=changed - inserted, unchanged=distinct - changed)
+        return LoadCounts(
+            inserted=inserted, updated=changed - inserted, unchanged=distinct - changed
+        )
 
     @staticmethod
     def _replace_children(
@@ -301,9 +311,12 @@ class PortableLoader:
         target: LoadTarget, key_fields: list[pw.Field], keys: list[tuple[Any, ...]]
     ) -> dict[tuple[Any, ...], tuple[int, str]]:
         model = target.model
-        query = model.select(model.id, *key_fields, model._meta.columns[target.hash_column])
-        query = query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
-        return {tuple(row[1:-1]): (row[0], row[-1]) for row in query}
+        hash_field = model._meta.columns[target.hash_column]
+        query = model.select(model._meta.primary_key, *key_fields, hash_field)
+        rows = cast(
+            Iterable[tuple[Any, ...]], query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
+        )
+        return {tuple(row[1:-1]): (row[0], row[-1]) for row in rows}
 
     def _write(
         self,
@@ -314,12 +327,15 @@ class PortableLoader:
         plan: _Plan,
     ) -> None:
         model = target.model
+        first_synced, last_synced = (
+            model._meta.columns[c] for c in ("first_synced_at", "last_synced_at")
+        )
         now = _now()
         rows = [(*record.row, now, now) for record in plan.records]
-        model.insert_many(rows, fields=[*fields, model.first_synced_at, model.last_synced_at]).on_conflict(
+        model.insert_many(rows, fields=[*fields, first_synced, last_synced]).on_conflict(
             conflict_target=key_fields,
-            preserve=[f for f in fields if f not in key_fields] + [model.last_synced_at],
-        ).execute()  # fmt: skip
+            preserve=[f for f in fields if f not in key_fields] + [last_synced],
+        ).execute()
         child = target.child
         if child is None:
             return
@@ -328,7 +344,11 @@ class PortableLoader:
         if plan.updated_ids:
             child_model.delete().where(parent_field.in_(plan.updated_ids)).execute()
         keys = [tuple(record.row[i] for i in key_index) for record in plan.records]
-        ids = {tuple(row[1:]): row[0] for row in model.select(model.id, *key_fields).where(pw.Tuple(*key_fields).in_(keys)).tuples()}  # fmt: skip
+        query = model.select(model._meta.primary_key, *key_fields)
+        found = cast(
+            Iterable[tuple[Any, ...]], query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
+        )
+        ids = {tuple(row[1:]): row[0] for row in found}
         child_fields = [child_model._meta.columns[c] for c in child.columns]
         ref_fields = [child_model._meta.columns[ref.column] for ref in child.references]
         lookups = [self._lookup(ref, child, plan.records) for ref in child.references]
@@ -338,7 +358,9 @@ class PortableLoader:
             for row in record.children
         ]
         for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):
-            child_model.insert_many(batch, fields=[parent_field, *child_fields, *ref_fields]).execute()
+            child_model.insert_many(
+                batch, fields=[parent_field, *child_fields, *ref_fields]
+            ).execute()
 
     def _lookup(
         self, ref: Reference, child: ChildTarget, records: list[ParsedRecord]
@@ -360,7 +382,9 @@ class PortableLoader:
 
     def _fill_reference(self, child: ChildTarget, ref: Reference) -> None:
         table = child.model._meta.table_name
-        match = f'FROM "{ref.table}" r WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"'
+        match = (
+            f'FROM "{ref.table}" r WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"'
+        )
         self.db.execute_sql(
             f'UPDATE "{table}" SET "{ref.column}" = (SELECT r.id {match} ORDER BY r.id LIMIT 1) '
             f'WHERE "{ref.column}" IS NULL AND "{ref.source_column}" IS NOT NULL '

@@ -80,7 +80,9 @@ def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
     if not job_id:
         return None
     try:
-        job = Job.fetch(job_id.decode() if isinstance(job_id, bytes) else job_id, connection=connection)
+        job = Job.fetch(
+            job_id.decode() if isinstance(job_id, bytes) else job_id, connection=connection
+        )
     except NoSuchJobError:
         return None
     return job if job.get_status(refresh=False) in WAITING else None

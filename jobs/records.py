@@ -66,7 +66,9 @@ def text(value: Any, *, field: str = "value") -> str | None:
     raise FieldError(f"{field} is not text: {_show(value)}")
 
 
-def parse_decimal(value: Any, *, field: str = "amount", limit: Decimal = MONEY_LIMIT) -> Decimal | None:
+def parse_decimal(
+    value: Any, *, field: str = "amount", limit: Decimal = MONEY_LIMIT
+) -> Decimal | None:
     """``"1 200 000,50"``, ``"1200000.50"``, ``"1.200.000,50"`` or ``"-3,5"`` to a Decimal.
 
     The last of ``,`` and ``.`` is the decimal mark when both occur; spaces (also
@@ -123,9 +125,9 @@ def parse_datetime(value: Any, *, tz: tzinfo, field: str = "time") -> datetime |
     if value is None or value == "":
         return None
     if isinstance(value, str) and len(value) == 10:
-        day = parse_date(value, field=field)
-        assert day is not None
-        return datetime(day.year, day.month, day.day, tzinfo=tz)
+        only_date = parse_date(value, field=field)
+        assert only_date is not None
+        return datetime(only_date.year, only_date.month, only_date.day, tzinfo=tz)
     match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise FieldError(f"{field} is not dd.mm.yyyy hh24:mi:ss: {_show(value)}")
@@ -295,7 +297,9 @@ def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:
         text(line.get("product_name"), field=f"{where} product_name"),
         parse_decimal(line.get("order_quant"), field=f"{where} order_quant", limit=QUANTITY_LIMIT),
         parse_decimal(line.get("sold_quant"), field=f"{where} sold_quant", limit=QUANTITY_LIMIT),
-        parse_decimal(line.get("return_quant"), field=f"{where} return_quant", limit=QUANTITY_LIMIT),
+        parse_decimal(
+            line.get("return_quant"), field=f"{where} return_quant", limit=QUANTITY_LIMIT
+        ),
         parse_decimal(line.get("product_price"), field=f"{where} product_price"),
         parse_decimal(line.get("sold_amount"), field=f"{where} sold_amount"),
         parse_decimal(line.get("vat_percent"), field=f"{where} vat_percent", limit=QUANTITY_LIMIT),

@@ -86,7 +86,7 @@ def start_run(run_type: str, *, job_id: str | None = None, days_back: int | None
     """Open a RUNNING row. A job that RQ retries keeps its job id, and so keeps one row."""
     run: SyncRun | None = SyncRun.get_or_none(SyncRun.job_id == job_id) if job_id else None
     if run is None:
-        return SyncRun.create(  # type: ignore[no-any-return]
+        return SyncRun.create(
             run_type=run_type, status=RUNNING, started_at=_now(), job_id=job_id, days_back=days_back
         )
     run.status, run.started_at, run.finished_at, run.error_message = RUNNING, _now(), None, None
@@ -132,4 +132,6 @@ def finish_run(
 
 
 def latest_runs(limit: int = 10) -> list[SyncRun]:
-    return list(SyncRun.select().order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit))
+    return list(
+        SyncRun.select().order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit)
+    )

@@ -98,24 +98,66 @@ def load_settings(
             Env().read_env(".env", recurse=False, override=False)
         environ = os.environ
     reader = _Reader(environ)
-    database_url = reader.required("DATABASE_URL", _database_url, "postgresql://... or sqlite:///...")
-    base_url = reader.required("SMARTUP_BASE_URL", _smartup_url, "an https:// URL (http:// only for loopback hosts)")
+    database_url = reader.required(
+        "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
+    )
+    base_url = reader.required(
+        "SMARTUP_BASE_URL", _smartup_url, "an https:// URL (http:// only for loopback hosts)"
+    )
     return Settings(
         database_url=database_url,
         smartup_base_url=base_url.rstrip("/"),
         smartup_user=reader.required("SMARTUP_BASIC_USER", _non_empty, "a non-empty user name"),
         smartup_password=reader.required("SMARTUP_BASIC_PASS", _non_empty, "a non-empty password"),
-        redis_url=reader.optional("REDIS_URL", "redis://localhost:6379/0", _redis_url, "redis://, rediss:// or unix:// URL"),
-        smartup_project_code=reader.optional("SMARTUP_PROJECT_CODE", "trade", _non_empty, "a project code such as trade or anor"),
-        smartup_filial_ids=reader.optional("SMARTUP_FILIAL_ID", (), _filial_ids, "a numeric id or a comma-separated list of numeric ids"),
-        smartup_inventory_export_url=reader.optional("SMARTUP_INVENTORY_EXPORT_URL", None, _smartup_url, "an https:// URL (http:// only for loopback hosts)"),
-        smartup_timezone=reader.optional("SMARTUP_TIMEZONE", "Asia/Tashkent", _timezone, "an IANA time zone such as Asia/Tashkent"),
-        smartup_timeout_seconds=reader.optional("SMARTUP_TIMEOUT_SECONDS", 60.0, _bounded(float, 1, 3600), "seconds between 1 and 3600"),
-        smartup_retry_seconds=reader.optional("SMARTUP_RETRY_SECONDS", 300.0, _bounded(float, 0, 3600), "seconds between 0 and 3600"),
-        sync_interval_seconds=reader.optional("SYNC_INTERVAL_SECONDS", 600, _bounded(int, 60, 86400), "an integer between 60 and 86400"),
-        sync_orders_days_back=reader.optional("SYNC_ORDERS_DAYS_BACK", 7, _bounded(int, 1, 90), "an integer between 1 and 90"),
-        sync_job_timeout_seconds=reader.optional("SYNC_JOB_TIMEOUT_SECONDS", 1800, _bounded(int, 60, 86400), "an integer between 60 and 86400"),
-    )  # fmt: skip
+        redis_url=reader.optional(
+            "REDIS_URL",
+            "redis://localhost:6379/0",
+            _redis_url,
+            "redis://, rediss:// or unix:// URL",
+        ),
+        smartup_project_code=reader.optional(
+            "SMARTUP_PROJECT_CODE", "trade", _non_empty, "a project code such as trade or anor"
+        ),
+        smartup_filial_ids=reader.optional(
+            "SMARTUP_FILIAL_ID",
+            (),
+            _filial_ids,
+            "a numeric id or a comma-separated list of numeric ids",
+        ),
+        smartup_inventory_export_url=reader.optional(
+            "SMARTUP_INVENTORY_EXPORT_URL",
+            None,
+            _smartup_url,
+            "an https:// URL (http:// only for loopback hosts)",
+        ),
+        smartup_timezone=reader.optional(
+            "SMARTUP_TIMEZONE",
+            "Asia/Tashkent",
+            _timezone,
+            "an IANA time zone such as Asia/Tashkent",
+        ),
+        smartup_timeout_seconds=reader.optional(
+            "SMARTUP_TIMEOUT_SECONDS", 60.0, _bounded(float, 1, 3600), "seconds between 1 and 3600"
+        ),
+        smartup_retry_seconds=reader.optional(
+            "SMARTUP_RETRY_SECONDS", 300.0, _bounded(float, 0, 3600), "seconds between 0 and 3600"
+        ),
+        sync_interval_seconds=reader.optional(
+            "SYNC_INTERVAL_SECONDS",
+            600,
+            _bounded(int, 60, 86400),
+            "an integer between 60 and 86400",
+        ),
+        sync_orders_days_back=reader.optional(
+            "SYNC_ORDERS_DAYS_BACK", 7, _bounded(int, 1, 90), "an integer between 1 and 90"
+        ),
+        sync_job_timeout_seconds=reader.optional(
+            "SYNC_JOB_TIMEOUT_SECONDS",
+            1800,
+            _bounded(int, 60, 86400),
+            "an integer between 60 and 86400",
+        ),
+    )
 
 
 class _Reader:

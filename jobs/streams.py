@@ -49,9 +49,11 @@ PRODUCT_BY_CODE = Reference(
     column="product_id", table="products", target_column="code", source_column="product_code"
 )
 ORDER_LINES = ChildTarget(
-    model=OrderItem, columns=ORDER_ITEM_COLUMNS, parent_column="order_id",
+    model=OrderItem,
+    columns=ORDER_ITEM_COLUMNS,
+    parent_column="order_id",
     references=(PRODUCT_BY_CODE,),
-)  # fmt: skip
+)
 
 
 class ProductsStream(Stream):
@@ -61,9 +63,11 @@ class ProductsStream(Stream):
     records_key = "inventory"
     parser = staticmethod(parse_product)
     target = LoadTarget(
-        model=Product, columns=PRODUCT_COLUMNS, key=("external_source", "external_id"),
+        model=Product,
+        columns=PRODUCT_COLUMNS,
+        key=("external_source", "external_id"),
         referenced_by=((ORDER_LINES, PRODUCT_BY_CODE),),
-    )  # fmt: skip
+    )
 
     def requests(self, settings: Settings, *, days_back: int, today: date) -> list[ExportRequest]:
         filial = settings.smartup_filial_ids[0] if settings.smartup_filial_ids else None
@@ -86,14 +90,19 @@ class OrdersStream(Stream):
             self._request(
                 settings.orders_export_url,
                 filial_id=filial,
-                filters={"begin_modified_on": _smartup_date(first), "end_modified_on": _smartup_date(last)},
+                filters={
+                    "begin_modified_on": _smartup_date(first),
+                    "end_modified_on": _smartup_date(last),
+                },
             )
             for filial in filials
             for first, last in date_windows(today - timedelta(days=days_back), today)
-        ]  # fmt: skip
+        ]
 
 
-def date_windows(first: date, last: date, *, days: int = DAY_RANGE_LIMIT) -> list[tuple[date, date]]:
+def date_windows(
+    first: date, last: date, *, days: int = DAY_RANGE_LIMIT
+) -> list[tuple[date, date]]:
     """``first..last`` (both included) cut into windows of at most ``days`` days, oldest first."""
     if days < 1:
         raise ValueError("a window holds at least one day")

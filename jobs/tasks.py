@@ -8,6 +8,7 @@ directly; RQ workers call :func:`sync_job` (by dotted path ``jobs.tasks.sync_job
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -85,10 +86,8 @@ def run_sync(
         log.error("sync.error", run_type=kind, error=message)
         raise SyncFailed(message) from None
     finally:
-        try:
+        with suppress(pw.PeeweeException):  # the connection is gone, and with it the lock
             lock.release()
-        except pw.PeeweeException:
-            pass  # the connection is gone, and with it the lock
         db.close()
 
 
@@ -129,16 +128,18 @@ def _run(
         engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
         for name in kinds:
             stream = STREAMS[name]
-            result = engine.sync(stream, stream.requests(settings, days_back=days_back, today=today))
-            result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
+            result = engine.sync(
+                stream, stream.requests(settings, days_back=days_back, today=today)
+            )
+            result.error = (
+                one_line(result.error, secrets=settings.secrets) if result.error else None
+            )
             results.append(result)
             log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
     except Exception as error:
         message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
-        try:
+        with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
             finish_run(run, results, error=message, secrets=settings.secrets)
-        except pw.PeeweeException:
-            pass  # the database is what failed; the next run closes this row as lost
         log.error("sync.error", error=message)
         log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
         raise
@@ -147,10 +148,13 @@ def _run(
     finish_run(run, results, secrets=settings.secrets)
     duration = round(time.monotonic() - started, 3)
     log.info(
-        "sync.finish", status=run.status, duration_s=duration, error=run.error_message,
+        "sync.finish",
+        status=run.status,
+        duration_s=duration,
+        error=run.error_message,
         synced_products_count=run.synced_products_count,
         synced_orders_count=run.synced_orders_count,
-    )  # fmt: skip
+    )
     return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 

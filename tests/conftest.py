@@ -7,8 +7,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
@@ -19,11 +19,15 @@ from jobs.smartup import RetryPolicy
 from migrate import apply_migrations
 from models import open_database
 
-PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432")
+PG_ADMIN_DSN = os.environ.get(
+    "TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432"
+)
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
 TODAY = datetime.now(ZoneInfo("Asia/Tashkent")).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
-FAST_RETRY = RetryPolicy(attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10)  # fmt: skip
+FAST_RETRY = RetryPolicy(
+    attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10
+)
 TABLES = ("order_items", "orders", "products", "smartup_sync_runs")
 
 
@@ -57,7 +61,7 @@ def make_pg_database() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def pg_url(make_pg_database) -> str:
-    return make_pg_database()
+    return str(make_pg_database())
 
 
 @pytest.fixture
@@ -86,9 +90,12 @@ def simulator() -> Iterator[SmartUpSimulator]:
 
 def settings_for(sim: SmartUpSimulator, database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "database_url": database_url, "smartup_base_url": sim.base_url,
-        "smartup_user": USER, "smartup_password": PASSWORD, "smartup_filial_ids": ("100",),
+        "database_url": database_url,
+        "smartup_base_url": sim.base_url,
+        "smartup_user": USER,
+        "smartup_password": PASSWORD,
+        "smartup_filial_ids": ("100",),
         "redis_url": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"),
-    }  # fmt: skip
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -34,11 +34,16 @@ def snapshot(url):
     orders = {}
     for order in Order.select():
         lines = [
-            {**{k: _normal(v) for k, v in line.__data__.items() if k not in SKIP},
-             "linked_code": codes.get(line.product_id)}
+            {
+                **{k: _normal(v) for k, v in line.__data__.items() if k not in SKIP},
+                "linked_code": codes.get(line.product_id) if line.product_id else None,
+            }
             for line in order.items.order_by(OrderItem.line_no)
-        ]  # fmt: skip
-        orders[order.source_external_id] = ({k: _normal(v) for k, v in order.__data__.items() if k not in SKIP}, lines)
+        ]
+        orders[order.source_external_id] = (
+            {k: _normal(v) for k, v in order.__data__.items() if k not in SKIP},
+            lines,
+        )
     return products, orders
 
 
@@ -48,7 +53,9 @@ def test_fast_path_and_sqlite_path_store_identical_rows(pg, sqlite_url, simulato
     products[5]["product_id"] = ""
     simulator.set_products(products)
     for url in (pg, sqlite_url):
-        outcome = run_sync("full", settings=settings_for(simulator, url), today=TODAY, retry=FAST_RETRY)
+        outcome = run_sync(
+            "full", settings=settings_for(simulator, url), today=TODAY, retry=FAST_RETRY
+        )
         assert outcome.status == "PARTIAL"
     fast, portable = snapshot(pg), snapshot(sqlite_url)
     assert len(fast[0]) == 99 and len(fast[1]) == 40
@@ -105,6 +112,9 @@ def test_an_unchanged_resync_writes_no_row(pg, simulator):
 
     again = run_sync("full", settings=settings, today=TODAY, retry=FAST_RETRY)
     assert again.status == "SUCCESS"
-    assert [(r.inserted, r.updated, r.unchanged) for r in again.results] == [(0, 0, 100), (0, 0, 40)]
+    assert [(r.inserted, r.updated, r.unchanged) for r in again.results] == [
+        (0, 0, 100),
+        (0, 0, 40),
+    ]
     assert _row_versions(pg) == before_rows
     assert _settled_stats(pg) == before_stats

@@ -21,12 +21,26 @@ def test_two_migrations_started_at_once_both_succeed_and_the_schema_exists_once(
     try:
         env = {**os.environ, "DATABASE_URL": f"{PG_URL_BASE}/{name}"}
         runs = [
-            subprocess.Popen([sys.executable, "migrate.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "migrate.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(2)
-        ]  # fmt: skip
+        ]
         outputs = [run.communicate(timeout=120) for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outputs
-        again = subprocess.run([sys.executable, "migrate.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        again = subprocess.run(
+            [sys.executable, "migrate.py"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert again.returncode == 0
         assert '"applied": []' in again.stdout
 
@@ -47,6 +61,13 @@ def test_two_migrations_started_at_once_both_succeed_and_the_schema_exists_once(
 def test_the_same_migrations_work_on_sqlite(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
     for expected in ('"applied": ["001_initial"]', '"applied": []'):
-        done = subprocess.run([sys.executable, "migrate.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "migrate.py"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert expected in done.stdout

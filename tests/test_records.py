@@ -45,7 +45,9 @@ def test_amounts(raw, expected):
     assert parse_decimal(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["abc", "1,2,3x", "NaN", "Infinity", "1e400", "--1", "12 руб", "1" * 19])
+@pytest.mark.parametrize(
+    "raw", ["abc", "1,2,3x", "NaN", "Infinity", "1e400", "--1", "12 руб", "1" * 19]
+)
 def test_amounts_that_are_not_numbers(raw):
     with pytest.raises(FieldError, match="total_amount"):
         parse_decimal(raw, field="total_amount")
@@ -64,7 +66,9 @@ def test_datetimes_are_aware_in_the_company_zone():
     moment = parse_datetime("05.03.2026 14:30:15", tz=TASHKENT)
     assert moment == datetime(2026, 3, 5, 14, 30, 15, tzinfo=TASHKENT)
     assert moment is not None and moment.utcoffset() == timedelta(hours=5)
-    assert parse_datetime("05.03.2026 14:30", tz=TASHKENT) == datetime(2026, 3, 5, 14, 30, tzinfo=TASHKENT)
+    assert parse_datetime("05.03.2026 14:30", tz=TASHKENT) == datetime(
+        2026, 3, 5, 14, 30, tzinfo=TASHKENT
+    )
     assert parse_datetime("05.03.2026", tz=TASHKENT) == datetime(2026, 3, 5, tzinfo=TASHKENT)
     assert parse_datetime("", tz=TASHKENT) is None
     for bad in ("05.03.2026 25:00:00", "05.13.2026 10:00:00", "yesterday"):
@@ -104,9 +108,15 @@ def test_content_hash_ignores_key_order_but_not_values():
 
 
 PRODUCT = {
-    "product_id": "100001", "code": "P001", "name": "Молоко 3,2% 1л", "short_name": "",
-    "measure_code": "dona", "state": "P", "barcodes": "111|222; 111", "groups": [],
-}  # fmt: skip
+    "product_id": "100001",
+    "code": "P001",
+    "name": "Молоко 3,2% 1л",
+    "short_name": "",
+    "measure_code": "dona",
+    "state": "P",
+    "barcodes": "111|222; 111",
+    "groups": [],
+}
 
 
 def test_product_row():
@@ -138,18 +148,40 @@ def test_product_rejects(record, record_id, reason):
 
 
 ORDER = {
-    "deal_id": "500001", "external_id": "", "filial_id": "100", "filial_code": "F100",
-    "deal_time": "27.11.2026 18:05:00", "delivery_date": "28.11.2026", "booked_date": "",
-    "status": "B#N", "total_amount": "1 200 000,50", "currency_code": "860",
-    "person_id": "7", "person_name": "Abdulla Qodiriy",
+    "deal_id": "500001",
+    "external_id": "",
+    "filial_id": "100",
+    "filial_code": "F100",
+    "deal_time": "27.11.2026 18:05:00",
+    "delivery_date": "28.11.2026",
+    "booked_date": "",
+    "status": "B#N",
+    "total_amount": "1 200 000,50",
+    "currency_code": "860",
+    "person_id": "7",
+    "person_name": "Abdulla Qodiriy",
     "order_products": [
-        {"product_unit_id": "9001", "product_code": "P001", "product_name": "Молоко",
-         "order_quant": "1,5", "sold_quant": "1,5", "return_quant": "0",
-         "product_price": "800 000,00", "sold_amount": "1 200 000,00", "vat_percent": "12"},
-        {"product_unit_id": "9002", "product_code": "", "product_barcode": "478",
-         "order_quant": "1", "product_price": "0,50", "sold_amount": "0,50"},
+        {
+            "product_unit_id": "9001",
+            "product_code": "P001",
+            "product_name": "Молоко",
+            "order_quant": "1,5",
+            "sold_quant": "1,5",
+            "return_quant": "0",
+            "product_price": "800 000,00",
+            "sold_amount": "1 200 000,00",
+            "vat_percent": "12",
+        },
+        {
+            "product_unit_id": "9002",
+            "product_code": "",
+            "product_barcode": "478",
+            "order_quant": "1",
+            "product_price": "0,50",
+            "sold_amount": "0,50",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_order_row_and_lines():
@@ -169,7 +201,10 @@ def test_order_row_and_lines():
     [
         ({"deal_time": "31.02.2026 10:00:00"}, "deal_time"),
         ({"total_amount": "много"}, "total_amount"),
-        ({"order_products": [{"product_unit_id": "1", "sold_amount": "x"}]}, "order line 1 sold_amount"),
+        (
+            {"order_products": [{"product_unit_id": "1", "sold_amount": "x"}]},
+            "order line 1 sold_amount",
+        ),
         ({"order_products": "nope"}, "order_products"),
     ],
 )

@@ -34,11 +34,17 @@ def test_defaults():
 
 
 def test_values_are_read():
-    settings = load_settings({
-        **GOOD, "SMARTUP_FILIAL_ID": "101, 102,101", "SYNC_INTERVAL_SECONDS": "60",
-        "SYNC_ORDERS_DAYS_BACK": "90", "SMARTUP_INVENTORY_EXPORT_URL": "http://127.0.0.1:9/x",
-        "SMARTUP_BASE_URL": "http://localhost:8080/", "DATABASE_URL": "sqlite:///demo.db",
-    })  # fmt: skip
+    settings = load_settings(
+        {
+            **GOOD,
+            "SMARTUP_FILIAL_ID": "101, 102,101",
+            "SYNC_INTERVAL_SECONDS": "60",
+            "SYNC_ORDERS_DAYS_BACK": "90",
+            "SMARTUP_INVENTORY_EXPORT_URL": "http://127.0.0.1:9/x",
+            "SMARTUP_BASE_URL": "http://localhost:8080/",
+            "DATABASE_URL": "sqlite:///demo.db",
+        }
+    )
     assert settings.smartup_filial_ids == ("101", "102")
     assert settings.sync_interval_seconds == 60 and settings.sync_orders_days_back == 90
     assert settings.products_export_url == "http://127.0.0.1:9/x"
@@ -79,18 +85,29 @@ def test_each_bad_setting_is_named(variable, value):
         assert value not in message
 
 
-@pytest.mark.parametrize(("variable", "value"), [("SYNC_INTERVAL_SECONDS", "5"), ("SMARTUP_BASIC_PASS", None), ("DATABASE_URL", "nope")])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SYNC_INTERVAL_SECONDS", "5"), ("SMARTUP_BASIC_PASS", None), ("DATABASE_URL", "nope")],
+)
 def test_the_cli_exits_2_with_one_line_naming_the_variable(variable, value, tmp_path):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
+    }
     environ.update(GOOD)
     environ.pop(variable, None)
     if value is not None:
         environ[variable] = value
     environ["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "products"], cwd=tmp_path, env=environ,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "jobs", "sync", "products"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0]
@@ -99,6 +116,10 @@ def test_the_cli_exits_2_with_one_line_naming_the_variable(variable, value, tmp_
 
 def test_bad_cli_arguments_exit_2(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "everything"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "jobs", "sync", "everything"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2

@@ -1,7 +1,5 @@
 """The SmartUp simulator: generated data, the export API over real HTTP, and faults."""
 
-# ruff: noqa: RUF001  (Cyrillic text is what these tests check)
-
 from __future__ import annotations
 
 import base64

@@ -19,13 +19,19 @@ TASHKENT = ZoneInfo("Asia/Tashkent")
 
 
 def sync(sim, url, kind="full", **overrides):
-    return run_sync(kind, settings=settings_for(sim, url, **overrides), today=TODAY, retry=FAST_RETRY)
+    return run_sync(
+        kind, settings=settings_for(sim, url, **overrides), today=TODAY, retry=FAST_RETRY
+    )
 
 
 def reopen(url):
     from models import open_database
 
     return open_database(url)
+
+
+def product_state():
+    return sorted((p.external_id, p.name, p.content_hash) for p in Product.select())
 
 
 def counts(outcome, stream):
@@ -42,7 +48,9 @@ def test_full_sync_stores_exactly_what_smartup_serves(pg, simulator):
     stored = {p.external_id: p for p in Product.select()}
     assert set(stored) == set(served_products)
     assert {o.source_external_id for o in Order.select()} == set(served_orders)
-    assert OrderItem.select().count() == sum(len(o["order_products"]) for o in served_orders.values())
+    assert OrderItem.select().count() == sum(
+        len(o["order_products"]) for o in served_orders.values()
+    )
     for product_id, served in served_products.items():
         product = stored[product_id]
         assert product.name == (served["name"] or None)
@@ -65,7 +73,9 @@ def test_full_sync_stores_exactly_what_smartup_serves(pg, simulator):
     assert order.deal_time.utcoffset() is not None
     assert order.deal_time.astimezone(TASHKENT).utcoffset() == timedelta(hours=5)
     lines = list(order.items.order_by(OrderItem.line_no))
-    assert [line.product_unit_id for line in lines] == [p["product_unit_id"] for p in spaced["order_products"]]
+    assert [line.product_unit_id for line in lines] == [
+        p["product_unit_id"] for p in spaced["order_products"]
+    ]
     linked = [line for line in OrderItem.select() if line.product_code]
     assert linked and all(line.product_id is not None for line in linked)
 
@@ -103,7 +113,10 @@ def test_an_order_whose_lines_changed_has_exactly_the_new_lines(pg, simulator):
     reopen(pg)
     stored = Order.get(Order.source_external_id == order["deal_id"])
     lines = list(stored.items.order_by(OrderItem.line_no))
-    assert [(line.product_unit_id, line.line_no) for line in lines] == [("990001", 1), ("990002", 2)]
+    assert [(line.product_unit_id, line.line_no) for line in lines] == [
+        ("990001", 1),
+        ("990002", 2),
+    ]
     assert lines[0].quantity == Decimal("7") and lines[1].amount == Decimal("1000.25")
 
 
@@ -120,9 +133,12 @@ def test_two_bad_records_among_a_hundred_end_partial_with_98_stored(pg, simulato
     reopen(pg)
     assert Product.select().count() == 98
     rejected = [e for e in logs if e["event"] == "sync.record.rejected"]
-    assert {(e["record_id"], "NUL" in e["reason"] or "no product_id" in e["reason"]) for e in rejected} == {
-        (None, True), (bad_id, True),
-    }  # fmt: skip
+    assert {
+        (e["record_id"], "NUL" in e["reason"] or "no product_id" in e["reason"]) for e in rejected
+    } == {
+        (None, True),
+        (bad_id, True),
+    }
     run = SyncRun.get_by_id(outcome.run_id)
     assert run.status == "PARTIAL" and run.products_rejected == 2
     assert {r["id"] for r in run.details["products"]["rejects"]} == {None, bad_id}
@@ -134,8 +150,9 @@ def test_bad_credentials_fail_after_one_attempt_without_leaking_the_password(pg,
     assert outcome.status == "FAILED"
     assert len([r for r in simulator.requests if r.endpoint == "products"]) == 1
     run = SyncRun.get_by_id(outcome.run_id)
-    assert "401" in run.error_message and "Требуется авторизация" in run.error_message
-    assert PASSWORD not in run.error_message and PASSWORD not in str(logs)
+    message = str(run.error_message)
+    assert "401" in message and "Требуется авторизация" in message
+    assert PASSWORD not in message and PASSWORD not in str(logs)
 
 
 def test_503_twice_then_200_succeeds(pg, simulator):
@@ -145,7 +162,14 @@ def test_503_twice_then_200_succeeds(pg, simulator):
     assert [r.status for r in simulator.requests if r.endpoint == "products"] == [503, 503, 200]
 
 
-@pytest.mark.parametrize("fault", [Fault(status=429, headers={"Retry-After": "1"}), Fault(status=608), Fault(drop_connection=True)])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=429, headers={"Retry-After": "1"}),
+        Fault(status=608),
+        Fault(drop_connection=True),
+    ],
+)
 def test_transient_failures_are_retried(pg, simulator, fault):
     simulator.add_fault("products", fault)
     assert sync(simulator, pg, kind="products").status == "SUCCESS"
@@ -155,7 +179,7 @@ def test_a_body_cut_off_halfway_changes_nothing(pg, simulator, monkeypatch):
     monkeypatch.setattr("jobs.loader.COPY_BUFFER_BYTES", 2000)  # rows reach staging before the cut
     sync(simulator, pg, kind="products")
     reopen(pg)
-    before = sorted(Product.select(Product.external_id, Product.name, Product.content_hash).tuples())
+    before = product_state()
     for product in simulator.products[:5]:
         simulator.update_product(product["product_id"], name="changed")
 
@@ -166,7 +190,7 @@ def test_a_body_cut_off_halfway_changes_nothing(pg, simulator, monkeypatch):
     assert "broke off" in broken.error or "truncated" in broken.error
     assert any(e["event"] == "smartup.retry" for e in logs)
     reopen(pg)
-    assert sorted(Product.select(Product.external_id, Product.name, Product.content_hash).tuples()) == before
+    assert product_state() == before
 
     simulator.clear_faults()
     simulator.add_fault("products", Fault(truncate_at=0.5))
@@ -177,12 +201,21 @@ def test_a_body_cut_off_halfway_changes_nothing(pg, simulator, monkeypatch):
 @pytest.mark.parametrize(
     ("fault", "words"),
     [
-        (Fault(status=200, body="<html><body>Service Unavailable</body></html>", content_type="text/html"), "not JSON"),
+        (
+            Fault(
+                status=200,
+                body="<html><body>Service Unavailable</body></html>",
+                content_type="text/html",
+            ),
+            "not JSON",
+        ),
         (Fault(invalid_json=True), "not JSON"),
         (Fault(status=481), "481"),
     ],
 )
-def test_a_body_that_is_not_the_json_expected_fails_with_one_clear_line(pg, simulator, fault, words):
+def test_a_body_that_is_not_the_json_expected_fails_with_one_clear_line(
+    pg, simulator, fault, words
+):
     simulator.add_fault("products", fault)
     outcome = sync(simulator, pg, kind="products")
     assert outcome.status == "FAILED"
@@ -190,7 +223,9 @@ def test_a_body_that_is_not_the_json_expected_fails_with_one_clear_line(pg, simu
 
 
 def test_orders_are_asked_for_in_windows_of_at_most_seven_days_per_filial(pg, simulator):
-    outcome = sync(simulator, pg, kind="orders", sync_orders_days_back=20, smartup_filial_ids=("100", "200"))
+    outcome = sync(
+        simulator, pg, kind="orders", sync_orders_days_back=20, smartup_filial_ids=("100", "200")
+    )
     assert outcome.status == "SUCCESS"
     asked = [r for r in simulator.requests if r.endpoint == "orders"]
     assert len(asked) == 2 * 3
@@ -201,7 +236,9 @@ def test_orders_are_asked_for_in_windows_of_at_most_seven_days_per_filial(pg, si
         last = datetime.strptime(request.body["end_modified_on"], "%d.%m.%Y").date()
         assert (last - first).days + 1 <= 7
         spans.add((first, last))
-    assert min(s[0] for s in spans) == TODAY - timedelta(days=20) and max(s[1] for s in spans) == TODAY
+    assert (
+        min(s[0] for s in spans) == TODAY - timedelta(days=20) and max(s[1] for s in spans) == TODAY
+    )
 
 
 def test_a_full_run_with_one_failed_part_is_partial(pg, simulator):

@@ -523,6 +523,15 @@ class _DropAnswer:
 _Answer = _PlainAnswer | _ExportAnswer | _DropAnswer
 
 
+def _status_of(answer: _Answer) -> int:
+    """The status ``answer`` sends: 0 for a dropped connection."""
+    if isinstance(answer, _DropAnswer):
+        return 0
+    if isinstance(answer, _ExportAnswer):
+        return 200
+    return answer.status
+
+
 # --- HTTP plumbing ----------------------------------------------------------------------
 
 
@@ -609,20 +618,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         simulator = self.server.simulator
         endpoint, answer = simulator._answer(self.command, self.path, headers, raw_body)
-        status = 0
-        try:
-            status = self._send(answer)
-        except OSError:
-            self.close_connection = True
+        # Recorded before answering, so that a client which has its answer always finds
+        # its request in ``simulator.requests``.
         simulator._record(
             RecordedRequest(
                 endpoint=endpoint,
                 path=self.path,
                 headers=headers,
                 body=_parse_body(raw_body),
-                status=status,
+                status=_status_of(answer),
             )
         )
+        try:
+            self._send(answer)
+        except OSError:
+            self.close_connection = True
 
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked); None after answering 400."""

@@ -29,9 +29,11 @@ from jobs.smartup.errors import (
 from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
 
 CHUNK_BYTES = 64 * 1024
-AUTH_STATUSES = {401: "bad credentials or a filial_id the account may not use",
-                 403: "access denied",
-                 481: "project not visible: check SMARTUP_PROJECT_CODE"}  # fmt: skip
+AUTH_STATUSES = {
+    401: "bad credentials or a filial_id the account may not use",
+    403: "access denied",
+    481: "project not visible: check SMARTUP_PROJECT_CODE",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +87,9 @@ class ExportResponse:
             yield from found
             found.clear()
         if not head:
-            raise SmartUpBadResponse(f"SmartUp sent an empty body for the {self._request.describe()}")
+            raise SmartUpBadResponse(
+                f"SmartUp sent an empty body for the {self._request.describe()}"
+            )
         self._close(records_parser, head)
         self._close(limits_parser, head)
         self.record_count += len(found)
@@ -169,11 +173,13 @@ class SmartUpClient:
         self._timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()
         self._session.auth = (user, password)
-        self._session.headers.update({
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "project_code": project_code,
-        })  # fmt: skip
+        self._session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "project_code": project_code,
+            }
+        )
         adapter = HTTPAdapter(max_retries=self.retry.urllib3_retry())
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -203,13 +209,21 @@ class SmartUpClient:
                 stream=True,
             )
         except requests.exceptions.RetryError as error:
-            raise SmartUpHTTPError(f"SmartUp kept failing for the {request.describe()}: {_reason(error)}") from None
+            raise SmartUpHTTPError(
+                f"SmartUp kept failing for the {request.describe()}: {_reason(error)}"
+            ) from None
         except requests.exceptions.Timeout:
-            raise SmartUpBrokenResponse(f"SmartUp did not answer the {request.describe()} in time") from None
+            raise SmartUpBrokenResponse(
+                f"SmartUp did not answer the {request.describe()} in time"
+            ) from None
         except requests.exceptions.ConnectionError as error:
-            raise SmartUpBrokenResponse(f"cannot reach SmartUp for the {request.describe()}: {_reason(error)}") from None
+            raise SmartUpBrokenResponse(
+                f"cannot reach SmartUp for the {request.describe()}: {_reason(error)}"
+            ) from None
         except requests.RequestException as error:
-            raise SmartUpError(f"request for the {request.describe()} failed: {type(error).__name__}") from None  # fmt: skip
+            raise SmartUpError(
+                f"request for the {request.describe()} failed: {type(error).__name__}"
+            ) from None
         try:
             self._raise_for_status(request, response)
             yield ExportResponse(request, response)
@@ -228,7 +242,9 @@ class SmartUpClient:
                 f"({AUTH_STATUSES[status]}): {body}"
             )
         after = " after retries" if status in RETRY_STATUSES else ""
-        raise SmartUpHTTPError(f"SmartUp answered {status}{after} to the {request.describe()}: {body}")
+        raise SmartUpHTTPError(
+            f"SmartUp answered {status}{after} to the {request.describe()}: {body}"
+        )
 
 
 def _snippet(data: bytes, limit: int = 160) -> str:

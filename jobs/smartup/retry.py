@@ -65,7 +65,7 @@ class RetryPolicy:
             yield min(wait, remaining)
 
 
-class _BoundedRetry(Retry):  # type: ignore[misc]
+class _BoundedRetry(Retry):
     """urllib3's Retry that also gives up once ``total_seconds`` have passed since the
     first failure of a request, and never sleeps past that point."""
 
@@ -80,7 +80,7 @@ class _BoundedRetry(Retry):  # type: ignore[misc]
             deadline = time.monotonic() + self.total_seconds
         kw.setdefault("total_seconds", self.total_seconds)
         kw.setdefault("deadline", deadline)
-        return super().new(**kw)  # type: ignore[no-any-return]
+        return super().new(**kw)
 
     def _remaining(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
