@@ -178,12 +178,16 @@ def open_database(url: str, *, statement_timeout_ms: int | None = None) -> pw.Da
     """Open ``url`` (``postgresql://`` or ``sqlite:///``), bind the models to it and connect.
 
     On PostgreSQL ``statement_timeout_ms`` bounds every statement of the session, so that a
-    stuck query cannot outlive the job that issued it.
+    stuck query cannot outlive the job that issued it by more than that.
     """
     parts = urlsplit(url)
     db: pw.Database
     if parts.scheme in ("postgresql", "postgres"):
-        options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else None
+        # A worker killed mid-query must not leave its query running: PostgreSQL checks
+        # every 10 s that the client is still there.
+        options = "-c client_connection_check_interval=10000"
+        if statement_timeout_ms:
+            options += f" -c statement_timeout={statement_timeout_ms}"
         db = pw.PostgresqlDatabase(
             unquote(parts.path.lstrip("/")),
             user=unquote(parts.username) if parts.username else None,
