@@ -167,8 +167,10 @@ class PostgresLoader:
                     for child_row in record.children:
                         children.add((seq, *child_row))
             parents.flush()
+            cursor.execute(f"ANALYZE {stage}")  # temp tables have no statistics otherwise
             if children is not None:
                 children.flush()
+                cursor.execute(f"ANALYZE {child_stage}")
             counts = self._merge(cursor, target, stage, child_stage)
             if counts.inserted or counts.updated:
                 for child, reference in target.referenced_by:
@@ -211,6 +213,7 @@ class PostgresLoader:
             f" RETURNING t.id, {', '.join('t.' + k for k in target.key)}, (t.xmax = 0) AS inserted"
             f") INSERT INTO _changed SELECT * FROM merged"
         )
+        cursor.execute("ANALYZE _changed")
         cursor.execute("SELECT count(*) FILTER (WHERE inserted), count(*) FROM _changed")
         inserted, changed = cursor.fetchone()
         if target.child and child_stage:
@@ -228,29 +231,39 @@ class PostgresLoader:
             f"DELETE FROM {table} c USING _changed ch "
             f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted"
         )
-        resolved = "".join(
-            f", (SELECT r.id FROM {ref.table} r WHERE r.{ref.target_column} = c.{ref.source_column}"
-            f" ORDER BY r.id LIMIT 1)"
-            for ref in child.references
-        )
+        refs = list(enumerate(child.references))
         same_key = " AND ".join(f"s.{k} = ch.{k}" for k in target.key)
         cursor.execute(
             f"INSERT INTO {table} ({child.parent_column}, {', '.join(child.columns)}"
             f"{''.join(', ' + ref.column for ref in child.references)}) "
-            f"SELECT ch.id, {', '.join('c.' + col for col in child.columns)}{resolved} "
+            f"SELECT ch.id, {', '.join('c.' + col for col in child.columns)}"
+            f"{''.join(f', ref{n}.id' for n, _ in refs)} "
             f"FROM _changed ch JOIN {stage} s ON {same_key} "
             f"JOIN {child_stage} c ON c._parent_seq = s._seq"
+            + "".join(
+                f" LEFT JOIN {_first_ids(ref)} ref{n} ON ref{n}.value = c.{ref.source_column}"
+                for n, ref in refs
+            )
         )
 
     @staticmethod
     def _fill_reference(cursor: Any, child: ChildTarget, ref: Reference) -> None:
         table = child.model._meta.table_name
-        match = f"FROM {ref.table} r WHERE r.{ref.target_column} = c.{ref.source_column}"
         cursor.execute(
-            f"UPDATE {table} c SET {ref.column} = (SELECT r.id {match} ORDER BY r.id LIMIT 1) "
-            f"WHERE c.{ref.column} IS NULL AND c.{ref.source_column} IS NOT NULL "
-            f"AND EXISTS (SELECT 1 {match})"
+            f"UPDATE {table} c SET {ref.column} = r.id FROM {_first_ids(ref)} r "
+            f"WHERE c.{ref.column} IS NULL AND c.{ref.source_column} = r.value"
         )
+
+
+def _first_ids(ref: Reference) -> str:
+    """A subquery: each value of the referenced column with the lowest id holding it.
+
+    A join on this (rather than a lookup per child row) keeps the plan a hash join
+    whatever the table's statistics say."""
+    return (
+        f"(SELECT {ref.target_column} AS value, min(id) AS id FROM {ref.table}"
+        f" WHERE {ref.target_column} IS NOT NULL GROUP BY {ref.target_column})"
+    )
 
 
 # -- portable (SQLite) ----------------------------------------------------------------
@@ -386,7 +399,7 @@ class PortableLoader:
             f'FROM "{ref.table}" r WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"'
         )
         self.db.execute_sql(
-            f'UPDATE "{table}" SET "{ref.column}" = (SELECT r.id {match} ORDER BY r.id LIMIT 1) '
+            f'UPDATE "{table}" SET "{ref.column}" = (SELECT min(r.id) {match}) '
             f'WHERE "{ref.column}" IS NULL AND "{ref.source_column}" IS NOT NULL '
             f"AND EXISTS (SELECT 1 {match})"
         )
