@@ -27,6 +27,7 @@ QUANTITY_LIMIT = Decimal(10) ** 14  # numeric(20, 6)
 
 _DATE = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})")
 _DATETIME = re.compile(r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
+_PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']+")
 _BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
 
@@ -76,10 +77,13 @@ def parse_decimal(
     """
     if value is None or value == "":
         return None
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+    if isinstance(value, str):
+        # Most amounts are plain ("12", "0.5"): skip the clean-up for them.
+        number = (
+            Decimal(value) if _PLAIN_NUMBER.fullmatch(value) else _decimal_from_text(value, field)
+        )
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = Decimal(value)
-    elif isinstance(value, str):
-        number = _decimal_from_text(value, field)
     else:
         raise FieldError(f"{field} is not a number: {_show(value)}")
     if not number.is_finite() or abs(number) >= limit:

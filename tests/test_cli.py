@@ -54,7 +54,9 @@ def test_sync_then_status(pg, simulator):
 
 
 def test_a_failed_sync_exits_1_with_the_reason_and_no_secret(pg, simulator):
-    done = run_cli("sync", "products", **sync_env(simulator, pg, SMARTUP_BASIC_PASS="wrong-pass-123"))
+    done = run_cli(
+        "sync", "products", **sync_env(simulator, pg, SMARTUP_BASIC_PASS="wrong-pass-123")
+    )
     assert done.returncode == 1
     assert "401" in done.stderr
     assert "wrong-pass-123" not in done.stdout + done.stderr

@@ -72,17 +72,15 @@ class ExportResponse:
         and :class:`SmartUpBadResponse` when it is not the JSON expected.
         """
         found: list[Any] = ijson.sendable_list()
-        limits: list[Any] = ijson.sendable_list()
-        records_parser = ijson.items_coro(found, f"{self._request.records_key}.item")
-        limits_parser = ijson.items_coro(limits, "limits")
-        head = b""
+        parser = ijson.items_coro(found, f"{self._request.records_key}.item")
+        head, tail = b"", b""
         for chunk in self._chunks():
             if len(head) < CHUNK_BYTES:
                 if not head and not chunk.lstrip().startswith(b"{"):
                     raise self._not_json(chunk)
                 head += chunk
-            self._feed(records_parser, chunk, head)
-            self._feed(limits_parser, chunk, head)
+            tail = tail[-CHUNK_BYTES:] + chunk
+            self._feed(parser, chunk, head)
             self.record_count += len(found)
             yield from found
             found.clear()
@@ -90,11 +88,10 @@ class ExportResponse:
             raise SmartUpBadResponse(
                 f"SmartUp sent an empty body for the {self._request.describe()}"
             )
-        self._close(records_parser, head)
-        self._close(limits_parser, head)
+        self._close(parser, head)
         self.record_count += len(found)
         yield from found
-        self.limits = limits[0] if limits and isinstance(limits[0], dict) else None
+        self.limits = _find_limits(head, tail)
         if self.record_count == 0:
             self._check_shape(head)
 
@@ -245,6 +242,22 @@ class SmartUpClient:
         raise SmartUpHTTPError(
             f"SmartUp answered {status}{after} to the {request.describe()}: {body}"
         )
+
+
+def _find_limits(head: bytes, tail: bytes) -> dict[str, Any] | None:
+    """The small ``limits`` object, found at the end (or the start) of a body that is
+    already known to be valid JSON: cheaper than parsing the whole body a second time."""
+    for text, at in ((tail, tail.rfind(b'"limits"')), (head, head.find(b'"limits"'))):
+        start = text.find(b"{", at) if at >= 0 else -1
+        if start < 0:
+            continue
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text[start:].decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def _snippet(data: bytes, limit: int = 160) -> str:

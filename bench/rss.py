@@ -1,0 +1,71 @@
+"""One products sync in a fresh process, then its peak RSS, as one JSON line on stdout.
+
+``python -m bench.rss --products N --url SIMULATOR_URL --db DATABASE_URL``
+
+On Linux a process inherits the peak RSS (``ru_maxrss``) of the process it was started
+from: fork copies the parent's pages, and exec keeps the larger of the old and the new
+peak. Started straight from the benchmark (which holds the raw bound's rows) it would
+report the benchmark's peak. So this module is a tiny launcher that imports nothing
+heavy and starts itself once more (``--measure``): that grandchild inherits only the
+launcher's few megabytes, runs the sync, and reports
+``resource.getrusage(RUSAGE_SELF).ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+
+def _measure(args: argparse.Namespace) -> int:
+    import logging
+
+    from jobs.logs import configure_logging
+
+    configure_logging(level=logging.WARNING)
+
+    from bench.common import make_settings, sync_today
+    from jobs.tasks import run_sync
+
+    started = time.perf_counter()
+    outcome = run_sync("products", settings=make_settings(args.db, args.url), today=sync_today())
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with open("/proc/self/status") as status:
+        hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    inserted = sum(result.inserted for result in outcome.results)
+    answer = {
+        "status": outcome.status,
+        "expected": args.products,
+        "inserted": inserted,
+        "seconds": seconds,
+        "max_rss_kb": peak_kb,
+        "vm_hwm_kb": int(hwm[0]) if hwm else None,
+    }
+    print(json.dumps(answer), flush=True)
+    return 0 if outcome.status == "SUCCESS" and inserted == args.products else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rss")
+    parser.add_argument("--products", type=int, required=True, help="products the export holds")
+    parser.add_argument("--url", required=True, help="the simulator's base URL")
+    parser.add_argument("--db", required=True, help="an empty, migrated PostgreSQL database")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        return _measure(args)
+    command = [
+        sys.executable, "-m", "bench.rss", "--measure",
+        "--products", str(args.products), "--url", args.url, "--db", args.db,
+    ]  # fmt: skip
+    return subprocess.run(command).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
