@@ -23,10 +23,23 @@ from bench.common import (
     sync_today,
 )
 from bench.pg import Databases, checkpoint, fingerprint, tuples_written
-from bench.raw_bound import RawBound, Timing, median_timing, prepare_orders, prepare_products
+from bench.raw_bound import (
+    RawBound,
+    Timing,
+    full_row,
+    median_timing,
+    prepare_orders,
+    prepare_products,
+)
 from bench.report import Row, megabytes
 from bench.simproc import simulator
-from jobs.records import ORDER_COLUMNS, ORDER_ITEM_COLUMNS, PRODUCT_COLUMNS, parse_product
+from jobs.records import (
+    ORDER_COLUMNS,
+    ORDER_ITEM_COLUMNS,
+    PRODUCT_COLUMNS,
+    identify_product,
+    parse_product,
+)
 from jobs.simulator.catalogue import generate_orders, generate_products
 from jobs.tasks import RunOutcome, run_sync
 
@@ -309,7 +322,13 @@ def naive(bench: Bench) -> None:
         checkpoint()
         started = time.perf_counter()
         for record in records:
-            values = dict(zip(PRODUCT_COLUMNS, parse_product(record, tz=TZ).row, strict=True))
+            values = dict(
+                zip(
+                    PRODUCT_COLUMNS,
+                    full_row(parse_product(record, identify_product(record), tz=TZ)),
+                    strict=True,
+                )
+            )
             product = Product.get_or_none(
                 external_source=values["external_source"], external_id=values["external_id"]
             )

@@ -26,6 +26,9 @@ from jobs.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRODUCT_COLUMNS,
+    ParsedRecord,
+    identify_order,
+    identify_product,
     parse_order,
     parse_product,
 )
@@ -76,8 +79,17 @@ class OrderRows:
         return self.orders + self.lines
 
 
+def full_row(parsed: ParsedRecord) -> tuple[Any, ...]:
+    if parsed.row is None:
+        raise ValueError(f"record {parsed.key} has no row")
+    return parsed.row
+
+
 def prepare_products(records: Iterable[Mapping[str, Any]], synced_at: datetime) -> ProductRows:
-    rows = [(*parse_product(record, tz=TZ).row, synced_at, synced_at) for record in records]
+    rows = [
+        (*full_row(parse_product(record, identify_product(record), tz=TZ)), synced_at, synced_at)
+        for record in records
+    ]
     return ProductRows(copy_payload(rows), len(rows))
 
 
@@ -85,9 +97,9 @@ def prepare_orders(records: Iterable[Mapping[str, Any]], synced_at: datetime) ->
     orders: list[tuple[Any, ...]] = []
     items: list[tuple[Any, ...]] = []
     for record in records:
-        parsed = parse_order(record, tz=TZ)
-        orders.append((*parsed.row, synced_at, synced_at))
-        items.extend((parsed.key, *line) for line in parsed.children)
+        parsed = parse_order(record, identify_order(record), tz=TZ)
+        orders.append((*full_row(parsed), synced_at, synced_at))
+        items.extend((parsed.key[0], *line) for line in parsed.children)
     return OrderRows(copy_payload(orders), copy_payload(items), len(orders), len(items))
 
 

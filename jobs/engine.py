@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from itertools import islice
 from typing import Any
 
 from jobs.loader import LoadCounts, Loader
@@ -20,6 +21,7 @@ from jobs.smartup import ExportRequest, SmartUpClient, SmartUpError
 from jobs.streams import Stream
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
+LOOKUP_BATCH = 2000  # records looked up in the database at once
 
 
 @dataclass
@@ -122,14 +124,32 @@ class SyncEngine:
         received = 0
 
         def parsed(records: Iterator[Any]) -> Iterator[ParsedRecord]:
+            """Records in batches: one query per batch finds those stored unchanged,
+            which are passed on unparsed; the others are parsed, or rejected."""
             nonlocal received
-            for record in records:
-                received += 1
-                try:
-                    yield stream.parse(record, tz=self.tz)
-                except RecordRejected as reject:
-                    rejects.append(reject)
+            for batch in _batches(records, LOOKUP_BATCH):
+                received += len(batch)
+                identified = []
+                for record in batch:
+                    try:
+                        identified.append((stream.identify(record), record))
+                    except RecordRejected as reject:
+                        rejects.append(reject)
+                stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
+                for identity, record in identified:
+                    if stored.get(identity.key) == identity.content_hash:
+                        yield ParsedRecord(identity.key, identity.content_hash, None)
+                        continue
+                    try:
+                        yield stream.parse(record, identity, tz=self.tz)
+                    except RecordRejected as reject:
+                        rejects.append(reject)
 
         with self.client.export(request) as response:
             counts = self.loader.load(stream.target, parsed(response.records()))
             return _Applied(received, counts, rejects, response.limits)
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(items, size)):
+        yield batch

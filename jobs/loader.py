@@ -74,6 +74,14 @@ class LoadTarget:
     def table(self) -> str:
         return str(self.model._meta.table_name)
 
+    def key_only_row(self, record: ParsedRecord) -> list[Any]:
+        """A row holding only ``record``'s key and content hash, None elsewhere."""
+        row: list[Any] = [None] * len(self.columns)
+        for column, value in zip(self.key, record.key, strict=True):
+            row[self.columns.index(column)] = value
+        row[self.columns.index(self.hash_column)] = record.content_hash
+        return row
+
 
 @dataclass
 class LoadCounts:
@@ -87,8 +95,15 @@ class LoadCounts:
 
 
 class Loader(Protocol):
+    def stored_hashes(
+        self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], str]:
+        """The content hash stored for each of ``keys`` that has a row (one query)."""
+        ...
+
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
-        """Store ``records`` in one transaction and count what changed."""
+        """Store ``records`` in one transaction and count what changed. A record whose
+        ``row`` is None is already stored unchanged: it is counted, not written."""
         ...
 
 
@@ -151,12 +166,29 @@ class PostgresLoader:
     def __init__(self, db: pw.Database) -> None:
         self.db = db
 
+    def stored_hashes(
+        self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], str]:
+        if not keys:
+            return {}
+        names = [f"k{n}" for n in range(len(target.key))]
+        cursor = self.db.cursor()
+        cursor.execute(
+            f"SELECT {', '.join('t.' + k for k in target.key)}, t.{target.hash_column} "
+            f"FROM unnest({', '.join(['%s::text[]'] * len(names))}) AS u({', '.join(names)}) "
+            f"JOIN {target.table} t ON "
+            + " AND ".join(f"t.{k} = u.{n}" for k, n in zip(target.key, names, strict=True)),
+            [list(column) for column in zip(*keys, strict=True)],
+        )
+        return {tuple(row[:-1]): row[-1] for row in cursor.fetchall()}
+
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
         stage, child_stage = f"_stage_{target.table}", None
         with self.db.atomic():
             cursor = self.db.cursor()
             self._create_stage(cursor, stage, target.table, target.columns, "_seq")
-            parents = _CopyBuffer(cursor, stage, ("_seq", *target.columns))
+            cursor.execute(f"ALTER TABLE {stage} ADD COLUMN _unchanged boolean")
+            parents = _CopyBuffer(cursor, stage, ("_seq", "_unchanged", *target.columns))
             children = None
             if target.child:
                 child_stage = f"_stage_{target.child.model._meta.table_name}"
@@ -169,7 +201,12 @@ class PostgresLoader:
                 )
                 children = _CopyBuffer(cursor, child_stage, ("_parent_seq", *target.child.columns))
             for seq, record in enumerate(records):
-                parents.add((seq, *record.row))
+                if record.row is None:
+                    # Staged as key and hash only, so that when an export holds an id
+                    # twice, the last copy still wins.
+                    parents.add((seq, True, *target.key_only_row(record)))
+                    continue
+                parents.add((seq, False, *record.row))
                 if children is not None:
                     for child_row in record.children:
                         children.add((seq, *child_row))
@@ -213,7 +250,7 @@ class PostgresLoader:
         cursor.execute(
             f"WITH merged AS ("
             f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
-            f" SELECT {columns}, now(), now() FROM {stage}"
+            f" SELECT {columns}, now(), now() FROM {stage} WHERE NOT _unchanged"
             f" ON CONFLICT ({key}) DO UPDATE SET {updates},"
             f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
@@ -295,32 +332,36 @@ class PortableLoader:
     def __init__(self, db: pw.Database) -> None:
         self.db = db
 
+    def stored_hashes(
+        self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], str]:
+        found: dict[tuple[str, ...], str] = {}
+        for batch in _batches(keys, PORTABLE_BATCH_ROWS):
+            found.update((key, stored[1]) for key, stored in self._existing(target, batch).items())
+        return found
+
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
-        key_index = [target.columns.index(k) for k in target.key]
-        hash_index = target.columns.index(target.hash_column)
-        fields = [target.model._meta.columns[c] for c in target.columns]
-        key_fields = [target.model._meta.columns[k] for k in target.key]
         counts = LoadCounts()
         with self.db.atomic():
-            latest: dict[tuple[Any, ...], ParsedRecord] = {}
+            latest: dict[tuple[str, ...], ParsedRecord] = {}
             for record in records:
-                latest[tuple(record.row[i] for i in key_index)] = record
-            for batch in _batches(latest.items(), PORTABLE_BATCH_ROWS):
-                existing = self._existing(target, key_fields, [k for k, _ in batch])
+                latest[record.key] = record  # the same id twice: the last one wins
+            for batch in _batches(latest.values(), PORTABLE_BATCH_ROWS):
+                existing = self._existing(target, [record.key for record in batch])
                 plan = _Plan()
-                for key, record in batch:
-                    found = existing.get(key)
-                    if found is None:
-                        counts.inserted += 1
-                    elif found[1] != record.row[hash_index]:
-                        counts.updated += 1
-                        plan.updated_ids.append(found[0])
-                    else:
+                for record in batch:
+                    found = existing.get(record.key)
+                    if record.row is None or (found and found[1] == record.content_hash):
                         counts.unchanged += 1
                         continue
+                    if found is None:
+                        counts.inserted += 1
+                    else:
+                        counts.updated += 1
+                        plan.updated_ids.append(found[0])
                     plan.records.append(record)
                 if plan.records:
-                    self._write(target, fields, key_fields, key_index, plan)
+                    self._write(target, plan)
             if (counts.inserted or counts.updated) and target.referenced_by:
                 for child, reference in target.referenced_by:
                     self._fill_reference(child, reference)
@@ -328,30 +369,27 @@ class PortableLoader:
 
     @staticmethod
     def _existing(
-        target: LoadTarget, key_fields: list[pw.Field], keys: list[tuple[Any, ...]]
-    ) -> dict[tuple[Any, ...], tuple[int, str]]:
+        target: LoadTarget, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], tuple[int, str]]:
+        """The id and content hash of each of ``keys`` that is stored."""
         model = target.model
+        key_fields = [model._meta.columns[k] for k in target.key]
         hash_field = model._meta.columns[target.hash_column]
         query = model.select(model._meta.primary_key, *key_fields, hash_field)
         rows = cast(
-            Iterable[tuple[Any, ...]], query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
+            Iterable[tuple[Any, ...]], query.where(pw.Tuple(*key_fields).in_(list(keys))).tuples()
         )
         return {tuple(row[1:-1]): (row[0], row[-1]) for row in rows}
 
-    def _write(
-        self,
-        target: LoadTarget,
-        fields: list[pw.Field],
-        key_fields: list[pw.Field],
-        key_index: list[int],
-        plan: _Plan,
-    ) -> None:
+    def _write(self, target: LoadTarget, plan: _Plan) -> None:
         model = target.model
+        fields = [model._meta.columns[c] for c in target.columns]
+        key_fields = [model._meta.columns[k] for k in target.key]
         first_synced, last_synced = (
             model._meta.columns[c] for c in ("first_synced_at", "last_synced_at")
         )
         now = _now()
-        rows = [(*record.row, now, now) for record in plan.records]
+        rows = [(*(record.row or ()), now, now) for record in plan.records]
         model.insert_many(rows, fields=[*fields, first_synced, last_synced]).on_conflict(
             conflict_target=key_fields,
             preserve=[f for f in fields if f not in key_fields] + [last_synced],
@@ -363,18 +401,16 @@ class PortableLoader:
         parent_field = child_model._meta.columns[child.parent_column]
         if plan.updated_ids:
             child_model.delete().where(parent_field.in_(plan.updated_ids)).execute()
-        keys = [tuple(record.row[i] for i in key_index) for record in plan.records]
-        query = model.select(model._meta.primary_key, *key_fields)
-        found = cast(
-            Iterable[tuple[Any, ...]], query.where(pw.Tuple(*key_fields).in_(keys)).tuples()
-        )
-        ids = {tuple(row[1:]): row[0] for row in found}
+        ids = {
+            key: stored[0]
+            for key, stored in self._existing(target, [r.key for r in plan.records]).items()
+        }
         child_fields = [child_model._meta.columns[c] for c in child.columns]
         ref_fields = [child_model._meta.columns[ref.column] for ref in child.references]
         lookups = [self._lookup(ref, child, plan.records) for ref in child.references]
         child_rows = [
-            (ids[key], *row, *(lookup.get(row[index]) for index, lookup in lookups))
-            for key, record in zip(keys, plan.records, strict=True)
+            (ids[record.key], *row, *(lookup.get(row[index]) for index, lookup in lookups))
+            for record in plan.records
             for row in record.children
         ]
         for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):

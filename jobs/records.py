@@ -2,7 +2,9 @@
 
 SmartUp sends every value as a string: amounts as ``"1 200 000,50"``, dates as
 ``dd.mm.yyyy``, times as ``dd.mm.yyyy hh24:mi:ss`` in the company's local time, empty
-values as ``""``. A record that cannot be stored raises :class:`RecordRejected` with the
+values as ``""``. A record is handled in two steps: ``identify_*`` takes its id and a
+content hash (cheap: enough to tell that a stored record did not change), and ``parse_*``
+builds its rows. A record that cannot be stored raises :class:`RecordRejected` with the
 record's id and the reason; the caller counts it and goes on with the next one.
 """
 
@@ -45,11 +47,22 @@ class FieldError(ValueError):
     """A value that cannot be parsed; the message names the field and the value."""
 
 
-class ParsedRecord(NamedTuple):
-    """One record as rows: its key, its row, and its child rows (order lines)."""
+class Identity(NamedTuple):
+    """What is known of a record before parsing it: its id, its natural key (the values
+    of the table's key columns) and its content hash."""
 
-    key: str
-    row: tuple[Any, ...]
+    record_id: str
+    key: tuple[str, ...]
+    content_hash: str
+
+
+class ParsedRecord(NamedTuple):
+    """One record as rows: its key, its content hash, its row and its child rows (order
+    lines). ``row`` is None for a record known to be stored already, unchanged."""
+
+    key: tuple[str, ...]
+    content_hash: str
+    row: tuple[Any, ...] | None
     children: tuple[tuple[Any, ...], ...] = ()
 
 
@@ -153,24 +166,29 @@ def split_barcodes(value: Any) -> list[str]:
     return list(dict.fromkeys(part for part in _BARCODE_SEPARATORS.split(value) if part))
 
 
-def canonical_json(record: Mapping[str, Any]) -> tuple[JSONText, str]:
-    """The record as JSON text (stored in ``raw``) and its content hash.
+def content_hash(record: Any) -> str:
+    """A fingerprint of the record as received. Equal records (same keys in the same
+    order, same values) have equal hashes, so an unchanged record can be recognised
+    without parsing it."""
+    digest = hashlib.md5(repr(record).encode("utf-8", "backslashreplace"), usedforsecurity=False)
+    digest.update(PARSER_VERSION.encode())
+    return digest.hexdigest()
+
+
+def raw_json(record: Mapping[str, Any]) -> JSONText:
+    """The record as JSON text, for the ``raw`` column.
 
     Raises :class:`FieldError` for text PostgreSQL refuses: NUL characters and lone
     surrogates.
     """
-    encoded = json.dumps(
-        record, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_number
-    )
+    encoded = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_json_number)
     if "\\u0000" in encoded:
         raise FieldError("text holds a NUL character (\\u0000), which PostgreSQL refuses")
     try:
-        data = encoded.encode("utf-8")
+        encoded.encode("utf-8")
     except UnicodeEncodeError:
         raise FieldError("text holds an invalid Unicode character (lone surrogate)") from None
-    digest = hashlib.md5(data, usedforsecurity=False)
-    digest.update(PARSER_VERSION.encode())
-    return JSONText(encoded), digest.hexdigest()
+    return JSONText(encoded)
 
 
 def _json_number(value: Any) -> Any:
@@ -200,11 +218,15 @@ PRODUCT_COLUMNS = (
 )
 
 
-def parse_product(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
-    """One ``inventory`` record into a ``products`` row (in :data:`PRODUCT_COLUMNS` order)."""
+def identify_product(record: Any) -> Identity:
     product_id = _record_id(record, "product_id")
+    return Identity(product_id, ("smartup", product_id), content_hash(record))
+
+
+def parse_product(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One ``inventory`` record into a ``products`` row (in :data:`PRODUCT_COLUMNS` order)."""
+    product_id = identity.record_id
     try:
-        raw, content_hash = canonical_json(record)
         row = (
             "smartup",
             product_id,
@@ -214,12 +236,12 @@ def parse_product(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
             text(record.get("measure_code"), field="measure_code"),
             split_barcodes(record.get("barcodes")),
             record.get("state") == "A",
-            raw,
-            content_hash,
+            raw_json(record),
+            identity.content_hash,
         )
     except FieldError as error:
         raise RecordRejected(product_id, str(error)) from None
-    return ParsedRecord(product_id, row)
+    return ParsedRecord(identity.key, identity.content_hash, row)
 
 
 ORDER_COLUMNS = (
@@ -258,11 +280,15 @@ ORDER_ITEM_COLUMNS = (
 )
 
 
-def parse_order(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
-    """One ``order`` record into an ``orders`` row and its ``order_items`` rows."""
+def identify_order(record: Any) -> Identity:
     deal_id = _record_id(record, "deal_id")
+    return Identity(deal_id, (deal_id,), content_hash(record))
+
+
+def parse_order(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One ``order`` record into an ``orders`` row and its ``order_items`` rows."""
+    deal_id = identity.record_id
     try:
-        raw, content_hash = canonical_json(record)
         row = (
             deal_id,
             text(record.get("external_id"), field="external_id"),
@@ -277,8 +303,8 @@ def parse_order(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
             text(record.get("person_id"), field="person_id"),
             text(record.get("person_code"), field="person_code"),
             text(record.get("person_name"), field="person_name"),
-            raw,
-            content_hash,
+            raw_json(record),
+            identity.content_hash,
         )
         lines = record.get("order_products") or []
         if not isinstance(lines, Sequence) or isinstance(lines, str):
@@ -286,7 +312,7 @@ def parse_order(record: Mapping[str, Any], *, tz: tzinfo) -> ParsedRecord:
         items = tuple(_order_item(number, line) for number, line in enumerate(lines, start=1))
     except FieldError as error:
         raise RecordRejected(deal_id, str(error)) from None
-    return ParsedRecord(deal_id, row, items)
+    return ParsedRecord(identity.key, identity.content_hash, row, items)
 
 
 def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:

@@ -16,7 +16,10 @@ from jobs.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRODUCT_COLUMNS,
+    Identity,
     ParsedRecord,
+    identify_order,
+    identify_product,
     parse_order,
     parse_product,
 )
@@ -32,11 +35,17 @@ class Stream:
 
     name: ClassVar[str]
     records_key: ClassVar[str]  # the array in SmartUp's answer
+    identifier: ClassVar[Callable[..., Identity]]
     parser: ClassVar[Callable[..., ParsedRecord]]
     target: ClassVar[LoadTarget]
 
-    def parse(self, record: Any, *, tz: tzinfo) -> ParsedRecord:
-        return type(self).parser(record, tz=tz)
+    def identify(self, record: Any) -> Identity:
+        """The record's id, key and content hash; rejects a record without an id."""
+        return type(self).identifier(record)
+
+    def parse(self, record: Any, identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+        """The record's rows; rejects a record that cannot be stored."""
+        return type(self).parser(record, identity, tz=tz)
 
     def requests(self, settings: Settings, *, days_back: int, today: date) -> list[ExportRequest]:
         raise NotImplementedError
@@ -61,6 +70,7 @@ class ProductsStream(Stream):
 
     name = "products"
     records_key = "inventory"
+    identifier = staticmethod(identify_product)
     parser = staticmethod(parse_product)
     target = LoadTarget(
         model=Product,
@@ -79,6 +89,7 @@ class OrdersStream(Stream):
 
     name = "orders"
     records_key = "order"
+    identifier = staticmethod(identify_order)
     parser = staticmethod(parse_order)
     target = LoadTarget(
         model=Order, columns=ORDER_COLUMNS, key=("source_external_id",), child=ORDER_LINES

@@ -13,13 +13,15 @@ from tests.conftest import PASSWORD, USER
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
     }
-    environ.update(env, PYTHONPATH=str(ROOT))
+    environ.update(env or {}, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "jobs", *args],
         cwd=cwd,
@@ -42,11 +44,11 @@ def sync_env(sim, url: str, **extra: str) -> dict[str, str]:
 
 
 def test_sync_then_status(pg, simulator):
-    done = run_cli("sync", "full", "--days-back", "3", **sync_env(simulator, pg))
+    done = run_cli("sync", "full", "--days-back", "3", env=sync_env(simulator, pg))
     assert done.returncode == 0, done.stderr
     assert "SUCCESS" in done.stdout and '"event": "sync.finish"' in done.stdout
     assert "products  100" in done.stdout
-    status = run_cli("status", **sync_env(simulator, pg))
+    status = run_cli("status", env=sync_env(simulator, pg))
     assert status.returncode == 0, status.stderr
     [header, _, row] = status.stdout.strip().splitlines()
     assert header.split()[:3] == ["id", "type", "status"]
@@ -55,7 +57,7 @@ def test_sync_then_status(pg, simulator):
 
 def test_a_failed_sync_exits_1_with_the_reason_and_no_secret(pg, simulator):
     done = run_cli(
-        "sync", "products", **sync_env(simulator, pg, SMARTUP_BASIC_PASS="wrong-pass-123")
+        "sync", "products", env=sync_env(simulator, pg, SMARTUP_BASIC_PASS="wrong-pass-123")
     )
     assert done.returncode == 1
     assert "401" in done.stderr
@@ -66,7 +68,7 @@ def test_a_partial_sync_exits_0_with_a_warning(pg, simulator):
     products = simulator.products
     products[0]["product_id"] = ""
     simulator.set_products(products)
-    done = run_cli("sync", "products", **sync_env(simulator, pg))
+    done = run_cli("sync", "products", env=sync_env(simulator, pg))
     assert done.returncode == 0
     assert "PARTIAL" in done.stdout and "warning" in done.stderr
 

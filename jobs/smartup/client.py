@@ -56,6 +56,30 @@ class ExportRequest:
         return ", ".join(parts)
 
 
+class _Body:
+    """The response body as a file for ijson, which keeps its first and last bytes (for
+    error messages and the ``limits`` object) and turns a broken transfer into
+    :class:`SmartUpBrokenResponse`."""
+
+    def __init__(self, raw: Any, request: ExportRequest) -> None:
+        self._raw = raw
+        self._request = request
+        self.head = b""
+        self.tail = b""
+
+    def read(self, size: int = CHUNK_BYTES) -> bytes:
+        try:
+            chunk: bytes = self._raw.read(size, decode_content=True)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+            raise SmartUpBrokenResponse(
+                f"the {self._request.describe()} broke off midway: {type(error).__name__}"
+            ) from None
+        if len(self.head) < CHUNK_BYTES:
+            self.head += chunk
+        self.tail = self.tail[-CHUNK_BYTES:] + chunk
+        return chunk
+
+
 class ExportResponse:
     """The records of one answer, read as they arrive; ``limits`` once they are all read."""
 
@@ -71,54 +95,26 @@ class ExportResponse:
         Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying)
         and :class:`SmartUpBadResponse` when it is not the JSON expected.
         """
-        found: list[Any] = ijson.sendable_list()
-        parser = ijson.items_coro(found, f"{self._request.records_key}.item")
-        head, tail = b"", b""
-        for chunk in self._chunks():
-            if len(head) < CHUNK_BYTES:
-                if not head and not chunk.lstrip().startswith(b"{"):
-                    raise self._not_json(chunk)
-                head += chunk
-            tail = tail[-CHUNK_BYTES:] + chunk
-            self._feed(parser, chunk, head)
-            self.record_count += len(found)
-            yield from found
-            found.clear()
-        if not head:
+        body = _Body(self._response.raw, self._request)
+        try:
+            for record in ijson.items(
+                body, f"{self._request.records_key}.item", buf_size=CHUNK_BYTES
+            ):
+                self.record_count += 1
+                yield record
+        except ijson.JSONError as error:
+            if not body.head.lstrip().startswith(b"{"):
+                raise self._not_json(body.head) from None
+            raise self._invalid(error, body.head) from None
+        if not body.head:
             raise SmartUpBadResponse(
                 f"SmartUp sent an empty body for the {self._request.describe()}"
             )
-        self._close(parser, head)
-        self.record_count += len(found)
-        yield from found
-        self.limits = _find_limits(head, tail)
+        if not body.head.lstrip().startswith(b"{"):
+            raise self._not_json(body.head)
+        self.limits = _find_limits(body.head, body.tail)
         if self.record_count == 0:
-            self._check_shape(head)
-
-    def _chunks(self) -> Iterator[bytes]:
-        raw = self._response.raw
-        try:
-            while True:
-                chunk = raw.read(CHUNK_BYTES, decode_content=True)
-                if not chunk:
-                    return
-                yield chunk
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-            raise SmartUpBrokenResponse(
-                f"the {self._request.describe()} broke off midway: {type(error).__name__}"
-            ) from None
-
-    def _feed(self, parser: Any, chunk: bytes, head: bytes) -> None:
-        try:
-            parser.send(chunk)
-        except ijson.JSONError as error:
-            raise self._invalid(error, head) from None
-
-    def _close(self, parser: Any, head: bytes) -> None:
-        try:
-            parser.close()
-        except ijson.JSONError as error:
-            raise self._invalid(error, head) from None
+            self._check_shape(body.head)
 
     def _invalid(self, error: Exception, head: bytes) -> SmartUpError:
         if "premature EOF" in str(error) or "Incomplete JSON" in str(error):
