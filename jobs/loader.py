@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -74,14 +78,6 @@ class LoadTarget:
     def table(self) -> str:
         return str(self.model._meta.table_name)
 
-    def key_only_row(self, record: ParsedRecord) -> list[Any]:
-        """A row holding only ``record``'s key and content hash, None elsewhere."""
-        row: list[Any] = [None] * len(self.columns)
-        for column, value in zip(self.key, record.key, strict=True):
-            row[self.columns.index(column)] = value
-        row[self.columns.index(self.hash_column)] = record.content_hash
-        return row
-
 
 @dataclass
 class LoadCounts:
@@ -127,6 +123,18 @@ def _copy_text(text: str) -> str:
     return text
 
 
+_JSON_SAFE_TEXT = re.compile(r'[^"\\\x00-\x1f]*')
+
+
+def _is_plain_text_list(value: Any) -> bool:
+    """A list of strings with nothing JSON would escape."""
+    return (
+        isinstance(value, list)
+        and all(type(item) is str for item in value)
+        and _JSON_SAFE_TEXT.fullmatch("".join(value)) is not None
+    )
+
+
 def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
@@ -134,30 +142,93 @@ def _copy_value(value: Any) -> str:
         return _copy_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
+    if _is_plain_text_list(value):  # barcodes: JSON without json.dumps
+        return '["' + '","'.join(value) + '"]' if value else "[]"
     if isinstance(value, (list, dict)):
         return _copy_text(json.dumps(value, ensure_ascii=False))
     return str(value)
 
 
-class _CopyBuffer:
-    """Rows as COPY text, sent to the staging table whenever the buffer fills up."""
+def _key_only_line(target: LoadTarget) -> Callable[[int, ParsedRecord], str]:
+    """COPY text for a record stored unchanged: its key and hash, NULL elsewhere. It is
+    staged anyway so that, when an export holds an id twice, the last copy still wins."""
+    key_positions = [target.columns.index(column) for column in target.key]
+    hash_position = target.columns.index(target.hash_column)
 
-    def __init__(self, cursor: Any, table: str, columns: Sequence[str]) -> None:
-        self._cursor = cursor
+    def line(seq: int, record: ParsedRecord) -> str:
+        values = ["\\N"] * len(target.columns)
+        for position, value in zip(key_positions, record.key, strict=True):
+            values[position] = _copy_text(value)
+        values[hash_position] = record.content_hash
+        return f"{seq}\tt\t" + "\t".join(values) + "\n"
+
+    return line
+
+
+class _CopySender:
+    """Runs COPY statements on a thread of its own, one at a time in order, so that
+    PostgreSQL takes in one batch while this process parses the next (psycopg2 lets go of
+    the GIL while it waits). At most one batch waits while another is sent.
+
+    psycopg2 does not keep a COPY and another statement on the same connection apart:
+    every other use of the connection meanwhile must hold :attr:`connection_lock`."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection_lock = threading.Lock()
+        self._cursor = connection.cursor()
+        self._batches: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="copy-sender", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            if self._error is None:
+                sql, text = batch
+                try:
+                    with self.connection_lock:
+                        self._cursor.copy_expert(sql, io.StringIO(text), size=COPY_BUFFER_BYTES)
+                except BaseException as error:  # handed to the caller's thread
+                    self._error = error
+
+    def send(self, sql: str, text: str) -> None:
+        self._raise_error()
+        self._batches.put((sql, text))
+
+    def close(self) -> None:
+        """Wait until every batch is sent; raise the first error, if any."""
+        self._batches.put(None)
+        self._thread.join()
+        self._cursor.close()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+class _CopyBuffer:
+    """Rows as COPY text, handed to the sender whenever the buffer fills up."""
+
+    def __init__(self, sender: _CopySender, table: str, columns: Sequence[str]) -> None:
+        self._sender = sender
         self._sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        self._buffer = io.StringIO()
+        self._lines: list[str] = []
+        self._size = 0
 
     def add(self, values: Iterable[Any]) -> None:
-        self._buffer.write("\t".join(map(_copy_value, values)))
-        self._buffer.write("\n")
-        if self._buffer.tell() >= COPY_BUFFER_BYTES:
+        self.add_line("\t".join(map(_copy_value, values)) + "\n")
+
+    def add_line(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= COPY_BUFFER_BYTES:
             self.flush()
 
     def flush(self) -> None:
-        if self._buffer.tell():
-            self._buffer.seek(0)
-            self._cursor.copy_expert(self._sql, self._buffer)
-            self._buffer = io.StringIO()
+        if self._lines:
+            self._sender.send(self._sql, "".join(self._lines))
+            self._lines, self._size = [], 0
 
 
 class PostgresLoader:
@@ -165,12 +236,19 @@ class PostgresLoader:
 
     def __init__(self, db: pw.Database) -> None:
         self.db = db
+        self._sender: _CopySender | None = None  # while a load streams rows in
 
     def stored_hashes(
         self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
     ) -> dict[tuple[str, ...], str]:
         if not keys:
             return {}
+        with self._sender.connection_lock if self._sender else nullcontext():
+            return self._stored_hashes(target, keys)
+
+    def _stored_hashes(
+        self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], str]:
         names = [f"k{n}" for n in range(len(target.key))]
         cursor = self.db.cursor()
         cursor.execute(
@@ -184,41 +262,48 @@ class PostgresLoader:
 
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
         stage, child_stage = f"_stage_{target.table}", None
+        child = target.child
+        key_only_line = _key_only_line(target)
         with self.db.atomic():
             cursor = self.db.cursor()
             self._create_stage(cursor, stage, target.table, target.columns, "_seq")
             cursor.execute(f"ALTER TABLE {stage} ADD COLUMN _unchanged boolean")
-            parents = _CopyBuffer(cursor, stage, ("_seq", "_unchanged", *target.columns))
-            children = None
-            if target.child:
-                child_stage = f"_stage_{target.child.model._meta.table_name}"
+            if child:
+                child_stage = f"_stage_{child.model._meta.table_name}"
                 self._create_stage(
-                    cursor,
-                    child_stage,
-                    target.child.model._meta.table_name,
-                    target.child.columns,
-                    "_parent_seq",
+                    cursor, child_stage, child.model._meta.table_name, child.columns, "_parent_seq"
                 )
-                children = _CopyBuffer(cursor, child_stage, ("_parent_seq", *target.child.columns))
-            for seq, record in enumerate(records):
-                if record.row is None:
-                    # Staged as key and hash only, so that when an export holds an id
-                    # twice, the last copy still wins.
-                    parents.add((seq, True, *target.key_only_row(record)))
-                    continue
-                parents.add((seq, False, *record.row))
-                if children is not None:
-                    for child_row in record.children:
-                        children.add((seq, *child_row))
-            parents.flush()
+            sender = self._sender = _CopySender(self.db.connection())
+            parents = _CopyBuffer(sender, stage, ("_seq", "_unchanged", *target.columns))
+            children = None
+            if child and child_stage:
+                children = _CopyBuffer(sender, child_stage, ("_parent_seq", *child.columns))
+            try:
+                for seq, record in enumerate(records):
+                    if record.row is None:
+                        parents.add_line(key_only_line(seq, record))
+                        continue
+                    parents.add((seq, False, *record.row))
+                    if children:
+                        for child_row in record.children:
+                            children.add((seq, *child_row))
+                parents.flush()
+                if children:
+                    children.flush()
+            except BaseException:
+                with suppress(Exception):  # the first error is the one to report
+                    sender.close()
+                raise
+            finally:
+                self._sender = None
+            sender.close()
             cursor.execute(f"ANALYZE {stage}")  # temp tables have no statistics otherwise
-            if children is not None:
-                children.flush()
+            if child_stage:
                 cursor.execute(f"ANALYZE {child_stage}")
             counts = self._merge(cursor, target, stage, child_stage)
             if counts.inserted or counts.updated:
-                for child, reference in target.referenced_by:
-                    self._fill_reference(cursor, child, reference)
+                for referring, reference in target.referenced_by:
+                    self._fill_reference(cursor, referring, reference)
         return counts
 
     @staticmethod

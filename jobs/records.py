@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, tzinfo
@@ -169,8 +170,13 @@ def split_barcodes(value: Any) -> list[str]:
 def content_hash(record: Any) -> str:
     """A fingerprint of the record as received. Equal records (same keys in the same
     order, same values) have equal hashes, so an unchanged record can be recognised
-    without parsing it."""
-    digest = hashlib.md5(repr(record).encode("utf-8", "backslashreplace"), usedforsecurity=False)
+    without parsing it. marshal's format 2 has no back-references, so the bytes depend on
+    the values only, not on which string objects happen to be shared."""
+    try:
+        data = marshal.dumps(record, 2)
+    except ValueError:  # a value marshal does not know (a Decimal from a JSON number)
+        data = repr(record).encode("utf-8", "backslashreplace")
+    digest = hashlib.md5(data, usedforsecurity=False)
     digest.update(PARSER_VERSION.encode())
     return digest.hexdigest()
 

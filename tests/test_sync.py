@@ -258,3 +258,15 @@ def test_the_same_id_twice_in_one_export_keeps_the_last(pg, simulator):
     assert counts(outcome, "products") == (100, 0, 0, 0)
     reopen(pg)
     assert Product.get(Product.external_id == products[0]["product_id"]).name == "the later copy"
+
+
+def test_awkward_text_survives_the_way_to_the_database(pg, simulator):
+    product_id = simulator.products[0]["product_id"]
+    name = 'Tab\there, "quoted", back\\slash,\nnew line\r and ёмкость'
+    simulator.update_product(product_id, name=name, barcodes='12"3|4\\56 789')
+    assert sync(simulator, pg, kind="products").status == "SUCCESS"
+    reopen(pg)
+    stored = Product.get(Product.external_id == product_id)
+    assert stored.name == name
+    assert stored.barcodes == ['12"3', "4\\56", "789"]
+    assert stored.raw == next(p for p in simulator.products if p["product_id"] == product_id)
