@@ -31,6 +31,7 @@ QUANTITY_LIMIT = Decimal(10) ** 14  # numeric(20, 6)
 _DATE = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})")
 _DATETIME = re.compile(r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
 _PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
+_SMARTUP_AMOUNT = re.compile(r"(-?\d{1,3}(?: \d{3})*)(?:,(\d{1,30}))?")  # "1 200 000,50"
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']+")
 _BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
 
@@ -92,10 +93,13 @@ def parse_decimal(
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        # Most amounts are plain ("12", "0.5"): skip the clean-up for them.
-        number = (
-            Decimal(value) if _PLAIN_NUMBER.fullmatch(value) else _decimal_from_text(value, field)
-        )
+        # Most amounts are plain ("12") or SmartUp's ("1 200,50"): no general clean-up.
+        if _PLAIN_NUMBER.fullmatch(value):
+            number = Decimal(value)
+        elif smartup := _SMARTUP_AMOUNT.fullmatch(value):
+            number = Decimal(smartup[1].replace(" ", "") + "." + (smartup[2] or "0"))
+        else:
+            number = _decimal_from_text(value, field)
     elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = Decimal(value)
     else:
