@@ -176,7 +176,9 @@ def test_transient_failures_are_retried(pg, simulator, fault):
 
 
 def test_a_body_cut_off_halfway_changes_nothing(pg, simulator, monkeypatch):
-    monkeypatch.setattr("jobs.loader.COPY_BUFFER_BYTES", 2000)  # rows reach staging before the cut
+    monkeypatch.setattr(
+        "jobs.loader.copy_text.COPY_BUFFER_BYTES", 2000
+    )  # rows reach staging before the cut
     sync(simulator, pg, kind="products")
     reopen(pg)
     before = product_state()

@@ -1,0 +1,32 @@
+"""How parsed rows reach the database, all or nothing per export answer.
+
+Two loaders behind one interface (:class:`Loader`): :class:`PostgresLoader`, the fast path
+(COPY into staging, one merge statement), and :class:`PortableLoader`, plain peewee upserts
+for SQLite (the demo). Both apply one answer in one transaction, so an answer that breaks
+off midway changes nothing, and neither writes a row whose content did not change.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from jobs.loader.portable import PortableLoader
+from jobs.loader.postgres import PostgresLoader
+from jobs.loader.targets import ChildTarget, LoadCounts, Loader, LoadTarget, Reference
+from models import is_postgres
+
+__all__ = [
+    "ChildTarget",
+    "LoadCounts",
+    "LoadTarget",
+    "Loader",
+    "PortableLoader",
+    "PostgresLoader",
+    "Reference",
+    "loader_for",
+]
+
+
+def loader_for(db: pw.Database) -> Loader:
+    """The fast path on PostgreSQL, the portable one elsewhere."""
+    return PostgresLoader(db) if is_postgres(db) else PortableLoader(db)

@@ -1,0 +1,133 @@
+"""Rows into PostgreSQL's COPY text format, and a sender that runs the COPY statements
+on a thread of its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from jobs.loader.targets import LoadTarget
+from jobs.records import ParsedRecord
+
+COPY_BUFFER_BYTES = 4 * 1024 * 1024
+_JSON_SAFE_TEXT = re.compile(r'[^"\\\x00-\x1f]*')
+
+
+def _copy_text(text: str) -> str:
+    """Escape text for COPY's text format. Most values hold nothing to escape, and
+    ``in`` tests are far cheaper than building a new string."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t")
+        text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _is_plain_text_list(value: Any) -> bool:
+    """A list of strings with nothing JSON would escape."""
+    return (
+        isinstance(value, list)
+        and all(type(item) is str for item in value)
+        and _JSON_SAFE_TEXT.fullmatch("".join(value)) is not None
+    )
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return _copy_text(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if _is_plain_text_list(value):  # barcodes: JSON without json.dumps
+        return '["' + '","'.join(value) + '"]' if value else "[]"
+    if isinstance(value, (list, dict)):
+        return _copy_text(json.dumps(value, ensure_ascii=False))
+    return str(value)
+
+
+def key_only_writer(target: LoadTarget) -> Callable[[int, ParsedRecord], str]:
+    """COPY text for a record stored unchanged: its key and hash, NULL elsewhere. It is
+    staged anyway so that, when an export holds an id twice, the last copy still wins."""
+    key_positions = [target.columns.index(column) for column in target.key]
+    hash_position = target.columns.index(target.hash_column)
+
+    def line(seq: int, record: ParsedRecord) -> str:
+        values = ["\\N"] * len(target.columns)
+        for position, value in zip(key_positions, record.key, strict=True):
+            values[position] = _copy_text(value)
+        values[hash_position] = record.content_hash
+        return f"{seq}\tt\t" + "\t".join(values) + "\n"
+
+    return line
+
+
+class CopySender:
+    """Runs COPY statements on a thread of its own, one at a time in order, so that
+    PostgreSQL takes in one batch while this process parses the next (psycopg2 lets go of
+    the GIL while it waits). At most one batch waits while another is sent.
+
+    psycopg2 does not keep a COPY and another statement on the same connection apart:
+    every other use of the connection meanwhile must hold :attr:`connection_lock`."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection_lock = threading.Lock()
+        self._cursor = connection.cursor()
+        self._batches: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="copy-sender", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            if self._error is None:
+                sql, data = batch
+                try:
+                    with self.connection_lock:
+                        self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
+                except BaseException as error:  # handed to the caller's thread
+                    self._error = error
+
+    def send(self, sql: str, data: bytes) -> None:
+        self._raise_error()
+        self._batches.put((sql, data))
+
+    def close(self) -> None:
+        """Wait until every batch is sent; raise the first error, if any."""
+        self._batches.put(None)
+        self._thread.join()
+        self._cursor.close()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+class CopyBuffer:
+    """Rows as COPY text, handed to the sender whenever the buffer fills up."""
+
+    def __init__(self, sender: CopySender, table: str, columns: Sequence[str]) -> None:
+        self._sender = sender
+        self._sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        self._lines: list[str] = []
+        self._size = 0
+
+    def add(self, values: Iterable[Any]) -> None:
+        self.add_line("\t".join(map(_copy_value, values)) + "\n")
+
+    def add_line(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= COPY_BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            # UTF-8 bytes: half the memory of the text, and BytesIO takes them uncopied.
+            self._sender.send(self._sql, "".join(self._lines).encode())
+            self._lines, self._size = [], 0
