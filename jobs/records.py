@@ -11,13 +11,14 @@ record's id and the reason; the caller counts it and goes on with the next one.
 from __future__ import annotations
 
 import hashlib
-import json
 import marshal
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
+
+import orjson
 
 from models import JSONText
 
@@ -191,13 +192,12 @@ def raw_json(record: Mapping[str, Any]) -> JSONText:
     Raises :class:`FieldError` for text PostgreSQL refuses: NUL characters and lone
     surrogates.
     """
-    encoded = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_json_number)
+    try:
+        encoded = orjson.dumps(record, default=_json_number).decode()
+    except orjson.JSONEncodeError as error:
+        raise FieldError(f"the record cannot be stored as JSON: {error}") from None
     if "\\u0000" in encoded:
         raise FieldError("text holds a NUL character (\\u0000), which PostgreSQL refuses")
-    try:
-        encoded.encode("utf-8")
-    except UnicodeEncodeError:
-        raise FieldError("text holds an invalid Unicode character (lone surrogate)") from None
     return JSONText(encoded)
 
 

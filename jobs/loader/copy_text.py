@@ -4,18 +4,17 @@ on a thread of its own."""
 from __future__ import annotations
 
 import io
-import json
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from jobs.loader.targets import LoadTarget
 from jobs.records import ParsedRecord
 
 COPY_BUFFER_BYTES = 4 * 1024 * 1024
-_JSON_SAFE_TEXT = re.compile(r'[^"\\\x00-\x1f]*')
 
 
 def _copy_text(text: str) -> str:
@@ -27,15 +26,6 @@ def _copy_text(text: str) -> str:
     return text
 
 
-def _is_plain_text_list(value: Any) -> bool:
-    """A list of strings with nothing JSON would escape."""
-    return (
-        isinstance(value, list)
-        and all(type(item) is str for item in value)
-        and _JSON_SAFE_TEXT.fullmatch("".join(value)) is not None
-    )
-
-
 def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"
@@ -43,10 +33,8 @@ def _copy_value(value: Any) -> str:
         return _copy_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
-    if _is_plain_text_list(value):  # barcodes: JSON without json.dumps
-        return '["' + '","'.join(value) + '"]' if value else "[]"
     if isinstance(value, (list, dict)):
-        return _copy_text(json.dumps(value, ensure_ascii=False))
+        return _copy_text(orjson.dumps(value).decode())
     return str(value)
 
 
