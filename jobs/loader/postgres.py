@@ -87,9 +87,10 @@ class PostgresLoader:
             finally:
                 self._sender = None
             sender.close()
-            cursor.execute(f"ANALYZE {stage}")  # temp tables have no statistics otherwise
+            # Temp tables have no statistics otherwise; the joins need only the keys'.
+            cursor.execute(f"ANALYZE {stage} (_seq, _unchanged, {', '.join(target.key)})")
             if child_stage:
-                cursor.execute(f"ANALYZE {child_stage}")
+                cursor.execute(f"ANALYZE {child_stage} (_parent_seq)")
             counts = self._merge(cursor, target, stage, child_stage)
             if counts.inserted or counts.updated:
                 for referring, reference in target.referenced_by:
