@@ -1,9 +1,10 @@
 """The one sync engine: fetch → parse → load, counting, for any declared stream.
 
-For each export call of a stream, the answer's records are parsed as they stream in and
-handed to the loader, which applies the whole answer in one transaction. A bad record is
-set aside with its id and reason; a body that breaks off rolls the answer back and the
-call is made again, within the client's retry policy.
+For each export call of a stream, the answer's records are read as they stream in, in
+batches: one query per batch finds the records stored already with the same content hash,
+which go on unparsed; the others are parsed into rows. The loader applies the whole
+answer in one transaction. A bad record is set aside with its id and reason; a body that
+breaks off rolls the answer back and the call is made again, within the retry policy.
 """
 
 from __future__ import annotations

@@ -272,3 +272,15 @@ def test_awkward_text_survives_the_way_to_the_database(pg, simulator):
     assert stored.name == name
     assert stored.barcodes == ['12"3', "4\\56", "789"]
     assert stored.raw == next(p for p in simulator.products if p["product_id"] == product_id)
+
+
+def test_a_retried_job_keeps_one_run_row(pg, simulator):
+    settings = settings_for(simulator, pg)
+    simulator.add_fault("products", Fault(status=503), times=10)
+    first = run_sync("products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42")
+    assert first.status == "FAILED"
+    simulator.clear_faults()
+    again = run_sync("products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42")
+    assert again.status == "SUCCESS" and again.run_id == first.run_id
+    reopen(pg)
+    assert [(run.job_id, run.status) for run in SyncRun.select()] == [("job-42", "SUCCESS")]

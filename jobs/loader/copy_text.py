@@ -60,10 +60,9 @@ class CopySender:
     the GIL while it waits). At most one batch waits while another is sent.
 
     psycopg2 does not keep a COPY and another statement on the same connection apart:
-    every other use of the connection meanwhile must hold :attr:`connection_lock`."""
+    nothing else may use the connection until :meth:`close` returns."""
 
     def __init__(self, connection: Any) -> None:
-        self.connection_lock = threading.Lock()
         self._cursor = connection.cursor()
         self._batches: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
@@ -75,8 +74,7 @@ class CopySender:
             if self._error is None:
                 sql, data = batch
                 try:
-                    with self.connection_lock:
-                        self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
+                    self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
                 except BaseException as error:  # handed to the caller's thread
                     self._error = error
 

@@ -11,10 +11,11 @@ are replaced in two more statements. Memory stays flat: at most three COPY buffe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from typing import Any
 
 import peewee as pw
+import psycopg2
 
 from jobs.loader.copy_text import CopyBuffer, CopySender, key_only_writer
 from jobs.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
@@ -26,21 +27,17 @@ class PostgresLoader:
 
     def __init__(self, db: pw.Database) -> None:
         self.db = db
-        self._sender: CopySender | None = None  # while a load streams rows in
+        # While a load streams rows in, its connection is busy with COPY: look-ups go
+        # through a second one, which sees what is committed, as a look-up should.
+        self._lookups: Any = None
 
     def stored_hashes(
         self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
     ) -> dict[tuple[str, ...], str]:
         if not keys:
             return {}
-        with self._sender.connection_lock if self._sender else nullcontext():
-            return self._stored_hashes(target, keys)
-
-    def _stored_hashes(
-        self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
-    ) -> dict[tuple[str, ...], str]:
         names = [f"k{n}" for n in range(len(target.key))]
-        cursor = self.db.cursor()
+        cursor = self._lookups.cursor() if self._lookups else self.db.cursor()
         cursor.execute(
             f"SELECT {', '.join('t.' + k for k in target.key)}, t.{target.hash_column} "
             f"FROM unnest({', '.join(['%s::text[]'] * len(names))}) AS u({', '.join(names)}) "
@@ -63,7 +60,9 @@ class PostgresLoader:
                 self._create_stage(
                     cursor, child_stage, child.model._meta.table_name, child.columns, "_parent_seq"
                 )
-            sender = self._sender = CopySender(self.db.connection())
+            sender = CopySender(self.db.connection())
+            self._lookups = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
+            self._lookups.autocommit = True
             parents = CopyBuffer(sender, stage, ("_seq", "_unchanged", *target.columns))
             children = None
             if child and child_stage:
@@ -85,7 +84,8 @@ class PostgresLoader:
                     sender.close()
                 raise
             finally:
-                self._sender = None
+                self._lookups.close()
+                self._lookups = None
             sender.close()
             # Temp tables have no statistics otherwise; the joins need only the keys'.
             cursor.execute(f"ANALYZE {stage} (_seq, _unchanged, {', '.join(target.key)})")
