@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import peewee as pw
+import psycopg2
 
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
@@ -81,7 +82,8 @@ def run_sync(
         run = start_run(kind, job_id=job_id, days_back=days_back)
         with bind_run(run.id, kind):
             return _run(run, db, kinds, settings, days_back, retry, today, log)
-    except (pw.DatabaseError, pw.InterfaceError) as error:
+    except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
+        # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
         log.error("sync.error", run_type=kind, error=message)
         raise SyncFailed(message) from None

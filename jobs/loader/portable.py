@@ -29,7 +29,9 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 @dataclass
 class _Plan:
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """What one batch writes: the records to upsert, and the ids of the stored rows they
+    replace (whose child rows go first)."""
+
     records: list[ParsedRecord] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
 

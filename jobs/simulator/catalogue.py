@@ -152,7 +152,7 @@ def _format_cents(cents: int) -> str:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many containers.
 
     Generating hundreds of thousands of dicts and lists otherwise triggers repeated full
@@ -223,7 +223,7 @@ def generate_products(count: int, *, seed: int = 1) -> list[dict[str, Any]]:
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    with _gc_paused():
+    with gc_paused():
         return _build_products(count, random.Random(seed))
 
 
@@ -350,7 +350,7 @@ def generate_orders(
         raise ValueError("filial_ids must not be empty")
     if count and not products:
         raise ValueError("orders need at least one product to refer to")
-    with _gc_paused():
+    with gc_paused():
         return _build_orders(
             count,
             products=products,
