@@ -30,11 +30,12 @@ class PostgresLoader:
         # While a load streams rows in, its connection is busy with COPY: look-ups go
         # through a second one, which sees what is committed, as a look-up should.
         self._lookups: Any = None
+        self._table_was_empty = False  # then there is nothing to look up (a first sync)
 
     def stored_hashes(
         self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
     ) -> dict[tuple[str, ...], str]:
-        if not keys:
+        if not keys or (self._lookups and self._table_was_empty):
             return {}
         names = [f"k{n}" for n in range(len(target.key))]
         cursor = self._lookups.cursor() if self._lookups else self.db.cursor()
@@ -60,6 +61,8 @@ class PostgresLoader:
                 self._create_stage(
                     cursor, child_stage, child.model._meta.table_name, child.columns, "_parent_seq"
                 )
+            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target.table})")
+            self._table_was_empty = cursor.fetchone()[0]
             sender = CopySender(self.db.connection())
             self._lookups = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
             self._lookups.autocommit = True

@@ -28,7 +28,7 @@ from jobs.smartup.errors import (
 )
 from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
 
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 256 * 1024
 AUTH_STATUSES = {
     401: "bad credentials or a filial_id the account may not use",
     403: "access denied",
