@@ -239,7 +239,7 @@ def test_the_running_scheduler_restores_registrations_that_vanished(pg, simulato
 
 
 def test_two_workers_at_once_sync_once(pg, simulator, redis):
-    simulator.add_fault("products", Fault(delay=2.0))  # the first run holds the lock a while
+    simulator.add_fault("products", Fault(delay=5.0))  # the first run holds the lock a while
     queue = Queue(PRODUCTS_QUEUE, connection=redis)
     first = queue.enqueue("jobs.tasks.sync_job", "products")
     second = queue.enqueue("jobs.tasks.sync_job", "products")
@@ -336,7 +336,7 @@ class CuttableProxy:
 def test_a_database_outage_fails_the_job_not_the_worker(pg, simulator, redis):
     proxy = CuttableProxy()
     proxied = pg.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-    simulator.add_fault("products", Fault(delay=3.0))
+    simulator.add_fault("products", Fault(delay=8.0))
     environ = env_for(simulator, proxied)
     worker = start_worker(environ, burst=False)
     try:
