@@ -13,6 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import peewee as pw
+import psycopg2
+import redis.exceptions
+
+from jobs.runs import one_line
 from jobs.settings import Settings, SettingsError, load_settings
 
 KINDS = ("products", "orders", "full")
@@ -66,11 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    if args.command == "sync":
-        return sync(settings, args.kind, days_back=args.days_back)
-    if args.command == "enqueue":
-        return enqueue(settings, args.kind, days_back=args.days_back)
-    return status(settings, limit=args.limit)
+    try:
+        if args.command == "sync":
+            return sync(settings, args.kind, days_back=args.days_back)
+        if args.command == "enqueue":
+            return enqueue(settings, args.kind, days_back=args.days_back)
+        return status(settings, limit=args.limit)
+    except (pw.PeeweeException, psycopg2.Error) as error:
+        hint = (
+            " (has `python migrate.py` run?)"
+            if "does not exist" in str(error) or "no such table" in str(error)
+            else ""
+        )
+        print(one_line(f"database error: {error}{hint}", secrets=settings.secrets), file=sys.stderr)
+        return 1
+    except redis.exceptions.RedisError as error:
+        print(
+            one_line(f"Redis error at REDIS_URL: {error}", secrets=settings.secrets),
+            file=sys.stderr,
+        )
+        return 1
 
 
 def sync(settings: Settings, kind: str, *, days_back: int | None = None) -> int:

@@ -63,9 +63,10 @@ def _now() -> datetime:
 
 
 def one_line(message: str, *, secrets: Sequence[str] = ()) -> str:
-    """``message`` as one line of bounded length with every secret masked."""
+    """``message`` as one line of bounded length with every secret masked (secrets of
+    fewer than 4 characters would mask ordinary letters, and are left as they are)."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= 4:
             message = message.replace(secret, "***")
     message = " ".join(message.split())
     return message[:ERROR_MESSAGE_CHARS]

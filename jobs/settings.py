@@ -7,7 +7,6 @@ and passes the result down; nothing deeper reads ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -77,27 +76,30 @@ class Settings:
         return tuple(s for s in found if s)
 
 
+def _process_environment() -> Callable[[str], str]:
+    """The environment as environs reads it: the process's variables, and a ``.env``
+    file in the working directory for those that are not set."""
+    env = Env()
+    env.read_env(".env", recurse=False, override=False)
+    return lambda name: str(env.str(name, ""))
+
+
 def load_database_url() -> str:
     """Only ``DATABASE_URL``: what ``migrate.py`` (the release step) needs."""
-    Env().read_env(".env", recurse=False, override=False)
-    return _Reader(os.environ).required(
+    return _Reader(_process_environment()).required(
         "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
     )
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, read_dotenv: bool = True
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; raise :class:`SettingsError` on the first bad one.
 
-    ``environ`` defaults to ``os.environ`` (after loading ``.env`` from the working
-    directory, which never overrides a variable that is already set).
+    ``environ`` defaults to the process's environment plus a ``.env`` file in the working
+    directory (which never overrides a variable that is already set).
     """
-    if environ is None:
-        if read_dotenv:
-            Env().read_env(".env", recurse=False, override=False)
-        environ = os.environ
-    reader = _Reader(environ)
+    reader = _Reader(
+        _process_environment() if environ is None else lambda name: environ.get(name, "")
+    )
     database_url = reader.required(
         "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
     )
@@ -161,17 +163,17 @@ def load_settings(
 
 
 class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
+    def __init__(self, lookup: Callable[[str], str]) -> None:
+        self._lookup = lookup
 
     def required(self, name: str, parse: Callable[[str], T], accepted: str) -> T:
-        raw = self._environ.get(name, "").strip()
+        raw = self._lookup(name).strip()
         if not raw:
             raise SettingsError(name, f"{accepted} (required, not set)")
         return self._parse(name, raw, parse, accepted)
 
     def optional(self, name: str, default: T, parse: Callable[[str], T], accepted: str) -> T:
-        raw = self._environ.get(name, "").strip()
+        raw = self._lookup(name).strip()
         if not raw:
             return default
         return self._parse(name, raw, parse, accepted)

@@ -123,3 +123,32 @@ def test_bad_cli_arguments_exit_2(tmp_path):
         timeout=60,
     )
     assert done.returncode == 2
+
+
+def test_a_dotenv_file_is_read_and_never_overrides_the_environment(tmp_path):
+    (tmp_path / ".env").write_text("SYNC_INTERVAL_SECONDS=5\nSMARTUP_PROJECT_CODE=anor\n")
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
+    }
+    environ.update(GOOD, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "jobs", "sync", "products"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "SYNC_INTERVAL_SECONDS" in done.stderr
+
+    show = (
+        "from jobs.settings import load_settings as load; s = load(); "
+        "print(s.smartup_project_code, s.sync_interval_seconds)"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", show],
+        cwd=tmp_path,
+        env={**environ, "SYNC_INTERVAL_SECONDS": "900"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert read.stdout.split() == ["anor", "900"], read.stderr
