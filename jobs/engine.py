@@ -126,8 +126,11 @@ class SyncEngine:
 
         def parsed(records: Iterator[Any]) -> Iterator[ParsedRecord]:
             """Records in batches: one query per batch finds those stored unchanged,
-            which are passed on unparsed; the others are parsed, or rejected."""
+            which are passed on unparsed; the others are parsed, or rejected. An id that
+            was parsed earlier in this answer is parsed again, never taken as unchanged:
+            its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
+            parsed_ids: set[int] = set()  # hashes of keys: a collision only costs a parse
             for batch in _batches(records, LOOKUP_BATCH):
                 received += len(batch)
                 identified = []
@@ -138,9 +141,14 @@ class SyncEngine:
                         rejects.append(reject)
                 stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
                 for identity, record in identified:
-                    if stored.get(identity.key) == identity.content_hash:
+                    key_hash = hash(identity.key)
+                    if (
+                        stored.get(identity.key) == identity.content_hash
+                        and key_hash not in parsed_ids
+                    ):
                         yield ParsedRecord(identity.key, identity.content_hash, None)
                         continue
+                    parsed_ids.add(key_hash)
                     try:
                         yield stream.parse(record, identity, tz=self.tz)
                     except RecordRejected as reject:

@@ -284,3 +284,28 @@ def test_a_retried_job_keeps_one_run_row(pg, simulator):
     assert again.status == "SUCCESS" and again.run_id == first.run_id
     reopen(pg)
     assert [(run.job_id, run.status) for run in SyncRun.select()] == [("job-42", "SUCCESS")]
+
+
+def test_an_id_twice_in_different_batches_keeps_the_last_copy(pg, simulator, monkeypatch):
+    monkeypatch.setattr("jobs.loader.copy_text.COPY_BUFFER_BYTES", 3000)  # a few rows a batch
+    sync(simulator, pg)
+    products, orders = simulator.products, simulator.orders
+    stored_name = products[0]["name"]
+    # Early copies differ from what is stored; the last copies equal it (product) or are new.
+    simulator.set_products([{**products[0], "name": "an early copy"}, *products[1:], products[0]])
+    order = orders[0]
+    early = {**order, "order_products": order["order_products"][:1], "status": "D"}
+    late = {**order, "order_products": order["order_products"][-1:], "status": "B#S"}
+    simulator.set_orders([early, *orders[1:], late])
+
+    outcome = sync(simulator, pg)
+    assert outcome.status == "SUCCESS"
+    products_result, orders_result = outcome.results
+    assert products_result.stored == 100 and orders_result.stored == 40
+    reopen(pg)
+    assert Product.get(Product.external_id == products[0]["product_id"]).name == stored_name
+    stored_order = Order.get(Order.source_external_id == order["deal_id"])
+    assert stored_order.status == "B#S"
+    assert [line.product_unit_id for line in stored_order.items] == [
+        order["order_products"][-1]["product_unit_id"]
+    ]

@@ -54,36 +54,40 @@ def key_only_writer(target: LoadTarget) -> Callable[[int, ParsedRecord], str]:
     return line
 
 
-class CopySender:
-    """Runs COPY statements on a thread of its own, one at a time in order, so that
-    PostgreSQL takes in one batch while this process parses the next (psycopg2 lets go of
-    the GIL while it waits). At most one batch waits while another is sent.
+class BatchSender:
+    """Applies batches on a thread of its own, one at a time and in order, on the load's
+    connection: each batch's COPY statements, then ``after_each`` (the batch's merge).
+    So PostgreSQL takes in and merges one batch while this process parses the next
+    (psycopg2 lets go of the GIL while it waits). At most one batch waits while another
+    is applied.
 
     psycopg2 does not keep a COPY and another statement on the same connection apart:
     nothing else may use the connection until :meth:`close` returns."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, *, after_each: Callable[[Any], None]) -> None:
         self._cursor = connection.cursor()
-        self._batches: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=1)
+        self._after_each = after_each
+        self._batches: queue.Queue[list[tuple[str, bytes]] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="copy-sender", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="batch-sender", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (batch := self._batches.get()) is not None:
             if self._error is None:
-                sql, data = batch
                 try:
-                    self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
+                    for sql, data in batch:
+                        self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
+                    self._after_each(self._cursor)
                 except BaseException as error:  # handed to the caller's thread
                     self._error = error
 
-    def send(self, sql: str, data: bytes) -> None:
+    def send(self, batch: list[tuple[str, bytes]]) -> None:
         self._raise_error()
-        self._batches.put((sql, data))
+        self._batches.put(batch)
 
     def close(self) -> None:
-        """Wait until every batch is sent; raise the first error, if any."""
+        """Wait until every batch is applied; raise the first error, if any."""
         self._batches.put(None)
         self._thread.join()
         self._cursor.close()
@@ -95,25 +99,25 @@ class CopySender:
 
 
 class CopyBuffer:
-    """Rows as COPY text, handed to the sender whenever the buffer fills up."""
+    """Rows as COPY text for one table, taken out as a batch when the loader says."""
 
-    def __init__(self, sender: CopySender, table: str, columns: Sequence[str]) -> None:
-        self._sender = sender
-        self._sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self.sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         self._lines: list[str] = []
-        self._size = 0
+        self.size = 0
 
     def add(self, values: Iterable[Any]) -> None:
         self.add_line("\t".join(map(_copy_value, values)) + "\n")
 
     def add_line(self, line: str) -> None:
         self._lines.append(line)
-        self._size += len(line)
-        if self._size >= COPY_BUFFER_BYTES:
-            self.flush()
+        self.size += len(line)
 
-    def flush(self) -> None:
-        if self._lines:
-            # UTF-8 bytes: half the memory of the text, and BytesIO takes them uncopied.
-            self._sender.send(self._sql, "".join(self._lines).encode())
-            self._lines, self._size = [], 0
+    def take(self) -> list[tuple[str, bytes]]:
+        """The COPY statement and its data (UTF-8: half the memory of the text, and
+        BytesIO takes the bytes uncopied), or nothing when the buffer is empty."""
+        if not self._lines:
+            return []
+        data = "".join(self._lines).encode()
+        self._lines, self.size = [], 0
+        return [(self.sql, data)]

@@ -17,7 +17,8 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
-from jobs.loader.copy_text import CopyBuffer, CopySender, key_only_writer
+from jobs.loader import copy_text
+from jobs.loader.copy_text import BatchSender, CopyBuffer, key_only_writer
 from jobs.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
 from jobs.records import ParsedRecord
 
@@ -61,27 +62,38 @@ class PostgresLoader:
                 self._create_stage(
                     cursor, child_stage, child.model._meta.table_name, child.columns, "_parent_seq"
                 )
+            key = ", ".join(target.key)
+            for table, select in (
+                ("_keys", f"SELECT {key} FROM {target.table}"),
+                ("_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
+                ("_batch_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
+            ):
+                cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select} WITH NO DATA")
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target.table})")
             self._table_was_empty = cursor.fetchone()[0]
-            sender = CopySender(self.db.connection())
+
+            def merge_batch(batch_cursor: Any) -> None:
+                self._merge_batch(batch_cursor, target, stage, child_stage)
+
+            sender = BatchSender(self.db.connection(), after_each=merge_batch)
             self._lookups = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
             self._lookups.autocommit = True
-            parents = CopyBuffer(sender, stage, ("_seq", "_unchanged", *target.columns))
-            children = None
-            if child and child_stage:
-                children = CopyBuffer(sender, child_stage, ("_parent_seq", *child.columns))
+            parents = CopyBuffer(stage, ("_seq", "_unchanged", *target.columns))
+            children = CopyBuffer(
+                child_stage or "-", ("_parent_seq", *(child.columns if child else ()))
+            )
             try:
                 for seq, record in enumerate(records):
                     if record.row is None:
                         parents.add_line(key_only_line(seq, record))
-                        continue
-                    parents.add((seq, False, *record.row))
-                    if children:
+                    else:
+                        parents.add((seq, False, *record.row))
                         for child_row in record.children:
                             children.add((seq, *child_row))
-                parents.flush()
-                if children:
-                    children.flush()
+                    if parents.size + children.size >= copy_text.COPY_BUFFER_BYTES:
+                        sender.send(parents.take() + children.take())
+                if parents.size:
+                    sender.send(parents.take() + children.take())
             except BaseException:
                 with suppress(Exception):  # the first error is the one to report
                     sender.close()
@@ -90,11 +102,7 @@ class PostgresLoader:
                 self._lookups.close()
                 self._lookups = None
             sender.close()
-            # Temp tables have no statistics otherwise; the joins need only the keys'.
-            cursor.execute(f"ANALYZE {stage} (_seq, _unchanged, {', '.join(target.key)})")
-            if child_stage:
-                cursor.execute(f"ANALYZE {child_stage} (_parent_seq)")
-            counts = self._merge(cursor, target, stage, child_stage)
+            counts = self._counts(cursor)
             if counts.inserted or counts.updated:
                 for referring, reference in target.referenced_by:
                     self._fill_reference(cursor, referring, reference)
@@ -109,23 +117,25 @@ class PostgresLoader:
             f"SELECT 0::integer AS {seq}, {', '.join(columns)} FROM {table} WITH NO DATA"
         )
 
-    def _merge(
+    def _merge_batch(
         self, cursor: Any, target: LoadTarget, stage: str, child_stage: str | None
-    ) -> LoadCounts:
+    ) -> None:
+        """Merge the batch that was just copied into the staging tables, then empty them.
+
+        Batches are merged in the order they arrived, so when an id comes twice, the
+        later copy is written over the earlier one: the last one wins. (The engine parses
+        a record again rather than take it as unchanged once its id was parsed earlier in
+        the same answer, so the last copy is always a full row.)"""
         key = ", ".join(target.key)
         same_key = " AND ".join(f"a.{k} = b.{k}" for k in target.key)
-        # The same id twice in one export: the last one wins.
+        # Temp tables have no statistics otherwise; the joins need only the keys'.
+        cursor.execute(f"ANALYZE {stage} (_seq, _unchanged, {key})")
         cursor.execute(
             f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
         )
-        cursor.execute(f"SELECT count(*) FROM {stage}")
-        distinct = cursor.fetchone()[0]
+        cursor.execute(f"INSERT INTO _keys SELECT {key} FROM {stage}")
         columns = ", ".join(target.columns)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target.columns if c not in target.key)
-        cursor.execute(
-            f"CREATE TEMP TABLE _changed ON COMMIT DROP AS "
-            f"SELECT id, {key}, true AS inserted FROM {target.table} WITH NO DATA"
-        )
         cursor.execute(
             f"WITH merged AS ("
             f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
@@ -134,13 +144,26 @@ class PostgresLoader:
             f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
             f" RETURNING t.id, {', '.join('t.' + k for k in target.key)}, (t.xmax = 0) AS inserted"
-            f") INSERT INTO _changed SELECT * FROM merged"
+            f") INSERT INTO _batch_changed SELECT * FROM merged"
         )
-        cursor.execute("ANALYZE _changed")
-        cursor.execute("SELECT count(*) FILTER (WHERE inserted), count(*) FROM _changed")
-        inserted, changed = cursor.fetchone()
         if target.child and child_stage:
+            cursor.execute(f"ANALYZE {child_stage} (_parent_seq)")
+            cursor.execute("ANALYZE _batch_changed")
             self._replace_children(cursor, target, target.child, stage, child_stage)
+        cursor.execute("INSERT INTO _changed SELECT * FROM _batch_changed")
+        cursor.execute(
+            f"TRUNCATE {', '.join(filter(None, (stage, child_stage, '_batch_changed')))}"
+        )
+
+    @staticmethod
+    def _counts(cursor: Any) -> LoadCounts:
+        """Counts over distinct ids: an id written by two batches is counted once."""
+        cursor.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM _keys) AS k")
+        distinct = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(DISTINCT id) FILTER (WHERE inserted), count(DISTINCT id) FROM _changed"
+        )
+        inserted, changed = cursor.fetchone()
         return LoadCounts(
             inserted=inserted, updated=changed - inserted, unchanged=distinct - changed
         )
@@ -151,7 +174,7 @@ class PostgresLoader:
     ) -> None:
         table = child.model._meta.table_name
         cursor.execute(
-            f"DELETE FROM {table} c USING _changed ch "
+            f"DELETE FROM {table} c USING _batch_changed ch "
             f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted"
         )
         refs = list(enumerate(child.references))
@@ -161,7 +184,7 @@ class PostgresLoader:
             f"{''.join(', ' + ref.column for ref in child.references)}) "
             f"SELECT ch.id, {', '.join('c.' + col for col in child.columns)}"
             f"{''.join(f', ref{n}.id' for n, _ in refs)} "
-            f"FROM _changed ch JOIN {stage} s ON {same_key} "
+            f"FROM _batch_changed ch JOIN {stage} s ON {same_key} "
             f"JOIN {child_stage} c ON c._parent_seq = s._seq"
             + "".join(
                 f" LEFT JOIN {_first_ids(ref)} ref{n} ON ref{n}.value = c.{ref.source_column}"
