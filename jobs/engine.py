@@ -130,7 +130,7 @@ class SyncEngine:
             was parsed earlier in this answer is parsed again, never taken as unchanged:
             its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
-            parsed_ids: set[int] = set()  # hashes of keys: a collision only costs a parse
+            parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
             for batch in _batches(records, LOOKUP_BATCH):
                 received += len(batch)
                 identified = []
@@ -141,14 +141,13 @@ class SyncEngine:
                         rejects.append(reject)
                 stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
                 for identity, record in identified:
-                    key_hash = hash(identity.key)
-                    if (
-                        stored.get(identity.key) == identity.content_hash
-                        and key_hash not in parsed_ids
-                    ):
-                        yield ParsedRecord(identity.key, identity.content_hash, None)
-                        continue
-                    parsed_ids.add(key_hash)
+                    stored_hash = stored.get(identity.key)
+                    if stored_hash is not None:  # only a stored id can be taken as unchanged
+                        key_hash = hash(identity.key)
+                        if stored_hash == identity.content_hash and key_hash not in parsed_ids:
+                            yield ParsedRecord(identity.key, identity.content_hash, None)
+                            continue
+                        parsed_ids.add(key_hash)
                     try:
                         yield stream.parse(record, identity, tz=self.tz)
                     except RecordRejected as reject:

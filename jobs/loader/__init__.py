@@ -1,7 +1,7 @@
 """How parsed rows reach the database, all or nothing per export answer.
 
 Two loaders behind one interface (:class:`Loader`): :class:`PostgresLoader`, the fast path
-(COPY into staging, one merge statement), and :class:`PortableLoader`, plain peewee upserts
+(COPY into staging and merge, batch by batch), and :class:`PortableLoader`, plain peewee upserts
 for SQLite (the demo). Both apply one answer in one transaction, so an answer that breaks
 off midway changes nothing, and neither writes a row whose content did not change.
 """

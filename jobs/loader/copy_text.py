@@ -11,9 +11,6 @@ from typing import Any
 
 import orjson
 
-from jobs.loader.targets import LoadTarget
-from jobs.records import ParsedRecord
-
 COPY_BUFFER_BYTES = 4 * 1024 * 1024
 
 
@@ -38,25 +35,9 @@ def _copy_value(value: Any) -> str:
     return str(value)
 
 
-def key_only_writer(target: LoadTarget) -> Callable[[int, ParsedRecord], str]:
-    """COPY text for a record stored unchanged: its key and hash, NULL elsewhere. It is
-    staged anyway so that, when an export holds an id twice, the last copy still wins."""
-    key_positions = [target.columns.index(column) for column in target.key]
-    hash_position = target.columns.index(target.hash_column)
-
-    def line(seq: int, record: ParsedRecord) -> str:
-        values = ["\\N"] * len(target.columns)
-        for position, value in zip(key_positions, record.key, strict=True):
-            values[position] = _copy_text(value)
-        values[hash_position] = record.content_hash
-        return f"{seq}\tt\t" + "\t".join(values) + "\n"
-
-    return line
-
-
 class BatchSender:
     """Applies batches on a thread of its own, one at a time and in order, on the load's
-    connection: each batch's COPY statements, then ``after_each`` (the batch's merge).
+    connection: each batch's COPY statements, then, if asked, ``after_each`` (its merge).
     So PostgreSQL takes in and merges one batch while this process parses the next
     (psycopg2 lets go of the GIL while it waits). At most one batch waits while another
     is applied.
@@ -67,7 +48,9 @@ class BatchSender:
     def __init__(self, connection: Any, *, after_each: Callable[[Any], None]) -> None:
         self._cursor = connection.cursor()
         self._after_each = after_each
-        self._batches: queue.Queue[list[tuple[str, bytes]] | None] = queue.Queue(maxsize=1)
+        self._batches: queue.Queue[tuple[list[tuple[str, bytes]], bool] | None] = queue.Queue(
+            maxsize=1
+        )
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="batch-sender", daemon=True)
         self._thread.start()
@@ -75,16 +58,19 @@ class BatchSender:
     def _run(self) -> None:
         while (batch := self._batches.get()) is not None:
             if self._error is None:
+                copies, then_after_each = batch
                 try:
-                    for sql, data in batch:
+                    for sql, data in copies:
                         self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
-                    self._after_each(self._cursor)
+                    if then_after_each:
+                        self._after_each(self._cursor)
                 except BaseException as error:  # handed to the caller's thread
                     self._error = error
 
-    def send(self, batch: list[tuple[str, bytes]]) -> None:
+    def send(self, copies: list[tuple[str, bytes]], *, then_after_each: bool) -> None:
+        """Queue COPY statements with their data, and whether ``after_each`` follows."""
         self._raise_error()
-        self._batches.put(batch)
+        self._batches.put((copies, then_after_each))
 
     def close(self) -> None:
         """Wait until every batch is applied; raise the first error, if any."""

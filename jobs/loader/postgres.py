@@ -1,11 +1,11 @@
-"""The fast path: COPY into a staging table, then one merge statement per table.
+"""The fast path: COPY into a staging table and merge, batch by batch.
 
-Rows stream into a temporary staging table with ``COPY`` (sent from a thread of its own
-while parsing goes on); duplicates are dropped there (the last one wins); one
-``INSERT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`` merges them,
-so an unchanged row is never written. Child rows (order lines) of the parents that changed
-are replaced in two more statements. Memory stays flat: at most three COPY buffers of
-4 MB are held at a time.
+Rows are buffered as COPY text; every 4 MB the batch goes to a thread of its own, which
+copies it into a temporary staging table and merges it with one
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`` (so an
+unchanged row is never written), replaces the lines of the orders that changed, and
+empties the staging tables, while this thread parses the next batch. All batches of one
+answer share one transaction. Memory stays flat: at most three batches are held at once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import peewee as pw
 import psycopg2
 
 from jobs.loader import copy_text
-from jobs.loader.copy_text import BatchSender, CopyBuffer, key_only_writer
+from jobs.loader.copy_text import BatchSender, CopyBuffer
 from jobs.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
 from jobs.records import ParsedRecord
 
@@ -52,11 +52,9 @@ class PostgresLoader:
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
         stage, child_stage = f"_stage_{target.table}", None
         child = target.child
-        key_only_line = key_only_writer(target)
         with self.db.atomic():
             cursor = self.db.cursor()
             self._create_stage(cursor, stage, target.table, target.columns, "_seq")
-            cursor.execute(f"ALTER TABLE {stage} ADD COLUMN _unchanged boolean")
             if child:
                 child_stage = f"_stage_{child.model._meta.table_name}"
                 self._create_stage(
@@ -78,22 +76,29 @@ class PostgresLoader:
             sender = BatchSender(self.db.connection(), after_each=merge_batch)
             self._lookups = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
             self._lookups.autocommit = True
-            parents = CopyBuffer(stage, ("_seq", "_unchanged", *target.columns))
+            parents = CopyBuffer(stage, ("_seq", *target.columns))
             children = CopyBuffer(
                 child_stage or "-", ("_parent_seq", *(child.columns if child else ()))
             )
+            unchanged = CopyBuffer("_keys", target.key)  # counted, never merged
+
+            def send() -> None:
+                merge = parents.size > 0
+                sender.send(
+                    parents.take() + children.take() + unchanged.take(), then_after_each=merge
+                )
+
             try:
                 for seq, record in enumerate(records):
                     if record.row is None:
-                        parents.add_line(key_only_line(seq, record))
+                        unchanged.add(record.key)
                     else:
-                        parents.add((seq, False, *record.row))
+                        parents.add((seq, *record.row))
                         for child_row in record.children:
                             children.add((seq, *child_row))
-                    if parents.size + children.size >= copy_text.COPY_BUFFER_BYTES:
-                        sender.send(parents.take() + children.take())
-                if parents.size:
-                    sender.send(parents.take() + children.take())
+                    if parents.size + children.size + unchanged.size >= copy_text.COPY_BUFFER_BYTES:
+                        send()
+                send()
             except BaseException:
                 with suppress(Exception):  # the first error is the one to report
                     sender.close()
@@ -125,11 +130,12 @@ class PostgresLoader:
         Batches are merged in the order they arrived, so when an id comes twice, the
         later copy is written over the earlier one: the last one wins. (The engine parses
         a record again rather than take it as unchanged once its id was parsed earlier in
-        the same answer, so the last copy is always a full row.)"""
+        the same answer, so the last copy is always a full row; records known unchanged
+        go straight to ``_keys``, to be counted.)"""
         key = ", ".join(target.key)
         same_key = " AND ".join(f"a.{k} = b.{k}" for k in target.key)
         # Temp tables have no statistics otherwise; the joins need only the keys'.
-        cursor.execute(f"ANALYZE {stage} (_seq, _unchanged, {key})")
+        cursor.execute(f"ANALYZE {stage} (_seq, {key})")
         cursor.execute(
             f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
         )
@@ -139,7 +145,7 @@ class PostgresLoader:
         cursor.execute(
             f"WITH merged AS ("
             f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
-            f" SELECT {columns}, now(), now() FROM {stage} WHERE NOT _unchanged"
+            f" SELECT {columns}, now(), now() FROM {stage}"
             f" ON CONFLICT ({key}) DO UPDATE SET {updates},"
             f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
