@@ -24,7 +24,7 @@ from jobs.records import ParsedRecord
 
 
 class PostgresLoader:
-    """COPY into staging, then one merge statement per table."""
+    """COPY into staging and merge, batch by batch, on a thread of its own."""
 
     def __init__(self, db: pw.Database) -> None:
         self.db = db
@@ -50,55 +50,21 @@ class PostgresLoader:
         return {tuple(row[:-1]): row[-1] for row in cursor.fetchall()}
 
     def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
-        stage, child_stage = f"_stage_{target.table}", None
-        child = target.child
         with self.db.atomic():
             cursor = self.db.cursor()
-            self._create_stage(cursor, stage, target.table, target.columns, "_seq")
-            if child:
-                child_stage = f"_stage_{child.model._meta.table_name}"
-                self._create_stage(
-                    cursor, child_stage, child.model._meta.table_name, child.columns, "_parent_seq"
-                )
-            key = ", ".join(target.key)
-            for table, select in (
-                ("_keys", f"SELECT {key} FROM {target.table}"),
-                ("_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
-                ("_batch_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
-            ):
-                cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select} WITH NO DATA")
+            stage, child_stage = self._create_tables(cursor, target)
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target.table})")
             self._table_was_empty = cursor.fetchone()[0]
-
-            def merge_batch(batch_cursor: Any) -> None:
-                self._merge_batch(batch_cursor, target, stage, child_stage)
-
-            sender = BatchSender(self.db.connection(), after_each=merge_batch)
+            sender = BatchSender(
+                self.db.connection(),
+                after_each=lambda batch_cursor: self._merge_batch(
+                    batch_cursor, target, stage, child_stage
+                ),
+            )
             self._lookups = psycopg2.connect(dbname=self.db.database, **self.db.connect_params)
             self._lookups.autocommit = True
-            parents = CopyBuffer(stage, ("_seq", *target.columns))
-            children = CopyBuffer(
-                child_stage or "-", ("_parent_seq", *(child.columns if child else ()))
-            )
-            unchanged = CopyBuffer("_keys", target.key)  # counted, never merged
-
-            def send() -> None:
-                merge = parents.size > 0
-                sender.send(
-                    parents.take() + children.take() + unchanged.take(), then_after_each=merge
-                )
-
             try:
-                for seq, record in enumerate(records):
-                    if record.row is None:
-                        unchanged.add(record.key)
-                    else:
-                        parents.add((seq, *record.row))
-                        for child_row in record.children:
-                            children.add((seq, *child_row))
-                    if parents.size + children.size + unchanged.size >= copy_text.COPY_BUFFER_BYTES:
-                        send()
-                send()
+                self._send_in_batches(records, target, stage, child_stage, sender)
             except BaseException:
                 with suppress(Exception):  # the first error is the one to report
                     sender.close()
@@ -112,6 +78,58 @@ class PostgresLoader:
                 for referring, reference in target.referenced_by:
                     self._fill_reference(cursor, referring, reference)
         return counts
+
+    def _create_tables(self, cursor: Any, target: LoadTarget) -> tuple[str, str | None]:
+        """The staging tables of the parents and their children, and the bookkeeping
+        tables: ``_keys`` (every key received), ``_changed`` (every row written) and
+        ``_batch_changed`` (the rows the current batch wrote). All vanish at commit."""
+        stage, child_stage = f"_stage_{target.table}", None
+        self._create_stage(cursor, stage, target.table, target.columns, "_seq")
+        if target.child:
+            child_table = target.child.model._meta.table_name
+            child_stage = f"_stage_{child_table}"
+            self._create_stage(
+                cursor, child_stage, child_table, target.child.columns, "_parent_seq"
+            )
+        key = ", ".join(target.key)
+        for table, select in (
+            ("_keys", f"SELECT {key} FROM {target.table}"),
+            ("_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
+            ("_batch_changed", f"SELECT id, {key}, true AS inserted FROM {target.table}"),
+        ):
+            cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select} WITH NO DATA")
+        return stage, child_stage
+
+    @staticmethod
+    def _send_in_batches(
+        records: Iterable[ParsedRecord],
+        target: LoadTarget,
+        stage: str,
+        child_stage: str | None,
+        sender: BatchSender,
+    ) -> None:
+        """Rows as COPY text, handed to the sender every ``COPY_BUFFER_BYTES``: parents
+        and their children always in the same batch; records known unchanged as their
+        key only, to be counted."""
+        parents = CopyBuffer(stage, ("_seq", *target.columns))
+        child_columns = target.child.columns if target.child else ()
+        children = CopyBuffer(child_stage or "-", ("_parent_seq", *child_columns))  # or unused
+        unchanged = CopyBuffer("_keys", target.key)
+
+        def send() -> None:
+            merge = parents.size > 0
+            sender.send(parents.take() + children.take() + unchanged.take(), then_after_each=merge)
+
+        for seq, record in enumerate(records):
+            if record.row is None:
+                unchanged.add(record.key)
+            else:
+                parents.add((seq, *record.row))
+                for child_row in record.children:
+                    children.add((seq, *child_row))
+            if parents.size + children.size + unchanged.size >= copy_text.COPY_BUFFER_BYTES:
+                send()
+        send()
 
     @staticmethod
     def _create_stage(
