@@ -1,5 +1,5 @@
-"""Rows into PostgreSQL's COPY text format, and a sender that runs the COPY statements
-on a thread of its own."""
+"""Rows into PostgreSQL's COPY text format, and a sender that applies batches (their
+COPY statements, then their merge) on a thread of its own."""
 
 from __future__ import annotations
 
