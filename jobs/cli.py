@@ -18,16 +18,18 @@ import psycopg2
 import redis.exceptions
 
 from jobs.runs import one_line
-from jobs.settings import Settings, SettingsError, load_settings
+from jobs.settings import Settings, SettingsError, check_days_back, load_settings
+from jobs.streams import RUN_KINDS
 
-KINDS = ("products", "orders", "full")
 DEMO_DATABASE = Path(".demo") / "smartup.sqlite3"
 
 
 def _days_back(raw: str) -> int:
     value = int(raw)
-    if not 1 <= value <= 90:
-        raise argparse.ArgumentTypeError("must be between 1 and 90")
+    try:
+        check_days_back(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return value
 
 
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("enqueue", "put one sync onto its queue"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("kind", choices=KINDS)
+        command.add_argument("kind", choices=list(RUN_KINDS))
         command.add_argument(
             "--days-back",
             type=_days_back,

@@ -15,8 +15,8 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from jobs.settings import Settings, load_settings
-from jobs.tasks import check_days_back, check_kind
+from jobs.settings import Settings, check_days_back, load_settings
+from jobs.tasks import check_kind
 
 PRODUCTS_QUEUE = "smartup-products"
 ORDERS_QUEUE = "smartup-orders"

@@ -21,6 +21,7 @@ PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
 ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
 SECRET_VARIABLES = frozenset({"SMARTUP_BASIC_PASS"})
+DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 
 
 class SettingsError(Exception):
@@ -74,6 +75,14 @@ class Settings:
         if redis_password:
             found.append(redis_password)
         return tuple(s for s in found if s)
+
+
+def check_days_back(days_back: int | None) -> None:
+    """A run's own ``days_back`` keeps to the bounds of ``SYNC_ORDERS_DAYS_BACK``."""
+    if days_back is not None and not DAYS_BACK_MIN <= days_back <= DAYS_BACK_MAX:
+        raise ValueError(
+            f"days_back must be between {DAYS_BACK_MIN} and {DAYS_BACK_MAX}, not {days_back}"
+        )
 
 
 def _process_environment() -> Callable[[str], str]:
@@ -151,7 +160,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "an integer between 60 and 86400",
         ),
         sync_orders_days_back=reader.optional(
-            "SYNC_ORDERS_DAYS_BACK", 7, _bounded(int, 1, 90), "an integer between 1 and 90"
+            "SYNC_ORDERS_DAYS_BACK",
+            7,
+            _bounded(int, DAYS_BACK_MIN, DAYS_BACK_MAX),
+            f"an integer between {DAYS_BACK_MIN} and {DAYS_BACK_MAX}",
         ),
         sync_job_timeout_seconds=reader.optional(
             "SYNC_JOB_TIMEOUT_SECONDS",

@@ -20,7 +20,7 @@ from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
 from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
-from jobs.settings import Settings, load_settings
+from jobs.settings import Settings, check_days_back, load_settings
 from jobs.smartup import RetryPolicy, SmartUpClient
 from jobs.streams import RUN_KINDS, STREAMS
 from models import open_database
@@ -45,11 +45,6 @@ def check_kind(kind: str) -> tuple[str, ...]:
     if kind not in RUN_KINDS:
         raise ValueError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
     return RUN_KINDS[kind]
-
-
-def check_days_back(days_back: int | None) -> None:
-    if days_back is not None and not 1 <= days_back <= 90:
-        raise ValueError(f"days_back must be between 1 and 90, not {days_back}")
 
 
 def run_sync(

@@ -112,22 +112,25 @@ class PostgresLoader:
         and their children always in the same batch; records known unchanged as their
         key only, to be counted."""
         parents = CopyBuffer(stage, ("_seq", *target.columns))
-        child_columns = target.child.columns if target.child else ()
-        children = CopyBuffer(child_stage or "-", ("_parent_seq", *child_columns))  # or unused
+        children = None
+        if target.child and child_stage:
+            children = CopyBuffer(child_stage, ("_parent_seq", *target.child.columns))
         unchanged = CopyBuffer("_keys", target.key)
+        buffers = [b for b in (parents, children, unchanged) if b is not None]
 
         def send() -> None:
             merge = parents.size > 0
-            sender.send(parents.take() + children.take() + unchanged.take(), then_after_each=merge)
+            sender.send([copy for b in buffers for copy in b.take()], then_after_each=merge)
 
         for seq, record in enumerate(records):
             if record.row is None:
                 unchanged.add(record.key)
             else:
                 parents.add((seq, *record.row))
-                for child_row in record.children:
-                    children.add((seq, *child_row))
-            if parents.size + children.size + unchanged.size >= copy_text.COPY_BUFFER_BYTES:
+                if children:
+                    for child_row in record.children:
+                        children.add((seq, *child_row))
+            if sum(b.size for b in buffers) >= copy_text.COPY_BUFFER_BYTES:
                 send()
         send()
 

@@ -61,10 +61,6 @@ class LoadCounts:
     updated: int = 0
     unchanged: int = 0
 
-    @property
-    def stored(self) -> int:
-        return self.inserted + self.updated + self.unchanged
-
 
 class Loader(Protocol):
     def stored_hashes(
