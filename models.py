@@ -83,6 +83,7 @@ class Product(BaseModel):
     content_hash = pw.CharField(max_length=32)
     first_synced_at = AwareDateTimeField()
     last_synced_at = AwareDateTimeField()
+    deleted_at = AwareDateTimeField(null=True)  # gone from the last complete catalogue
 
     class Meta:
         table_name = "products"
@@ -164,6 +165,7 @@ class SyncRun(BaseModel):
     orders_updated = pw.IntegerField(default=0)
     orders_unchanged = pw.IntegerField(default=0)
     orders_rejected = pw.IntegerField(default=0)
+    products_gone = pw.IntegerField(default=0)
     details = JSONField(null=True)
 
     class Meta:
@@ -171,7 +173,46 @@ class SyncRun(BaseModel):
         indexes = ((("run_type", "status"), False), (("started_at",), False))
 
 
-ALL_MODELS: tuple[type[BaseModel], ...] = (Product, Order, OrderItem, SyncRun)
+class SyncState(BaseModel):
+    """Per stream and filial (``""`` when none): how far SmartUp has been read."""
+
+    id = pw.AutoField()
+    stream = pw.CharField(max_length=16)
+    filial_id = pw.CharField(max_length=32, default="")
+    watermark = pw.DateField(null=True)  # newest SmartUp day fully covered by a success
+    last_sweep_at = AwareDateTimeField(null=True)  # end of the last complete sweep
+    last_success_at = AwareDateTimeField(null=True)
+    updated_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "smartup_sync_state"
+        indexes = ((("stream", "filial_id"), True),)
+
+
+class QuotaSeen(BaseModel):
+    """SmartUp's ``limits`` for one stream, as last seen, and the company day it counts."""
+
+    id = pw.AutoField()
+    stream = pw.CharField(max_length=16, unique=True)
+    day = pw.DateField()
+    limit_quant = pw.IntegerField(null=True)
+    request_quant = pw.IntegerField(null=True)
+    left_limit_quant = pw.IntegerField(null=True)
+    spent = pw.BooleanField(default=False)
+    seen_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "smartup_quota"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Product,
+    Order,
+    OrderItem,
+    SyncRun,
+    SyncState,
+    QuotaSeen,
+)
 
 
 def open_database(url: str, *, statement_timeout_ms: int | None = None) -> pw.Database:

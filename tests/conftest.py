@@ -28,7 +28,14 @@ USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
     attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10
 )
-TABLES = ("order_items", "orders", "products", "smartup_sync_runs")
+TABLES = (
+    "order_items",
+    "orders",
+    "products",
+    "smartup_sync_runs",
+    "smartup_sync_state",
+    "smartup_quota",
+)
 
 
 def _admin(sql: str) -> None:

@@ -1,0 +1,178 @@
+"""What the worker knows between runs, kept in PostgreSQL (Redis may restart empty).
+
+Per stream and filial: the *watermark* (the newest SmartUp day fully covered by a
+successful request), when the last complete sweep ended, and the last success. Per
+stream: SmartUp's ``limits`` as last seen, with the company day they count for, so a new
+day starts with no quota seen. The web app may read both tables directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from models import QuotaSeen, SyncState
+
+NO_FILIAL = ""  # the filial key of a request made without a filial_id header
+
+
+@dataclass(frozen=True)
+class Quota:
+    """SmartUp's daily quota for one stream as last seen. Numbers are None when SmartUp
+    did not send them (or sent something that is not a number)."""
+
+    stream: str
+    day: date  # the company day these figures count for
+    limit: int | None  # limits.limit_quant: requests allowed a day
+    used: int | None  # limits.request_quant: requests made today, by every program
+    left: int | None  # limits.left_limit_quant
+    spent: bool  # SmartUp refused a request because the quota was spent
+    seen_at: datetime
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent or self.left == 0
+
+
+@dataclass(frozen=True)
+class StreamState:
+    stream: str
+    filial_id: str
+    watermark: date | None
+    last_sweep_at: datetime | None
+    last_success_at: datetime | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _count(value: Any) -> int | None:
+    """A ``limits`` figure: SmartUp sends numbers as strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def record_limits(
+    stream: str, limits: Mapping[str, Any], *, day: date, now: datetime | None = None
+) -> Quota:
+    """Keep the ``limits`` object of an answer to ``stream``, seen on company ``day``."""
+    quota = Quota(
+        stream=stream,
+        day=day,
+        limit=_count(limits.get("limit_quant")),
+        used=_count(limits.get("request_quant")),
+        left=_count(limits.get("left_limit_quant")),
+        spent=False,
+        seen_at=now or _now(),
+    )
+    _save_quota(quota)
+    return quota
+
+
+def record_quota_spent(stream: str, *, day: date, now: datetime | None = None) -> Quota:
+    """SmartUp refused a request to ``stream`` because today's quota is spent."""
+    seen = latest_quota(stream)
+    same_day = seen is not None and seen.day == day
+    quota = Quota(
+        stream=stream,
+        day=day,
+        limit=seen.limit if seen else None,
+        used=seen.used if seen and same_day else None,
+        left=0,
+        spent=True,
+        seen_at=now or _now(),
+    )
+    _save_quota(quota)
+    return quota
+
+
+def _save_quota(quota: Quota) -> None:
+    values = {
+        "day": quota.day,
+        "limit_quant": quota.limit,
+        "request_quant": quota.used,
+        "left_limit_quant": quota.left,
+        "spent": quota.spent,
+        "seen_at": quota.seen_at,
+    }
+    QuotaSeen.insert(stream=quota.stream, **values).on_conflict(
+        conflict_target=[QuotaSeen.stream], update=values
+    ).execute()
+
+
+def latest_quota(stream: str) -> Quota | None:
+    """The last ``limits`` seen for ``stream``, whatever day they counted for."""
+    row = QuotaSeen.get_or_none(QuotaSeen.stream == stream)
+    if row is None:
+        return None
+    return Quota(
+        stream=row.stream,
+        day=row.day,
+        limit=row.limit_quant,
+        used=row.request_quant,
+        left=row.left_limit_quant,
+        spent=row.spent,
+        seen_at=row.seen_at,
+    )
+
+
+def quota_today(stream: str, *, today: date) -> Quota | None:
+    """What is known of ``stream``'s quota on company day ``today``; None when nothing
+    was seen today (the quota resets at midnight, company time)."""
+    quota = latest_quota(stream)
+    return quota if quota is not None and quota.day == today else None
+
+
+def stream_state(stream: str, filial_id: str | None = None) -> StreamState | None:
+    row = SyncState.get_or_none(
+        (SyncState.stream == stream) & (SyncState.filial_id == (filial_id or NO_FILIAL))
+    )
+    return _state(row) if row is not None else None
+
+
+def all_states() -> list[StreamState]:
+    rows = SyncState.select().order_by(SyncState.stream, SyncState.filial_id)
+    return [_state(row) for row in rows]
+
+
+def advance_watermark(
+    stream: str, filial_id: str | None, day: date, *, now: datetime | None = None
+) -> None:
+    """Record that SmartUp's ``stream`` is fully read up to ``day`` (never moves back)."""
+    row = _state_row(stream, filial_id)
+    if row.watermark is None or day > row.watermark:
+        row.watermark = day
+    row.last_success_at = row.updated_at = now or _now()
+    row.save()
+
+
+def mark_sweep(stream: str, filial_id: str | None, *, now: datetime | None = None) -> None:
+    """Record that a complete sweep (the whole window, or the whole catalogue) just ended."""
+    row = _state_row(stream, filial_id)
+    row.last_sweep_at = row.last_success_at = row.updated_at = now or _now()
+    row.save()
+
+
+def _state_row(stream: str, filial_id: str | None) -> SyncState:
+    key = filial_id or NO_FILIAL
+    SyncState.insert(stream=stream, filial_id=key, updated_at=_now()).on_conflict_ignore().execute()
+    row: SyncState = SyncState.get((SyncState.stream == stream) & (SyncState.filial_id == key))
+    return row
+
+
+def _state(row: SyncState) -> StreamState:
+    return StreamState(
+        stream=row.stream,
+        filial_id=row.filial_id,
+        watermark=row.watermark,
+        last_sweep_at=row.last_sweep_at,
+        last_success_at=row.last_success_at,
+    )
