@@ -51,6 +51,8 @@ class Settings:
     sync_interval_seconds: int = 600
     sync_orders_days_back: int = 7
     sync_job_timeout_seconds: int = 1800
+    smartup_quota_reserve_percent: int = 20
+    sync_max_gone_percent: float = 10.0
 
     @property
     def products_export_url(self) -> str:
@@ -170,6 +172,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             1800,
             _bounded(int, 60, 86400),
             "an integer between 60 and 86400",
+        ),
+        smartup_quota_reserve_percent=reader.optional(
+            "SMARTUP_QUOTA_RESERVE_PERCENT",
+            20,
+            _bounded(int, 0, 90),
+            "an integer percentage between 0 and 90",
+        ),
+        sync_max_gone_percent=reader.optional(
+            "SYNC_MAX_GONE_PERCENT",
+            10.0,
+            _bounded(float, 0, 100),
+            "a percentage between 0 and 100",
         ),
     )
 

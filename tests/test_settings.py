@@ -152,3 +152,17 @@ def test_a_dotenv_file_is_read_and_never_overrides_the_environment(tmp_path):
         timeout=60,
     )
     assert read.stdout.split() == ["anor", "900"], read.stderr
+
+
+def test_quota_reserve_and_gone_limit_have_defaults_and_bounds():
+    base = {
+        "DATABASE_URL": "sqlite:///x.sqlite3",
+        "SMARTUP_BASE_URL": "https://smartup.online",
+        "SMARTUP_BASIC_USER": "u@c",
+        "SMARTUP_BASIC_PASS": "p",
+    }
+    settings = load_settings(base)
+    assert (settings.smartup_quota_reserve_percent, settings.sync_max_gone_percent) == (20, 10.0)
+    for name, bad in (("SMARTUP_QUOTA_RESERVE_PERCENT", "95"), ("SYNC_MAX_GONE_PERCENT", "-1")):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({**base, name: bad})
