@@ -1,0 +1,162 @@
+"""Scripted misbehaviour (:class:`Fault`) and the answers the simulator sends.
+
+An answer is a small plain reply (:class:`_PlainAnswer`), a streamed export
+(:class:`_ExportAnswer`) or a dropped connection (:class:`_DropAnswer`); a fault turns a
+request's normal answer into one of the others.
+"""
+
+# Error messages are Russian, as SmartUp's are; ruff's confusable-letter check is off.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+_JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+_TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+_AUTH_REQUIRED = "Требуется авторизация"
+_PROJECT_INVISIBLE = "Проект невидим"
+_HTML_ERROR_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+_DEFAULT_MESSAGES: dict[int, str] = {
+    400: "Неверный запрос",
+    401: _AUTH_REQUIRED,
+    403: "Доступ запрещён",
+    404: "Не найдено",
+    405: "Метод не поддерживается",
+    429: "Слишком много запросов, повторите попытку позже",
+    481: _PROJECT_INVISIBLE,
+    500: "Внутренняя ошибка сервера",
+    502: "Ошибка шлюза",
+    503: "Сервис временно недоступен",
+    504: "Превышено время ожидания ответа",
+    608: "Failed to get a connection",
+}
+_REASON_PHRASES: dict[int, str] = {481: "Project Invisible", 608: "Failed To Get A Connection"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """One scripted misbehaviour, consumed by one request to an endpoint.
+
+    A fault with no field set is a normal answer. Otherwise, in this order: ``delay``
+    is slept first; then ``drop_connection`` wins over ``status``, which wins over
+    ``invalid_json``; ``truncate_at`` applies to what is left, a normal answer (it cuts
+    200 answers only; an auth or filter error is sent whole). ``headers`` are added to
+    whatever answer is sent.
+
+    Attributes:
+        status: reply with this status (e.g. 401, 429, 503, 608) instead of data.
+        body: body of that reply; default: SmartUp's plain-text message for the status
+            (e.g. 401 "Требуется авторизация"), or an HTML error page for ``invalid_json``.
+        content_type: Content-Type of a ``status`` reply (``invalid_json`` always says
+            ``application/json``).
+        headers: extra response headers, e.g. ``{"Retry-After": "1"}``.
+        delay: seconds to sleep before answering.
+        truncate_at: send only this fraction (0..1) of a normal 200 body, then close the
+            connection without the terminating chunk.
+        invalid_json: answer 200 with ``Content-Type: application/json`` and a body that
+            is not JSON.
+        drop_connection: close the connection without sending any response.
+    """
+
+    status: int | None = None
+    body: str | None = None
+    content_type: str = _TEXT_CONTENT_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate_at: float | None = None
+    invalid_json: bool = False
+    drop_connection: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status is not None and not 100 <= self.status <= 999:
+            raise ValueError(f"status must be a three-digit HTTP status, not {self.status}")
+        if self.delay < 0:
+            raise ValueError("delay must not be negative")
+        if self.truncate_at is not None and not 0.0 <= self.truncate_at <= 1.0:
+            raise ValueError("truncate_at must be a fraction between 0 and 1")
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PlainAnswer:
+    """A small answer sent whole with Content-Length."""
+
+    status: int
+    body: bytes
+    content_type: str = _TEXT_CONTENT_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def text(cls, status: int, message: str, **headers: str) -> _PlainAnswer:
+        return cls(status, message.encode("utf-8"), headers=headers)
+
+
+@dataclass(frozen=True)
+class _ExportAnswer:
+    """A 200 export answer: ``prefix`` + records joined by commas + ``suffix``, chunked."""
+
+    prefix: bytes
+    records: Sequence[bytes]
+    suffix: bytes
+    headers: Mapping[str, str]
+    truncate_at: float | None
+
+    def body_length(self) -> int:
+        separators = max(len(self.records) - 1, 0)
+        return len(self.prefix) + sum(map(len, self.records)) + separators + len(self.suffix)
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The body in pieces of about ``size`` bytes (at least one piece)."""
+        buffer = bytearray(self.prefix)
+        separator = b""
+        for record in self.records:
+            buffer += separator
+            buffer += record
+            separator = b","
+            if len(buffer) >= size:
+                yield bytes(buffer)
+                buffer.clear()
+        buffer += self.suffix
+        yield bytes(buffer)
+
+
+class _DropAnswer:
+    """Close the connection without answering."""
+
+
+_Answer = _PlainAnswer | _ExportAnswer | _DropAnswer
+
+
+def _status_of(answer: _Answer) -> int:
+    """The status ``answer`` sends: 0 for a dropped connection."""
+    if isinstance(answer, _DropAnswer):
+        return 0
+    if isinstance(answer, _ExportAnswer):
+        return 200
+    return answer.status
+
+
+def _scripted_answer(fault: Fault) -> _Answer | None:
+    """What a fault answers instead of the export, or None to answer normally."""
+    if fault.drop_connection:
+        return _DropAnswer()
+    if fault.status is not None:
+        message = fault.body
+        if message is None:
+            message = _DEFAULT_MESSAGES.get(fault.status, f"Ошибка {fault.status}")
+        return _PlainAnswer(
+            fault.status, message.encode("utf-8"), fault.content_type, fault.headers
+        )
+    if fault.invalid_json:
+        page = _HTML_ERROR_PAGE if fault.body is None else fault.body
+        return _PlainAnswer(200, page.encode("utf-8"), _JSON_CONTENT_TYPE, fault.headers)
+    return None

@@ -1,0 +1,118 @@
+"""Records as the simulator keeps them: encoded JSON plus what the filters look at."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, NamedTuple, TypeVar
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class _ProductEntry(NamedTuple):
+    """A product as served: its encoded JSON plus what the filters look at."""
+
+    product_id: str
+    code: str
+    created_on: datetime.date
+    modified_on: datetime.date
+    encoded: bytes
+
+
+class _OrderEntry(NamedTuple):
+    """An order as served: its encoded JSON plus what the filters look at."""
+
+    deal_id: str
+    external_id: str
+    filial_id: str
+    filial_code: str
+    status: str
+    deal_date: datetime.date | None
+    delivery_date: datetime.date | None
+    modified_on: datetime.date | None
+    encoded: bytes
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON of one record (non-ASCII text kept as is)."""
+    return _ENCODER.encode(record if isinstance(record, dict) else dict(record)).encode()
+
+
+def _text(value: Any) -> str:
+    """A record field as a string ("" for missing or null)."""
+    return "" if value is None else str(value)
+
+
+def _record_date(value: Any) -> datetime.date | None:
+    """The date of a record's ``dd.mm.yyyy`` or ``dd.mm.yyyy hh24:mi:ss`` field, if valid."""
+    text = _text(value)
+    try:
+        return datetime.date(int(text[6:10]), int(text[3:5]), int(text[0:2]))
+    except ValueError:
+        return None
+
+
+def _product_entry(
+    record: Mapping[str, Any], *, created_on: datetime.date, modified_on: datetime.date
+) -> _ProductEntry:
+    return _ProductEntry(
+        product_id=_text(record.get("product_id")),
+        code=_text(record.get("code")),
+        created_on=created_on,
+        modified_on=modified_on,
+        encoded=_encode(record),
+    )
+
+
+def _order_entry(
+    record: Mapping[str, Any], *, modified_on: datetime.date | None = None
+) -> _OrderEntry:
+    """Index one order; ``modified_on`` defaults to the date of its ``deal_time``."""
+    deal_date = _record_date(record.get("deal_time"))
+    return _OrderEntry(
+        deal_id=_text(record.get("deal_id")),
+        external_id=_text(record.get("external_id")),
+        filial_id=_text(record.get("filial_id")),
+        filial_code=_text(record.get("filial_code")),
+        status=_text(record.get("status")),
+        deal_date=deal_date,
+        delivery_date=_record_date(record.get("delivery_date")),
+        modified_on=modified_on or deal_date,
+        encoded=_encode(record),
+    )
+
+
+_EntryT = TypeVar("_EntryT", _ProductEntry, _OrderEntry)
+
+
+class _Table(Generic[_EntryT]):
+    """Entries in export order, findable by natural key.
+
+    ``entries`` is never changed in place: every change installs a new list, so a reader
+    holding the old list keeps a consistent snapshot. Callers serialise writes.
+    """
+
+    def __init__(self, key: Callable[[_EntryT], str]) -> None:
+        self._key: Callable[[_EntryT], str] = key
+        self.entries: list[_EntryT] = []
+        self._position: dict[str, int] = {}
+
+    def replace_all(self, entries: list[_EntryT]) -> None:
+        self.entries = entries
+        self._position = {self._key(entry): index for index, entry in enumerate(entries)}
+
+    def find(self, key: str) -> _EntryT:
+        """The entry with this natural key; KeyError if there is none."""
+        return self.entries[self._position[key]]
+
+    def replace(self, key: str, entry: _EntryT) -> None:
+        """Put ``entry`` where the entry with natural key ``key`` is."""
+        index = self._position[key]
+        entries = list(self.entries)
+        entries[index] = entry
+        self.entries = entries
+        new_key = self._key(entry)
+        if new_key != key:
+            del self._position[key]
+            self._position[new_key] = index
