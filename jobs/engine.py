@@ -10,7 +10,7 @@ breaks off rolls the answer back and the call is made again, within the retry po
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from itertools import islice
@@ -18,7 +18,13 @@ from typing import Any
 
 from jobs.loader import LoadCounts, Loader
 from jobs.records import ParsedRecord, RecordRejected
-from jobs.smartup import ExportRequest, SmartUpClient, SmartUpError
+from jobs.smartup import (
+    ExportRequest,
+    SmartUpClient,
+    SmartUpError,
+    SmartUpQuotaSpent,
+    limits_spent,
+)
 from jobs.streams import Stream
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
@@ -36,8 +42,11 @@ class StreamResult:
     unchanged: int = 0
     rejected: int = 0
     requests: int = 0
+    gone: int = 0  # stored records marked gone after this run's complete export
     rejects: list[dict[str, str | None]] = field(default_factory=list)
     error: str | None = None
+    warning: str | None = None  # the stream completed, but something is left undone
+    quota_spent: bool = False  # SmartUp refused a request: the day's quota is spent
 
     @property
     def stored(self) -> int:
@@ -61,6 +70,7 @@ class StreamResult:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "requests": self.requests,
+            "gone": self.gone,
         }
 
 
@@ -81,14 +91,30 @@ class SyncEngine:
         self.tz = tz
         self.log = log
 
-    def sync(self, stream: Stream, requests: list[ExportRequest]) -> StreamResult:
-        """Apply every export call of ``stream``; stop at the first that cannot be had."""
+    def sync(
+        self,
+        stream: Stream,
+        requests: list[ExportRequest],
+        *,
+        on_applied: Callable[[ExportRequest, dict[str, Any] | None], None] | None = None,
+        seen: set[tuple[str, ...]] | None = None,
+    ) -> StreamResult:
+        """Apply every export call of ``stream``; stop at the first that cannot be had.
+
+        ``on_applied(request, limits)`` is called once each answer is committed (the
+        caller keeps its sync state: a run killed later keeps what it finished).
+        ``seen`` collects the key of every record received (reconciliation).
+        """
         result = StreamResult(stream.name)
-        for request in requests:
+        last_limits: dict[str, Any] | None = None
+        for number, request in enumerate(requests):
             try:
-                applied = self._apply_with_retries(stream, request)
+                if number and limits_spent(last_limits):
+                    raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
+                applied = self._apply_with_retries(stream, request, seen)
             except SmartUpError as error:
                 result.error = str(error)
+                result.quota_spent = isinstance(error, SmartUpQuotaSpent)
                 self.log.error("sync.error", stream=stream.name, error=result.error)
                 return result
             for reject in applied.rejects:
@@ -101,13 +127,18 @@ class SyncEngine:
             if applied.limits is not None:
                 self.log.info("smartup.limits", request=request.describe(), limits=applied.limits)
             result.add(applied.received, applied.counts, applied.rejects)
+            last_limits = applied.limits
+            if on_applied is not None:
+                on_applied(request, applied.limits)
         return result
 
-    def _apply_with_retries(self, stream: Stream, request: ExportRequest) -> _Applied:
+    def _apply_with_retries(
+        self, stream: Stream, request: ExportRequest, seen: set[tuple[str, ...]] | None
+    ) -> _Applied:
         waits = self.client.retry.broken_body_waits()
         while True:
             try:
-                return self._apply(stream, request)
+                return self._apply(stream, request, seen)
             except SmartUpError as error:
                 wait = next(waits, None) if error.retryable else None
                 if wait is None:
@@ -120,7 +151,9 @@ class SyncEngine:
                 )
                 time.sleep(wait)
 
-    def _apply(self, stream: Stream, request: ExportRequest) -> _Applied:
+    def _apply(
+        self, stream: Stream, request: ExportRequest, seen: set[tuple[str, ...]] | None
+    ) -> _Applied:
         rejects: list[RecordRejected] = []
         received = 0
 
@@ -137,6 +170,8 @@ class SyncEngine:
                 for record in batch:
                     try:
                         identified.append((stream.identify(record), record))
+                        if seen is not None:
+                            seen.add(identified[-1][0].key)
                     except RecordRejected as reject:
                         rejects.append(reject)
                 stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])

@@ -42,35 +42,47 @@ def enqueue_sync(
     kind: str,
     *,
     days_back: int | None = None,
+    full: bool = False,
+    periodic: bool = False,
     settings: Settings | None = None,
     connection: Redis | None = None,
 ) -> Job:
     """Queue a sync of ``kind`` (``products``, ``orders`` or ``full``); return its job.
 
     When a job of the same kind is still waiting, that job is returned and nothing is
-    added. ``days_back`` (1-90) overrides ``SYNC_ORDERS_DAYS_BACK`` for this run.
+    added; a ``full`` request (the whole catalogue) is never merged into a waiting
+    incremental one. ``days_back`` (1-90) forces an orders sweep of that many days.
+    ``periodic`` marks a job the scheduler queued: only those are skipped when the day's
+    quota is down to the reserve; a waiting periodic job that the web app asks for again
+    becomes an on-demand one.
     """
     check_kind(kind)
     check_days_back(days_back)
     settings = settings or load_settings()
     connection = connection or redis_connection(settings)
-    marker = f"{KEY_PREFIX}:waiting:{kind}"
+    marker = f"{KEY_PREFIX}:waiting:{kind}" + (":full" if full else "")
     register_queues(connection)
     with connection.lock(f"{KEY_PREFIX}:enqueue-lock:{kind}", timeout=10, blocking_timeout=10):
         waiting = _waiting_job(connection, connection.get(marker))
         if waiting is not None:
+            if not periodic and waiting.meta.get("periodic"):
+                waiting.meta["periodic"] = False
+                waiting.save_meta()  # type: ignore[no-untyped-call]
             return waiting
         queue = Queue(QUEUE_FOR_KIND[kind], connection=connection)
         job = queue.enqueue(
             "jobs.tasks.sync_job",
             kind,
             days_back,
+            *((True,) if full else ()),  # sync_job(kind, days_back, full=False)
             job_timeout=settings.sync_job_timeout_seconds,
             result_ttl=RESULT_TTL_SECONDS,
             failure_ttl=FAILURE_TTL_SECONDS,
             retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-            description=f"smartup {kind} sync" + (f" ({days_back} days back)" if days_back else ""),
-            meta={"kind": kind},
+            description=f"smartup {kind} sync"
+            + (" (whole catalogue)" if full else "")
+            + (f" ({days_back} days back)" if days_back else ""),
+            meta={"kind": kind, "periodic": periodic},
         )
         connection.set(marker, job.id, ex=settings.sync_job_timeout_seconds + FAILURE_TTL_SECONDS)
         return job
@@ -94,4 +106,4 @@ def scheduled_enqueue(kind: str) -> str:
     rq-scheduler pushes a periodic job again even while its last copy still waits; by
     going through :func:`enqueue_sync`, those extra copies add no extra sync.
     """
-    return enqueue_sync(kind).id
+    return enqueue_sync(kind, periodic=True).id

@@ -103,7 +103,7 @@ def status_of(results: Sequence[Any]) -> str:
     failed = [r for r in results if r.error]
     if results and len(failed) == len(results):
         return FAILED
-    if failed or any(r.rejected for r in results):
+    if failed or any(r.rejected or getattr(r, "warning", None) for r in results):
         return PARTIAL
     return SUCCESS
 
@@ -114,6 +114,7 @@ def finish_run(
     """Write the outcome of ``run``: status, counts, error and timing."""
     status = FAILED if error else status_of(results)
     errors = [f"{r.stream}: {r.error}" for r in results if r.error]
+    errors += [f"{r.stream}: {r.warning}" for r in results if getattr(r, "warning", None)]
     if error:
         errors.append(error)
     run.status = status

@@ -53,6 +53,7 @@ class Settings:
     sync_job_timeout_seconds: int = 1800
     smartup_quota_reserve_percent: int = 20
     sync_max_gone_percent: float = 10.0
+    sync_sweep_seconds: int = 86400
 
     @property
     def products_export_url(self) -> str:
@@ -184,6 +185,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             10.0,
             _bounded(float, 0, 100),
             "a percentage between 0 and 100",
+        ),
+        sync_sweep_seconds=reader.optional(
+            "SYNC_SWEEP_SECONDS",
+            86400,
+            _bounded(int, 3600, 7 * 86400),
+            "an integer between 3600 and 604800",
         ),
     )
 

@@ -7,11 +7,12 @@ A stream's behaviour lives in small steps a subclass may override: :meth:`Stream
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from jobs.loader import ChildTarget, LoadTarget, Reference
+from jobs.plan import DAY_RANGE_LIMIT, Reach
 from jobs.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
@@ -27,7 +28,8 @@ from jobs.settings import Settings
 from jobs.smartup import ExportRequest
 from models import Order, OrderItem, Product
 
-DAY_RANGE_LIMIT = 7  # SmartUp answers date-filtered requests of at most this many days
+Span = Mapping[str, Reach]
+"""What one run asks of a stream: per filial key (``""`` when none), how far back."""
 
 
 class Stream:
@@ -47,7 +49,11 @@ class Stream:
         """The record's rows; rejects a record that cannot be stored."""
         return type(self).parser(record, identity, tz=tz)
 
-    def requests(self, settings: Settings, *, days_back: int, today: date) -> list[ExportRequest]:
+    def filial_keys(self, settings: Settings) -> tuple[str, ...]:
+        """The filials this stream keeps state for (``""``: requests without one)."""
+        return ("",)
+
+    def requests(self, settings: Settings, span: Span) -> list[ExportRequest]:
         raise NotImplementedError
 
     def _request(self, url: str, **kwargs: Any) -> ExportRequest:
@@ -66,7 +72,8 @@ ORDER_LINES = ChildTarget(
 
 
 class ProductsStream(Stream):
-    """The whole catalogue in one export (SmartUp sends no modification time for products)."""
+    """The catalogue in one export: the whole of it, or what was modified since a day
+    (``begin_modified_on``/``end_modified_on``). One catalogue, whatever the filials."""
 
     name = "products"
     records_key = "inventory"
@@ -79,13 +86,25 @@ class ProductsStream(Stream):
         referenced_by=((ORDER_LINES, PRODUCT_BY_CODE),),
     )
 
-    def requests(self, settings: Settings, *, days_back: int, today: date) -> list[ExportRequest]:
+    def requests(self, settings: Settings, span: Span) -> list[ExportRequest]:
         filial = settings.smartup_filial_ids[0] if settings.smartup_filial_ids else None
-        return [self._request(settings.products_export_url, filial_id=filial)]
+        reach = span[""]
+        if reach.first is None:
+            return [self._request(settings.products_export_url, filial_id=filial, state_key="")]
+        return [
+            self._request(
+                settings.products_export_url,
+                filial_id=filial,
+                filters=_modified(reach.first, reach.last),
+                days=(reach.first, reach.last),
+                state_key="",
+            )
+        ]
 
 
 class OrdersStream(Stream):
-    """Orders modified in the last ``days_back`` days, per filial, in windows SmartUp allows."""
+    """Orders modified in the days asked for, per filial, in windows SmartUp allows,
+    oldest first."""
 
     name = "orders"
     records_key = "order"
@@ -95,20 +114,25 @@ class OrdersStream(Stream):
         model=Order, columns=ORDER_COLUMNS, key=("source_external_id",), child=ORDER_LINES
     )
 
-    def requests(self, settings: Settings, *, days_back: int, today: date) -> list[ExportRequest]:
-        filials: tuple[str | None, ...] = settings.smartup_filial_ids or (None,)
-        return [
-            self._request(
-                settings.orders_export_url,
-                filial_id=filial,
-                filters={
-                    "begin_modified_on": _smartup_date(first),
-                    "end_modified_on": _smartup_date(last),
-                },
-            )
-            for filial in filials
-            for first, last in date_windows(today - timedelta(days=days_back), today)
-        ]
+    def filial_keys(self, settings: Settings) -> tuple[str, ...]:
+        return settings.smartup_filial_ids or ("",)
+
+    def requests(self, settings: Settings, span: Span) -> list[ExportRequest]:
+        requests = []
+        for key in self.filial_keys(settings):
+            reach = span[key]
+            first = reach.first if reach.first is not None else reach.last
+            for begin, end in date_windows(first, reach.last):
+                requests.append(
+                    self._request(
+                        settings.orders_export_url,
+                        filial_id=key or None,
+                        filters=_modified(begin, end),
+                        days=(begin, end),
+                        state_key=key,
+                    )
+                )
+        return requests
 
 
 def date_windows(
@@ -128,6 +152,10 @@ def date_windows(
 
 def _smartup_date(day: date) -> str:
     return day.strftime("%d.%m.%Y")
+
+
+def _modified(first: date, last: date) -> dict[str, str]:
+    return {"begin_modified_on": _smartup_date(first), "end_modified_on": _smartup_date(last)}
 
 
 STREAMS: dict[str, Stream] = {"products": ProductsStream(), "orders": OrdersStream()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import peewee as pw
@@ -19,10 +19,21 @@ import psycopg2
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
+from jobs.plan import Reach, next_midnight, quota_for, reach_for, reserve_for
+from jobs.reconcile import reconcile_products
 from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
 from jobs.settings import Settings, check_days_back, load_settings
-from jobs.smartup import RetryPolicy, SmartUpClient
-from jobs.streams import RUN_KINDS, STREAMS
+from jobs.smartup import ExportRequest, RetryPolicy, SmartUpClient
+from jobs.state import (
+    Quota,
+    advance_watermark,
+    mark_sweep,
+    quota_today,
+    record_limits,
+    record_quota_spent,
+    stream_state,
+)
+from jobs.streams import RUN_KINDS, STREAMS, Stream
 from models import open_database
 
 SKIPPED = "SKIPPED"
@@ -34,7 +45,7 @@ class SyncFailed(Exception):
 
 @dataclass
 class RunOutcome:
-    status: str  # SUCCESS, PARTIAL, FAILED, or SKIPPED when the kind was already running
+    status: str  # SUCCESS, PARTIAL, FAILED, or SKIPPED (kind already running, or quota)
     run_id: int | None = None
     results: list[StreamResult] = field(default_factory=list)
     error: str | None = None
@@ -52,18 +63,28 @@ def run_sync(
     *,
     settings: Settings,
     days_back: int | None = None,
+    full: bool = False,
+    periodic: bool = False,
     job_id: str | None = None,
     retry: RetryPolicy | None = None,
     today: date | None = None,
+    now: datetime | None = None,
 ) -> RunOutcome:
     """Run one sync of ``kind`` (``products``, ``orders`` or ``full``) now, in this process.
+
+    ``days_back`` forces an orders sweep of that many days; ``full`` (and every ``full``
+    run) forces the whole catalogue and an orders sweep. A ``periodic`` run (one the
+    scheduler queued) is skipped when its stream's quota left today is at or below the
+    reserve; on-demand runs may spend the reserve. ``now``/``today`` (the company day)
+    default to the clock; tests move them.
 
     Opens its own database connection (RQ forks a process per job) and closes it before
     returning. Raises :class:`SyncFailed` when the database fails under the run.
     """
     kinds = check_kind(kind)
     check_days_back(days_back)
-    days_back = days_back or settings.sync_orders_days_back
+    now = now or datetime.now(UTC)
+    today = today or now.astimezone(settings.tz).date()
     log = get_logger()
     db = _open(settings)
     lock = RunLock(db, kinds)
@@ -74,9 +95,15 @@ def run_sync(
         closed = close_orphans(kinds)
         if closed:
             log.warning("sync.orphans.closed", run_type=kind, count=closed)
-        run = start_run(kind, job_id=job_id, days_back=days_back)
+        if periodic:
+            skipped = _over_quota(kinds, settings, today, now, log)
+            kinds = tuple(k for k in kinds if k not in skipped)
+            if not kinds:
+                return RunOutcome(SKIPPED, error=next(iter(skipped.values())))
+        run = start_run(kind, job_id=job_id, days_back=days_back or settings.sync_orders_days_back)
+        day = _Day(today=today, now=now, days_back=days_back, full=full or kind == "full")
         with bind_run(run.id, kind):
-            return _run(run, db, kinds, settings, days_back, retry, today, log)
+            return _run(run, db, kinds, settings, day, retry, log)
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
@@ -99,19 +126,98 @@ def _open(settings: Settings) -> pw.Database:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Day:
+    """When a run happens and what it was asked for beyond the periodic default."""
+
+    today: date  # the company day (SMARTUP_TIMEZONE)
+    now: datetime
+    days_back: int | None  # forced orders sweep of this many days
+    full: bool  # the whole catalogue, and an orders sweep
+
+
+def _over_quota(
+    kinds: tuple[str, ...], settings: Settings, today: date, now: datetime, log: Any
+) -> dict[str, str]:
+    """The streams of ``kinds`` whose quota left today is at or below the reserve (or
+    spent), each with the reason; each is logged as ``sync.skipped`` (reason ``quota``)."""
+    skipped = {}
+    resets_at = next_midnight(now, settings.tz)
+    for name in kinds:
+        quota: Quota | None = quota_today(name, today=today)
+        if quota is None:
+            continue
+        reserve = reserve_for(
+            quota_for(name, limit_seen=quota.limit),
+            reserve_percent=settings.smartup_quota_reserve_percent,
+        )
+        if quota.exhausted or (quota.left is not None and quota.left <= reserve):
+            reason = (
+                f"SmartUp daily quota for {name}: {quota.left} left, at or below the reserve "
+                f"of {reserve}; it resets at 00:00 {settings.smartup_timezone}"
+            )
+            log.info(
+                "sync.skipped",
+                run_type=name,
+                reason="quota",
+                left=quota.left,
+                reserve=reserve,
+                resets_at=resets_at.isoformat(),
+            )
+            skipped[name] = reason
+    return skipped
+
+
+def _span(stream: Stream, settings: Settings, day: _Day) -> dict[str, Reach]:
+    """How far back this run asks ``stream``, per filial, from the state kept."""
+    span = {}
+    for key in stream.filial_keys(settings):
+        state = stream_state(stream.name, key)
+        span[key] = reach_for(
+            stream.name,
+            today=day.today,
+            now=day.now,
+            watermark=state.watermark if state else None,
+            last_sweep_at=state.last_sweep_at if state else None,
+            days_back=settings.sync_orders_days_back,
+            sweep_seconds=settings.sync_sweep_seconds,
+            forced_days_back=day.days_back,
+            full=day.full,
+        )
+    return span
+
+
+def _keep_state(stream: str, day: _Day) -> Any:
+    """After each committed answer: keep its ``limits``, and move the watermark to the last
+    day it covered when nothing before that day is missing (a sweep shorter than an
+    outage must not jump the gap)."""
+
+    def applied(request: ExportRequest, limits: dict[str, Any] | None) -> None:
+        if limits is not None:
+            record_limits(stream, limits, day=day.today, now=day.now)
+        if request.days is None:  # the whole catalogue
+            advance_watermark(stream, request.state_key, day.today, now=day.now)
+            return
+        first, last = request.days
+        state = stream_state(stream, request.state_key)
+        watermark = state.watermark if state else None
+        if watermark is None or first <= watermark + timedelta(days=1):
+            advance_watermark(stream, request.state_key, last, now=day.now)
+
+    return applied
+
+
 def _run(
     run: Any,
     db: pw.Database,
     kinds: tuple[str, ...],
     settings: Settings,
-    days_back: int,
+    day: _Day,
     retry: RetryPolicy | None,
-    today: date | None,
     log: Any,
 ) -> RunOutcome:
     started = time.monotonic()
-    today = today or datetime.now(settings.tz).date()
-    log.info("sync.start", days_back=days_back, streams=list(kinds))
+    log.info("sync.start", days_back=day.days_back, full=day.full, streams=list(kinds))
     results: list[StreamResult] = []
     retry = retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds)
     client = SmartUpClient(
@@ -125,9 +231,22 @@ def _run(
         engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
         for name in kinds:
             stream = STREAMS[name]
+            span = _span(stream, settings, day)
+            seen: set[tuple[str, ...]] | None = set() if name == "products" else None
             result = engine.sync(
-                stream, stream.requests(settings, days_back=days_back, today=today)
+                stream,
+                stream.requests(settings, span),
+                on_applied=_keep_state(name, day),
+                seen=seen,
             )
+            if result.quota_spent:
+                record_quota_spent(name, day=day.today, now=day.now)
+                result.error = (
+                    f"SmartUp daily quota for {name} is spent; "
+                    f"it resets at 00:00 {settings.smartup_timezone}"
+                )
+            if result.error is None:
+                _after_complete(name, span, seen, settings, day, result, log)
             result.error = (
                 one_line(result.error, secrets=settings.secrets) if result.error else None
             )
@@ -155,12 +274,50 @@ def _run(
     return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
-def sync_job(kind: str, days_back: int | None = None) -> dict[str, Any]:
-    """The RQ job: settings from the environment, one run; the outcome as the job result."""
+def _after_complete(
+    name: str,
+    span: dict[str, Reach],
+    seen: set[tuple[str, ...]] | None,
+    settings: Settings,
+    day: _Day,
+    result: StreamResult,
+    log: Any,
+) -> None:
+    """Every request of ``name`` succeeded: reconcile the catalogue (products), and record
+    the sweeps completed."""
+    swept = [key for key, reach in span.items() if reach.sweep]
+    if seen is not None:
+        complete = any(reach.first is None for reach in span.values())
+        reconciled = reconcile_products(
+            seen,
+            complete_catalogue=complete,
+            max_gone_percent=settings.sync_max_gone_percent,
+            now=day.now,
+        )
+        result.gone = reconciled.gone
+        if reconciled.gone or reconciled.revived:
+            log.info("sync.products.reconciled", gone=reconciled.gone, revived=reconciled.revived)
+        if reconciled.refused:
+            result.warning = reconciled.refused
+            log.warning("sync.products.reconcile_refused", reason=reconciled.refused)
+            swept = []  # the next periodic run exports the whole catalogue again
+    for key in swept:
+        mark_sweep(name, key, now=day.now)
+
+
+def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dict[str, Any]:
+    """The RQ job: settings from the environment, one run; the outcome as the job result.
+    A job the scheduler queued says so in its meta (``periodic``): the quota guard
+    applies to it only."""
     from rq import get_current_job
 
     job = get_current_job()
     outcome = run_sync(
-        kind, settings=load_settings(), days_back=days_back, job_id=job.id if job else None
+        kind,
+        settings=load_settings(),
+        days_back=days_back,
+        full=full,
+        periodic=bool(job and job.meta.get("periodic")),
+        job_id=job.id if job else None,
     )
     return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}

@@ -91,7 +91,9 @@ def sqlite_url(tmp_path: Path) -> str:
 def simulator() -> Iterator[SmartUpSimulator]:
     products = generate_products(100)
     orders = generate_orders(40, products=products, today=TODAY, days=7, filial_ids=("100",))
-    with SmartUpSimulator(products=products, orders=orders, user=USER, password=PASSWORD) as sim:
+    with SmartUpSimulator(
+        products=products, orders=orders, user=USER, password=PASSWORD, today=TODAY
+    ) as sim:
         yield sim
 
 

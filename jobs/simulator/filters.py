@@ -100,12 +100,15 @@ class _ProductFilters:
     modified: _Window
 
     @classmethod
-    def parse(cls, filters: Mapping[str, Any]) -> _ProductFilters:
-        return cls(
+    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> _ProductFilters:
+        parsed = cls(
             code=_filter_value(filters, "code"),
             created=_Window.from_filters(filters, "begin_created_on", "end_created_on"),
             modified=_Window.from_filters(filters, "begin_modified_on", "end_modified_on"),
         )
+        for window in (parsed.created, parsed.modified):
+            window.check_span(day_range_limit)
+        return parsed
 
     def select(self, entries: list[_ProductEntry]) -> list[_ProductEntry]:
         if self.code is None and self.created.is_open and self.modified.is_open:

@@ -74,6 +74,8 @@ Endpoint = Literal["products", "orders"]
 _ENDPOINT_BY_PATH: dict[str, Endpoint] = {PRODUCTS_PATH: "products", ORDERS_PATH: "orders"}
 _ARRAY_KEY: dict[Endpoint, str] = {"products": "inventory", "orders": "order"}
 _DAILY_LIMIT: dict[Endpoint, int] = {"products": 100, "orders": 500}
+QuotaRefusal = Literal["429", "200"]
+_QUOTA_SPENT = "Превышен дневной лимит запросов ({limit}); повторите завтра"
 
 
 _GENERATED_ON = datetime.date(2026, 1, 1)
@@ -105,16 +107,26 @@ class SmartUpSimulator:
        the header is accepted.
     5. Body not a JSON object (an empty body counts as ``{}``) -> 400.
     6. A date filter not ``dd.mm.yyyy`` -> 400 "A02-24-050 Неверный формат даты: ...".
-    7. Orders: a begin/end pair of ``deal_date``, ``created_on`` or ``modified_on`` that
-       spans more than ``day_range_limit`` days (inclusive) -> 400 "A02-24-051 ...".
+    7. The endpoint's daily quota is spent (more POSTs today than ``quotas`` allows) ->
+       a refusal shaped as ``quota_refusal`` says: ``"429"`` answers 429 with a plain
+       Russian "лимит" message, ``"200"`` answers 200 with the same text (SmartUp does not
+       document which it sends).
+    8. A begin/end pair of ``deal_date``, ``created_on`` or ``modified_on`` (of orders or
+       products) that spans more than ``day_range_limit`` days (inclusive) -> 400
+       "A02-24-051 ...".
 
     Then the filtered records are sent as ``{"inventory"|"order": [...], "limits": {...}}``.
-    ``limits.request_quant`` counts every POST to that endpoint so far, this one included.
+    ``limits.request_quant`` counts every POST to that endpoint today, this one included
+    (and what :meth:`spend_quota` says other programs spent); ``left_limit_quant`` is what
+    is left of the day's quota.
+
+    The simulator has its own day clock (:attr:`today`, moved by :meth:`advance_day`):
+    a new day resets every quota, and edits are dated by it.
 
     Products carry no dates, so the simulator keeps ``created_on``/``modified_on`` per
-    product beside the data (01.01.2026 when loaded; :meth:`update_product` sets
-    ``modified_on`` to today). An order's ``created_on`` is its deal date and its
-    ``modified_on`` is the deal date until :meth:`update_order` changes it.
+    product beside the data (01.01.2026 when loaded; :meth:`update_product` and
+    :meth:`add_products` set ``modified_on`` to today). An order's ``created_on`` is its
+    deal date and its ``modified_on`` is the deal date until :meth:`update_order` changes it.
 
     Other paths answer 404, other methods on the export paths 405.
     """
@@ -130,6 +142,9 @@ class SmartUpSimulator:
         filial_ids: Collection[str] | None = None,
         day_range_limit: int = 7,
         limits_first: bool = False,
+        today: datetime.date | None = None,
+        quotas: Mapping[Endpoint, int] | None = None,
+        quota_refusal: QuotaRefusal = "429",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -144,6 +159,9 @@ class SmartUpSimulator:
             filial_ids: accepted values of the ``filial_id`` header; None accepts any.
             day_range_limit: how many days (inclusive) a date window of orders may span.
             limits_first: put ``limits`` before the records array instead of after it.
+            today: the simulator's company day (default: the machine's date).
+            quotas: requests a day per endpoint (default 100 products, 500 orders).
+            quota_refusal: how a request over the quota is refused: ``"429"`` or ``"200"``.
             host: address to listen on.
             port: port to listen on; 0 picks a free one.
         """
@@ -161,6 +179,9 @@ class SmartUpSimulator:
         self._orders: _Table[_OrderEntry] = _Table(lambda entry: entry.deal_id)
         self._faults: dict[Endpoint, deque[Fault]] = {"products": deque(), "orders": deque()}
         self._request_counts: dict[Endpoint, int] = {"products": 0, "orders": 0}
+        self._today = today or datetime.date.today()
+        self._quotas: dict[Endpoint, int] = {**_DAILY_LIMIT, **(quotas or {})}
+        self.quota_refusal: QuotaRefusal = quota_refusal
         self.requests: list[RecordedRequest] = []
         """Every request received, in the order they were answered."""
 
@@ -248,9 +269,7 @@ class SmartUpSimulator:
             old = self._find(self._products, product_id, "product_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _product_entry(
-                record, created_on=old.created_on, modified_on=datetime.date.today()
-            )
+            new = _product_entry(record, created_on=old.created_on, modified_on=self._today)
             self._products.replace(product_id, new)
 
     def update_order(
@@ -270,8 +289,68 @@ class SmartUpSimulator:
             old = self._find(self._orders, deal_id, "deal_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _order_entry(record, modified_on=modified_on or datetime.date.today())
+            new = _order_entry(record, modified_on=modified_on or self._today)
             self._orders.replace(deal_id, new)
+
+    def add_products(self, products: Sequence[Mapping[str, Any]]) -> None:
+        """Add products (or put back deleted ones), created and modified today."""
+        entries = [
+            _product_entry(product, created_on=self._today, modified_on=self._today)
+            for product in products
+        ]
+        with self._lock:
+            self._products.add(entries)
+
+    def delete_product(self, product_id: str) -> None:
+        """Delete one product upstream: exports no longer hold it.
+
+        Raises:
+            KeyError: no product has this ``product_id``.
+        """
+        with self._lock:
+            self._find(self._products, product_id, "product_id")
+            self._products.remove(product_id)
+
+    def add_orders(
+        self, orders: Sequence[Mapping[str, Any]], *, modified_on: datetime.date | None = None
+    ) -> None:
+        """Add orders (or replace those with the same ``deal_id``), modified today."""
+        entries = [_order_entry(order, modified_on=modified_on or self._today) for order in orders]
+        with self._lock:
+            self._orders.add(entries)
+
+    # -- the day clock and the quotas --
+
+    @property
+    def today(self) -> datetime.date:
+        """The simulator's company day: quotas count for it, edits are dated by it."""
+        return self._today
+
+    def advance_day(self, days: int = 1) -> datetime.date:
+        """Move the day clock forward past midnight: every quota starts again."""
+        if days < 1:
+            raise ValueError("the clock moves forward only")
+        with self._lock:
+            self._today += datetime.timedelta(days=days)
+            self._request_counts = {"products": 0, "orders": 0}
+        return self._today
+
+    def set_quota(self, endpoint: Endpoint, limit: int) -> None:
+        """Change ``endpoint``'s daily quota (``limits.limit_quant``) from now on."""
+        if limit < 0:
+            raise ValueError("a quota is not negative")
+        with self._lock:
+            self._quotas[endpoint] = limit
+
+    def spend_quota(self, endpoint: Endpoint, requests: int) -> None:
+        """Another program on the same login spends ``requests`` of today's quota."""
+        with self._lock:
+            self._request_counts[endpoint] += requests
+
+    def requests_today(self, endpoint: Endpoint) -> int:
+        """POSTs counted against ``endpoint``'s quota today."""
+        with self._lock:
+            return self._request_counts[endpoint]
 
     @staticmethod
     def _find(table: _Table[_EntryT], key: str, key_name: str) -> _EntryT:
@@ -368,11 +447,15 @@ class SmartUpSimulator:
     ) -> _ExportAnswer:
         """The normal answer to an export request (raises _Rejection when refused)."""
         filial_id = self._check_access(headers)
+        limit = self._quotas[endpoint]
+        if request_number > limit:
+            message = _QUOTA_SPENT.format(limit=limit)
+            raise _Rejection(429 if self.quota_refusal == "429" else 200, message)
         filters = {} if not raw_body.strip() else _parse_body(raw_body)
         if not isinstance(filters, dict):
             raise _Rejection(400, _BAD_BODY)
         if endpoint == "products":
-            product_filters = _ProductFilters.parse(filters)
+            product_filters = _ProductFilters.parse(filters, day_range_limit=self._day_range_limit)
             with self._lock:
                 product_entries = self._products.entries
             records = [entry.encoded for entry in product_filters.select(product_entries)]
@@ -383,7 +466,6 @@ class SmartUpSimulator:
             with self._lock:
                 order_entries = self._orders.entries
             records = [entry.encoded for entry in order_filters.select(order_entries)]
-        limit = _DAILY_LIMIT[endpoint]
         limits = _ENCODER.encode(
             {
                 "has_limit": "Y",

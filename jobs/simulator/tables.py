@@ -116,3 +116,13 @@ class _Table(Generic[_EntryT]):
         if new_key != key:
             del self._position[key]
             self._position[new_key] = index
+
+    def remove(self, key: str) -> None:
+        """Drop the entry with natural key ``key`` (KeyError if there is none)."""
+        index = self._position[key]
+        self.replace_all(self.entries[:index] + self.entries[index + 1 :])
+
+    def add(self, entries: list[_EntryT]) -> None:
+        """Append ``entries``; one whose key is already here replaces the old entry."""
+        keep = {self._key(entry) for entry in entries}
+        self.replace_all([e for e in self.entries if self._key(e) not in keep] + entries)

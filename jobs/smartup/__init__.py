@@ -7,7 +7,10 @@ from jobs.smartup.errors import (
     SmartUpBrokenResponse,
     SmartUpError,
     SmartUpHTTPError,
+    SmartUpQuotaSpent,
+    SmartUpRefused,
 )
+from jobs.smartup.refusals import limits_spent
 from jobs.smartup.retry import RetryPolicy
 
 __all__ = [
@@ -20,4 +23,7 @@ __all__ = [
     "SmartUpClient",
     "SmartUpError",
     "SmartUpHTTPError",
+    "SmartUpQuotaSpent",
+    "SmartUpRefused",
+    "limits_spent",
 ]

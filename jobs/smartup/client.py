@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import ijson
@@ -25,7 +26,9 @@ from jobs.smartup.errors import (
     SmartUpBrokenResponse,
     SmartUpError,
     SmartUpHTTPError,
+    SmartUpQuotaSpent,
 )
+from jobs.smartup.refusals import refusal_in
 from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
 
 CHUNK_BYTES = 256 * 1024
@@ -45,6 +48,8 @@ class ExportRequest:
     records_key: str  # "inventory" or "order"
     filters: Mapping[str, Any] = field(default_factory=dict)
     filial_id: str | None = None
+    days: tuple[date, date] | None = None  # the modification days asked for; None: all
+    state_key: str = ""  # whose sync state the answer advances (the filial, "" for none)
 
     def describe(self) -> str:
         parts = [f"{self.name} export"]
@@ -104,17 +109,23 @@ class ExportResponse:
                 yield record
         except ijson.JSONError as error:
             if not body.head.lstrip().startswith(b"{"):
-                raise self._not_json(body.head) from None
+                raise self._refusal(body.head, self._not_json(body.head)) from None
             raise self._invalid(error, body.head) from None
         if not body.head:
             raise SmartUpBadResponse(
                 f"SmartUp sent an empty body for the {self._request.describe()}"
             )
         if not body.head.lstrip().startswith(b"{"):
-            raise self._not_json(body.head)
+            raise self._refusal(body.head, self._not_json(body.head))
         self.limits = _find_limits(body.head, body.tail)
         if self.record_count == 0:
             self._check_shape(body.head)
+
+    def _refusal(self, head: bytes, otherwise: SmartUpError) -> SmartUpError:
+        """SmartUp's own error when the body states one (its code and message, or
+        "quota spent"), else ``otherwise``."""
+        stated = refusal_in(head, stream=self._request.name, status=self._response.status_code)
+        return stated if stated is not None else otherwise
 
     def _invalid(self, error: Exception, head: bytes) -> SmartUpError:
         if "premature EOF" in str(error) or "Incomplete JSON" in str(error):
@@ -141,9 +152,12 @@ class ExportResponse:
         if not isinstance(document, dict) or not isinstance(
             document.get(self._request.records_key), list
         ):
-            raise SmartUpBadResponse(
-                f"SmartUp's answer to the {self._request.describe()} has no "
-                f"{self._request.records_key!r} array: {_snippet(head)}"
+            raise self._refusal(
+                head,
+                SmartUpBadResponse(
+                    f"SmartUp's answer to the {self._request.describe()} has no "
+                    f"{self._request.records_key!r} array: {_snippet(head)}"
+                ),
             )
 
 
@@ -228,7 +242,16 @@ class SmartUpClient:
         status = response.status_code
         if status < 400 and status != 204:
             return
-        body = _snippet(response.raw.read(2048, decode_content=True) if response.raw else b"")
+        raw = b""
+        if response.raw is not None:  # a 429's body may have been read by the retry already
+            raw = (
+                response.raw.data if status == 429 else response.raw.read(2048, decode_content=True)
+            )
+        if isinstance(
+            refusal_in(raw or b"", stream=request.name, status=status), SmartUpQuotaSpent
+        ):
+            raise SmartUpQuotaSpent(request.name)
+        body = _snippet(raw or b"")
         if status in AUTH_STATUSES:
             raise SmartUpAuthError(
                 f"SmartUp refused the {request.describe()} with {status} "

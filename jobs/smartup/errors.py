@@ -25,3 +25,16 @@ class SmartUpBrokenResponse(SmartUpError):
     """The body broke off midway (dropped connection, timeout, truncated JSON)."""
 
     retryable = True
+
+
+class SmartUpQuotaSpent(SmartUpError):
+    """SmartUp refused the request because the company's daily quota for this export is
+    spent. Never retried: every attempt would be refused until the quota resets."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        super().__init__(f"SmartUp daily quota for {stream} is spent")
+
+
+class SmartUpRefused(SmartUpError):
+    """SmartUp answered with an error of its own (often as a 200): its code and message."""

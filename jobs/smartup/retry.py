@@ -15,7 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
+
+from jobs.smartup.errors import SmartUpQuotaSpent
+from jobs.smartup.refusals import refusal_in
 
 RETRY_STATUSES = frozenset({429, 608, *range(500, 600)})
 
@@ -90,6 +94,23 @@ class _BoundedRetry(Retry):
 
     def get_backoff_time(self) -> float:
         return max(0.0, min(float(super().get_backoff_time()), self._remaining()))
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> _BoundedRetry:
+        """Like urllib3's, but a 429 whose body says the daily quota is spent is final:
+        every retry would be refused until the quota resets."""
+        if response is not None and response.status == 429:
+            body = response.data or b""  # small; kept on the response for the client
+            if isinstance(refusal_in(body, stream="", status=429), SmartUpQuotaSpent):
+                raise MaxRetryError(_pool, url or "", None)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def parse_retry_after(self, retry_after: str) -> float:
         return max(0.0, min(float(super().parse_retry_after(retry_after)), self._remaining()))

@@ -1,0 +1,124 @@
+"""Keeping the catalogue honest: products SmartUp no longer sends are marked gone, and
+products that come back are revived.
+
+After a *complete, successful* full catalogue export, a stored product whose id the
+export did not hold is marked gone: ``is_active = false`` and ``deleted_at`` set, never a
+DELETE (order lines point at it). A product seen again in any products export is revived:
+``deleted_at`` NULL, ``is_active`` from its own ``state``. Both are set-based: the ids seen
+go into a temporary table, and one UPDATE compares, so 100,000 products cost one round of
+inserts and one statement, on PostgreSQL and on SQLite alike.
+
+Safety: a wrong filial or a permissions glitch must never empty a shop. A full export
+that is empty, or that would mark more than ``max_gone_percent`` of the active catalogue
+gone, marks nothing and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import peewee as pw
+from psycopg2.extras import execute_values
+
+from models import Product, is_postgres
+
+SEEN_TABLE = "smartup_seen_products"
+INSERT_PAGE = 5000
+SOURCE = "smartup"
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What reconciliation did: products marked gone and revived, or why it marked none."""
+
+    gone: int = 0
+    revived: int = 0
+    refused: str | None = None
+
+
+def reconcile_products(
+    seen: Collection[tuple[str, ...]],
+    *,
+    complete_catalogue: bool,
+    max_gone_percent: float,
+    now: datetime | None = None,
+) -> Reconciled:
+    """Revive the products in ``seen`` (keys ``("smartup", product_id)`` received by this
+    run); when ``complete_catalogue``, also mark gone the active products not in it."""
+    db = Product._meta.database
+    if isinstance(db, pw.DatabaseProxy):
+        db = db.obj  # the database the models are bound to
+    now = now or datetime.now(UTC)
+    ids = sorted({key[-1] for key in seen})
+    if complete_catalogue and not ids:
+        return Reconciled(refused="the full catalogue export was empty: no product marked gone")
+    with db.atomic():
+        _fill_seen(db, ids)
+        try:
+            revived = _revive(db, now)
+            if not complete_catalogue:
+                return Reconciled(revived=revived)
+            active, missing = _count_missing(db)
+            if active and missing * 100 > max_gone_percent * active:
+                return Reconciled(
+                    revived=revived,
+                    refused=(
+                        f"the full catalogue export lacks {missing} of {active} active products "
+                        f"({missing * 100 / active:.0f}%, more than SYNC_MAX_GONE_PERCENT="
+                        f"{max_gone_percent:g}): no product marked gone"
+                    ),
+                )
+            return Reconciled(gone=_mark_gone(db, now), revived=revived)
+        finally:
+            db.execute_sql(f"DROP TABLE {SEEN_TABLE}")
+
+
+def _fill_seen(db: pw.Database, ids: list[str]) -> None:
+    db.execute_sql(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (external_id TEXT PRIMARY KEY)")
+    insert = f"INSERT INTO {SEEN_TABLE} (external_id) VALUES "
+    if is_postgres(db):
+        cursor = db.cursor()
+        execute_values(cursor, insert + "%s", [(i,) for i in ids], page_size=INSERT_PAGE)
+        return
+    for start in range(0, len(ids), INSERT_PAGE):
+        page = ids[start : start + INSERT_PAGE]
+        db.execute_sql(insert + ", ".join(["(?)"] * len(page)), page)
+
+
+_UNSEEN = (
+    f"external_source = '{SOURCE}' AND deleted_at IS NULL AND NOT EXISTS "
+    f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)"
+)
+
+
+def _count_missing(db: pw.Database) -> tuple[int, int]:
+    row = db.execute_sql(
+        f"SELECT (SELECT count(*) FROM products WHERE external_source = '{SOURCE}' "
+        f"AND deleted_at IS NULL), (SELECT count(*) FROM products WHERE {_UNSEEN})"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def _mark_gone(db: pw.Database, now: datetime) -> int:
+    param = db.param
+    cursor = db.execute_sql(
+        f"UPDATE products SET is_active = {param}, deleted_at = {param}, "
+        f"last_synced_at = {param} WHERE {_UNSEEN}",
+        (False, Product.deleted_at.db_value(now), Product.last_synced_at.db_value(now)),
+    )
+    return int(cursor.rowcount)
+
+
+def _revive(db: pw.Database, now: datetime) -> int:
+    param = db.param
+    state = "raw->>'state'" if is_postgres(db) else "json_extract(raw, '$.state')"
+    cursor = db.execute_sql(
+        f"UPDATE products SET deleted_at = NULL, is_active = ({state} = 'A'), "
+        f"last_synced_at = {param} WHERE external_source = '{SOURCE}' "
+        f"AND deleted_at IS NOT NULL AND EXISTS "
+        f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)",
+        (Product.last_synced_at.db_value(now),),
+    )
+    return int(cursor.rowcount)
