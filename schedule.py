@@ -1,11 +1,14 @@
 """The ``scheduler`` process: register the periodic syncs in rq-scheduler, then run its loop.
 
 ``python schedule.py`` (re)registers one periodic products job and one periodic orders job
-under fixed ids, every ``SYNC_INTERVAL_SECONDS``: running it again replaces them (a changed
-interval takes effect) and cancels periodic jobs of ours it no longer defines. The loop
-reads ``REDIS_URL`` (rq-scheduler's own ``rqscheduler`` command would need ``--url``), and
-puts the registrations back within one loop interval if Redis lost them (a restart of a
-Redis that keeps nothing).
+under fixed ids, each at the interval the day's plan uses (:mod:`jobs.plan`:
+``SYNC_INTERVAL_SECONDS``, stretched when a day of runs would not fit the stream's SmartUp
+quota minus the reserve): running it again replaces them (a changed interval takes effect)
+and cancels periodic jobs of ours it no longer defines. The loop reads ``REDIS_URL``
+(rq-scheduler's own ``rqscheduler`` command would need ``--url``), puts the registrations
+back within one loop interval if Redis lost them (a restart of a Redis that keeps
+nothing), and re-plans from the quotas last seen in PostgreSQL, registering again when
+the plan changed (a new ``limit_quant`` takes effect without a restart).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from redis import Redis
 from rq_scheduler import Scheduler
 
 from jobs.logs import configure_logging, get_logger
+from jobs.plan import STREAMS, StreamPlan, plan_for
 from jobs.queueing import (
     KEY_PREFIX,
     ORDERS_QUEUE,
@@ -36,8 +40,39 @@ PERIODIC_JOBS = {
 LOOP_SECONDS = 10
 
 
-def register(scheduler: Scheduler, settings: Settings) -> list[str]:
-    """Make the scheduler hold exactly our periodic jobs, at the configured interval."""
+def limits_seen(settings: Settings) -> dict[str, int | None]:
+    """The latest ``limit_quant`` SmartUp sent per stream, as kept in PostgreSQL; empty
+    (the default quotas) when the database cannot say."""
+    import peewee as pw
+    import psycopg2
+
+    from jobs.state import limits_seen as seen_in_db
+    from models import open_database
+
+    try:
+        db = open_database(settings.database_url)
+    except (pw.PeeweeException, psycopg2.Error):
+        return {}
+    try:
+        return seen_in_db(STREAMS)
+    except (pw.PeeweeException, psycopg2.Error):
+        return {}
+    finally:
+        db.close()
+
+
+def current_plan(settings: Settings) -> dict[str, StreamPlan]:
+    """The day's plan from the settings and the quotas last seen."""
+    return plan_for(settings, limits_seen=limits_seen(settings))
+
+
+def register(
+    scheduler: Scheduler, settings: Settings, *, plan: dict[str, StreamPlan] | None = None
+) -> list[str]:
+    """Make the scheduler hold exactly our periodic jobs, at the intervals of the plan
+    (``plan``, else the current one), and log the plan (``schedule.plan``)."""
+    plan = plan or current_plan(settings)
+    get_logger().info("schedule.plan", streams={name: p.as_dict() for name, p in plan.items()})
     register_queues(scheduler.connection)
     for job in scheduler.get_jobs():
         if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
@@ -45,22 +80,33 @@ def register(scheduler: Scheduler, settings: Settings) -> list[str]:
     for job_id, (kind, queue) in PERIODIC_JOBS.items():
         if job_id in scheduler:
             scheduler.cancel(job_id)
+        interval = plan[kind].interval_used
         scheduler.schedule(
             scheduled_time=datetime.now(UTC).replace(tzinfo=None),  # rq-scheduler wants naive UTC
             func="jobs.queueing.scheduled_enqueue",
             args=[kind],
-            interval=settings.sync_interval_seconds,
+            interval=interval,
             repeat=None,
             id=job_id,
             queue_name=queue,
             timeout=60,
-            description=f"every {settings.sync_interval_seconds}s: queue a smartup {kind} sync",
+            description=f"every {interval}s: queue a smartup {kind} sync",
         )
     return list(PERIODIC_JOBS)
 
 
+def registered_intervals(scheduler: Scheduler) -> dict[str, int | None]:
+    """The interval each of our periodic jobs is registered with, by kind."""
+    found: dict[str, int | None] = {kind: None for kind, _ in PERIODIC_JOBS.values()}
+    for job in scheduler.get_jobs():
+        if job.id in PERIODIC_JOBS:
+            found[PERIODIC_JOBS[job.id][0]] = job.meta.get("interval")
+    return found
+
+
 class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
-    """rq-scheduler's loop, which first puts back registrations that vanished from Redis."""
+    """rq-scheduler's loop, which first puts back registrations that vanished from Redis,
+    and registers again when the plan (re-made from the quotas last seen) changed."""
 
     def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,6 +115,13 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
     def enqueue_jobs(self) -> Any:
         if not all(job_id in self for job_id in PERIODIC_JOBS):
             get_logger().warning("schedule.restored", jobs=register(self, self.settings))
+        else:
+            plan = current_plan(self.settings)
+            wanted = {kind: plan[kind].interval_used for kind, _ in PERIODIC_JOBS.values()}
+            if registered_intervals(self) != wanted:
+                get_logger().info(
+                    "schedule.replanned", jobs=register(self, self.settings, plan=plan)
+                )
         return super().enqueue_jobs()
 
 

@@ -1,4 +1,4 @@
-"""``python -m jobs sync|enqueue|status|demo``.
+"""``python -m jobs sync|enqueue|status|plan|demo``.
 
 Exit codes: 0 on SUCCESS (and PARTIAL, with a warning), 1 on FAILED, 2 on bad arguments or
 configuration.
@@ -50,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help="orders modified in the last N days (1-90)",
         )
+        command.add_argument(
+            "--full",
+            action="store_true",
+            help="products: the whole catalogue (then reconciliation), not what changed",
+        )
     status = commands.add_parser("status", help="the latest runs, newest first")
     status.add_argument("--limit", type=int, default=10)
+    commands.add_parser(
+        "plan", help="each stream's cadence, requests per run and per day, quota, reserve"
+    )
     demo = commands.add_parser(
         "demo", help="a complete sync from the bundled simulator into SQLite"
     )
@@ -75,9 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "sync":
-            return sync(settings, args.kind, days_back=args.days_back)
+            return sync(settings, args.kind, days_back=args.days_back, full=args.full)
         if args.command == "enqueue":
-            return enqueue(settings, args.kind, days_back=args.days_back)
+            return enqueue(settings, args.kind, days_back=args.days_back, full=args.full)
+        if args.command == "plan":
+            return plan(settings)
         return status(settings, limit=args.limit)
     except (pw.PeeweeException, psycopg2.Error) as error:
         hint = (
@@ -95,11 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def sync(settings: Settings, kind: str, *, days_back: int | None = None) -> int:
+def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
     from jobs.tasks import SKIPPED, SyncFailed, run_sync
 
     try:
-        outcome = run_sync(kind, settings=settings, days_back=days_back)
+        outcome = run_sync(kind, settings=settings, days_back=days_back, full=full)
     except SyncFailed as error:
         print(f"FAILED: {error}", file=sys.stderr)
         return 1
@@ -107,11 +117,23 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None) -> int:
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
     rows = [
-        [r.stream, r.received, r.inserted, r.updated, r.unchanged, r.rejected]
+        [r.stream, r.requests, r.received, r.inserted, r.updated, r.unchanged, r.rejected, r.gone]
         for r in outcome.results
     ]
     print(f"run {outcome.run_id} {outcome.status} in {outcome.duration_s:.2f}s")
-    _print_table(["stream", "received", "inserted", "updated", "unchanged", "rejected"], rows)
+    _print_table(
+        [
+            "stream",
+            "requests",
+            "received",
+            "inserted",
+            "updated",
+            "unchanged",
+            "rejected",
+            "gone",
+        ],
+        rows,
+    )
     if outcome.error:
         print(f"error: {outcome.error}", file=sys.stderr)
     if outcome.status == "PARTIAL":
@@ -122,10 +144,12 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None) -> int:
     return 1 if outcome.status == "FAILED" else 0
 
 
-def enqueue(settings: Settings, kind: str, *, days_back: int | None = None) -> int:
+def enqueue(
+    settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False
+) -> int:
     from jobs.queueing import enqueue_sync
 
-    job = enqueue_sync(kind, days_back=days_back, settings=settings)
+    job = enqueue_sync(kind, days_back=days_back, full=full, settings=settings)
     print(f"job {job.id} on queue {job.origin} ({job.get_status()})")
     return 0
 
@@ -137,6 +161,7 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     db = open_database(settings.database_url)
     try:
         runs = latest_runs(limit)
+        day = _day_rows(settings)
     finally:
         db.close()
     rows = [
@@ -165,7 +190,120 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         ],
         rows,
     )
+    print()
+    _print_table(
+        [
+            "stream",
+            "filial",
+            "last success",
+            "watermark",
+            "last sweep/full",
+            "quota used/left today",
+            "next planned run",
+        ],
+        day,
+    )
     return 0
+
+
+def _day_rows(settings: Settings) -> list[list[Any]]:
+    """Per stream and filial: what the worker knows of its day (``status``)."""
+    from datetime import UTC, timedelta
+
+    from jobs.plan import STREAMS, plan_for
+    from jobs.state import all_states, limits_seen, quota_today
+
+    now = datetime.now(UTC)
+    today = now.astimezone(settings.tz).date()
+    plan = plan_for(settings, limits_seen=limits_seen(STREAMS))
+    states = {(s.stream, s.filial_id): s for s in all_states()}
+    keys = {
+        "products": [""],
+        "orders": list(settings.smartup_filial_ids or ("",)),
+    }
+    rows = []
+    for name in STREAMS:
+        quota = quota_today(name, today=today)
+        used_left = "-/-"
+        if quota is not None:
+            used_left = f"{_or_dash(quota.used)}/{_or_dash(quota.left)}"
+            used_left += " (spent)" if quota.spent else ""
+        known = {key for stream, key in states if stream == name}
+        for key in [*keys[name], *sorted(known - set(keys[name]))]:
+            state = states.get((name, key))
+            last = state.last_success_at if state else None
+            next_run = last + timedelta(seconds=plan[name].interval_used) if last else None
+            rows.append(
+                [
+                    name,
+                    key or "-",
+                    _when(last),
+                    state.watermark.isoformat() if state and state.watermark else "-",
+                    _when(state.last_sweep_at if state else None),
+                    used_left,
+                    _when(next_run) + f" (every {plan[name].interval_used}s)",
+                ]
+            )
+    return rows
+
+
+def plan(settings: Settings) -> int:
+    """The day's plan per stream, from the settings and the quotas last seen."""
+    import peewee as pw
+
+    from jobs.plan import STREAMS, plan_for
+    from jobs.state import limits_seen
+    from models import open_database
+
+    seen: dict[str, int | None] = {}
+    try:
+        db = open_database(settings.database_url)
+        try:
+            seen = limits_seen(STREAMS)
+        finally:
+            db.close()
+    except (pw.PeeweeException, psycopg2.Error) as error:
+        print(
+            one_line(f"quotas seen unknown ({error}): default quotas", secrets=settings.secrets),
+            file=sys.stderr,
+        )
+    rows = [
+        [
+            p.stream,
+            p.interval_asked,
+            p.interval_used,
+            p.requests_per_run,
+            p.requests_per_sweep,
+            p.runs_per_day,
+            p.requests_per_day,
+            p.quota,
+            p.reserve,
+            p.budget,
+            "yes" if p.fits else "NO",
+        ]
+        for p in plan_for(settings, limits_seen=seen).values()
+    ]
+    _print_table(
+        [
+            "stream",
+            "interval asked s",
+            "interval used s",
+            "requests/run",
+            "requests/sweep",
+            "runs/day",
+            "requests/day",
+            "quota",
+            "reserve",
+            "quota - reserve",
+            "fits",
+        ],
+        rows,
+    )
+    return 0 if all(row[-1] == "yes" for row in rows) else 1
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def _when(moment: datetime | None) -> str:

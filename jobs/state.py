@@ -124,6 +124,11 @@ def latest_quota(stream: str) -> Quota | None:
     )
 
 
+def limits_seen(streams: tuple[str, ...] = ("products", "orders")) -> dict[str, int | None]:
+    """The latest ``limit_quant`` seen per stream (None: never seen), for the plan."""
+    return {name: (quota.limit if (quota := latest_quota(name)) else None) for name in streams}
+
+
 def quota_today(stream: str, *, today: date) -> Quota | None:
     """What is known of ``stream``'s quota on company day ``today``; None when nothing
     was seen today (the quota resets at midnight, company time)."""
