@@ -70,20 +70,28 @@ def requests_per_sweep(stream: str, *, filials: int, days_back: int) -> int:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """One stream's day: the cadence asked for and the one used, and what it costs."""
+    """One stream's day: the cadence asked for and the one used, the sweep period asked
+    for and the one used, and what they cost."""
 
     stream: str
     interval_asked: int
     interval_used: int
     requests_per_run: int
     requests_per_sweep: int
-    sweeps_per_day: int
+    sweep_asked: int
+    sweep_used: int
     quota: int
     reserve: int
 
     @property
     def runs_per_day(self) -> int:
         return math.ceil(DAY_SECONDS / self.interval_used)
+
+    @property
+    def sweeps_per_day(self) -> int:
+        """A sweep is one of the periodic runs: at most one a sweep period, and never
+        more than there are runs."""
+        return min(self.runs_per_day, math.ceil(DAY_SECONDS / self.sweep_used))
 
     @property
     def requests_per_day(self) -> int:
@@ -101,14 +109,12 @@ class StreamPlan:
     def fits(self) -> bool:
         return self.requests_per_day <= self.budget
 
-    @property
-    def stretched(self) -> bool:
-        return self.interval_used != self.interval_asked
-
     def as_dict(self) -> dict[str, int | bool]:
         return {
             "interval_asked_s": self.interval_asked,
             "interval_used_s": self.interval_used,
+            "sweep_asked_s": self.sweep_asked,
+            "sweep_used_s": self.sweep_used,
             "requests_per_run": self.requests_per_run,
             "requests_per_sweep": self.requests_per_sweep,
             "requests_per_day": self.requests_per_day,
@@ -128,13 +134,21 @@ def plan_stream(
     quota: int,
     reserve_percent: int,
 ) -> StreamPlan:
-    """The longest of ``interval_asked`` and the shortest interval whose day fits the
-    budget. When not even one run a day fits (a tiny quota), the plan runs once a day and
-    says it does not fit."""
+    """The cadence that keeps a day of periodic runs within the quota minus the reserve.
+
+    Sweeps come first, as often as asked while they take at most half the budget (at
+    least one a day); the runs share the rest: the interval used is the longest of the
+    one asked for and the shortest whose day fits. When not even that fits (a tiny
+    quota), the plan runs once a day and says it does not fit.
+    """
     reserve = reserve_for(quota, reserve_percent=reserve_percent)
-    sweeps = math.ceil(DAY_SECONDS / sweep_seconds)
+    budget = quota - reserve
     extra = max(per_sweep - per_run, 0)
-    max_runs = (quota - reserve - sweeps * extra) // per_run
+    sweeps = math.ceil(DAY_SECONDS / sweep_seconds)
+    if extra:
+        sweeps = max(1, min(sweeps, budget // 2 // extra))
+    sweep_used = max(sweep_seconds, math.ceil(DAY_SECONDS / sweeps))
+    max_runs = (budget - sweeps * extra) // per_run
     interval = DAY_SECONDS
     if max_runs >= 1:
         interval = min(max(interval_asked, math.ceil(DAY_SECONDS / max_runs)), DAY_SECONDS)
@@ -144,7 +158,8 @@ def plan_stream(
         interval_used=interval,
         requests_per_run=per_run,
         requests_per_sweep=per_sweep,
-        sweeps_per_day=sweeps,
+        sweep_asked=sweep_seconds,
+        sweep_used=sweep_used,
         quota=quota,
         reserve=reserve,
     )

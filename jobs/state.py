@@ -166,6 +166,13 @@ def mark_sweep(stream: str, filial_id: str | None, *, now: datetime | None = Non
     row.save()
 
 
+def clear_sweep(stream: str, filial_id: str | None) -> None:
+    """Forget the last sweep: the next run of ``stream`` sweeps (asks for everything) again."""
+    SyncState.update(last_sweep_at=None, updated_at=_now()).where(
+        (SyncState.stream == stream) & (SyncState.filial_id == (filial_id or NO_FILIAL))
+    ).execute()
+
+
 def _state_row(stream: str, filial_id: str | None) -> SyncState:
     key = filial_id or NO_FILIAL
     SyncState.insert(stream=stream, filial_id=key, updated_at=_now()).on_conflict_ignore().execute()

@@ -19,7 +19,7 @@ import psycopg2
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
-from jobs.plan import Reach, next_midnight, quota_for, reach_for, reserve_for
+from jobs.plan import Reach, StreamPlan, next_midnight, plan_for, quota_for, reach_for, reserve_for
 from jobs.reconcile import reconcile_products
 from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
 from jobs.settings import Settings, check_days_back, load_settings
@@ -27,6 +27,8 @@ from jobs.smartup import ExportRequest, RetryPolicy, SmartUpClient
 from jobs.state import (
     Quota,
     advance_watermark,
+    clear_sweep,
+    limits_seen,
     mark_sweep,
     quota_today,
     record_limits,
@@ -168,8 +170,9 @@ def _over_quota(
     return skipped
 
 
-def _span(stream: Stream, settings: Settings, day: _Day) -> dict[str, Reach]:
-    """How far back this run asks ``stream``, per filial, from the state kept."""
+def _span(stream: Stream, settings: Settings, plan: StreamPlan, day: _Day) -> dict[str, Reach]:
+    """How far back this run asks ``stream``, per filial, from the state kept (a sweep
+    when the plan's sweep period passed)."""
     span = {}
     for key in stream.filial_keys(settings):
         state = stream_state(stream.name, key)
@@ -180,7 +183,7 @@ def _span(stream: Stream, settings: Settings, day: _Day) -> dict[str, Reach]:
             watermark=state.watermark if state else None,
             last_sweep_at=state.last_sweep_at if state else None,
             days_back=settings.sync_orders_days_back,
-            sweep_seconds=settings.sync_sweep_seconds,
+            sweep_seconds=plan.sweep_used,
             forced_days_back=day.days_back,
             full=day.full,
         )
@@ -229,9 +232,10 @@ def _run(
     )
     try:
         engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
+        plan = plan_for(settings, limits_seen=limits_seen())
         for name in kinds:
             stream = STREAMS[name]
-            span = _span(stream, settings, day)
+            span = _span(stream, settings, plan[name], day)
             seen: set[tuple[str, ...]] | None = set() if name == "products" else None
             result = engine.sync(
                 stream,
@@ -300,7 +304,9 @@ def _after_complete(
         if reconciled.refused:
             result.warning = reconciled.refused
             log.warning("sync.products.reconcile_refused", reason=reconciled.refused)
-            swept = []  # the next periodic run exports the whole catalogue again
+            for key in span:  # the next run asks for the whole catalogue again
+                clear_sweep(name, key)
+            swept = []
     for key in swept:
         mark_sweep(name, key, now=day.now)
 

@@ -371,3 +371,50 @@ def test_a_database_outage_fails_the_job_not_the_worker(pg, simulator, redis):
     assert statuses == ["FAILED", "SUCCESS"], output
     open_database(pg)
     assert Product.select().count() == 100
+
+
+def test_the_scheduler_replans_when_smartup_sends_a_new_quota(pg, simulator, redis):
+    from structlog.testing import capture_logs
+
+    from jobs.state import record_limits
+    from tests.conftest import TODAY
+
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    scheduler = make_scheduler(settings, redis)
+    register(scheduler, settings)
+    assert registered_intervals(scheduler) == {"products": 1080, "orders": 600}
+    open_database(pg)
+    record_limits("products", {"limit_quant": "20", "left_limit_quant": "19"}, day=TODAY)
+    with capture_logs() as logs:
+        scheduler.enqueue_jobs()  # one turn of the scheduler's loop
+    assert registered_intervals(scheduler) == {"products": 5400, "orders": 600}
+    [plan] = [e for e in logs if e["event"] == "schedule.plan"]
+    products = plan["streams"]["products"]
+    assert (products["interval_asked_s"], products["interval_used_s"]) == (600, 5400)
+    assert (products["quota"], products["reserve"], products["requests_per_day"]) == (20, 4, 16)
+    with capture_logs() as logs:
+        scheduler.enqueue_jobs()  # nothing changed: nothing registered again
+    assert not [e for e in logs if e["event"] == "schedule.plan"]
+
+
+def test_a_full_request_is_not_merged_into_a_waiting_incremental_one(pg, simulator, redis):
+    from rq.job import Job
+
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    periodic = enqueue_sync("products", periodic=True, settings=settings)
+    assert periodic.meta["periodic"] is True
+    asked = enqueue_sync("products", settings=settings)  # the web app asks while it waits
+    assert asked.id == periodic.id
+    assert Job.fetch(periodic.id, connection=redis).meta["periodic"] is False
+    full = enqueue_sync("products", full=True, settings=settings)
+    assert full.id != periodic.id and full.args == ("products", None, True)
+    assert enqueue_sync("products", full=True, settings=settings).id == full.id
+    assert Queue(PRODUCTS_QUEUE, connection=redis).count == 2
+
+    output = finish(start_worker(env_for(simulator, pg)))
+    assert [(r.run_type, r.status) for r in runs(pg)] == [
+        ("products", "SUCCESS"),
+        ("products", "SUCCESS"),
+    ], output
+    product_posts = [r for r in simulator.requests if r.endpoint == "products"]
+    assert [r.body for r in product_posts] == [{}, {}]  # nothing stored yet; then the full one

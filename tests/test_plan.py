@@ -1,0 +1,260 @@
+"""The day's budget (pure arithmetic) and how far back a run asks, without any server."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from jobs.plan import (
+    CATCH_UP_DAYS,
+    DAY_SECONDS,
+    Reach,
+    next_midnight,
+    plan_day,
+    reach_for,
+    windows_for,
+)
+from jobs.settings import load_settings
+from jobs.smartup.errors import SmartUpQuotaSpent, SmartUpRefused
+from jobs.smartup.refusals import limits_spent, refusal_in
+from jobs.streams import STREAMS, date_windows
+
+TODAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "defaults, one filial": {"interval_seconds": 600, "filials": 1, "days_back": 7},
+    "3 filials x 30 days x 60 s": {"interval_seconds": 60, "filials": 3, "days_back": 30},
+    "20 product requests a day": {
+        "interval_seconds": 600,
+        "filials": 1,
+        "days_back": 7,
+        "limits_seen": {"products": 20},
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+@pytest.mark.parametrize("reserve_percent", [0, 20, 50, 90])
+@pytest.mark.parametrize("sweep_seconds", [3600, 6 * 3600, DAY_SECONDS, 7 * DAY_SECONDS])
+def test_the_plan_never_exceeds_quota_minus_reserve(name, reserve_percent, sweep_seconds):
+    plans = plan_day(
+        **CONFIGURATIONS[name], sweep_seconds=sweep_seconds, reserve_percent=reserve_percent
+    )
+    for plan in plans.values():
+        # count the periodic requests of one company day from the interval itself
+        runs = math.ceil(DAY_SECONDS / plan.interval_used)
+        assert plan.sweep_used >= sweep_seconds
+        sweeps = min(runs, math.ceil(DAY_SECONDS / plan.sweep_used))
+        spent = runs * plan.requests_per_run + sweeps * max(
+            plan.requests_per_sweep - plan.requests_per_run, 0
+        )
+        assert plan.fits, plan
+        assert spent == plan.requests_per_day <= plan.quota - plan.reserve
+        assert plan.interval_used >= plan.interval_asked
+        # as fresh as the quota allows: one second less would not fit (unless asked for)
+        if plan.interval_used > plan.interval_asked:
+            faster = math.ceil(DAY_SECONDS / (plan.interval_used - 1))
+            sweeps_faster = min(faster, math.ceil(DAY_SECONDS / plan.sweep_used))
+            assert faster * plan.requests_per_run + sweeps_faster * max(
+                plan.requests_per_sweep - plan.requests_per_run, 0
+            ) > (plan.quota - plan.reserve)
+
+
+@pytest.mark.parametrize("interval", [60, 61, 300, 599, 600, 601, 900, 3600, 86400])
+@pytest.mark.parametrize("filials", [1, 2, 5, 10])
+@pytest.mark.parametrize("days_back", [1, 7, 8, 30, 90])
+@pytest.mark.parametrize("quota", [5, 20, 100, 500, 1000])
+def test_any_configuration_stays_within_budget_when_it_can(interval, filials, days_back, quota):
+    plans = plan_day(
+        interval_seconds=interval,
+        filials=filials,
+        days_back=days_back,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        limits_seen={"products": quota, "orders": quota},
+    )
+    for plan in plans.values():
+        one_day = plan.requests_per_sweep  # one run a day, that run a sweep
+        if one_day <= plan.quota - plan.reserve:
+            assert plan.fits and plan.requests_per_day <= plan.quota - plan.reserve
+        else:
+            assert not plan.fits and plan.interval_used == DAY_SECONDS
+
+
+def test_the_defaults_keep_orders_at_600_s_and_stretch_products():
+    plans = plan_day(
+        interval_seconds=600, filials=1, days_back=7, sweep_seconds=DAY_SECONDS, reserve_percent=20
+    )
+    assert plans["orders"].interval_used == 600 and plans["orders"].requests_per_run == 1
+    assert plans["orders"].requests_per_day == 144
+    assert plans["products"].interval_used == 1080 and plans["products"].requests_per_day == 80
+    tiny = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=7,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        limits_seen={"products": 20},
+    )
+    assert tiny["products"].interval_used == 5400 and tiny["products"].requests_per_day == 16
+
+
+def test_the_plan_follows_the_settings():
+    settings = load_settings(
+        {
+            "DATABASE_URL": "sqlite:///x.sqlite3",
+            "SMARTUP_BASE_URL": "https://smartup.example",
+            "SMARTUP_BASIC_USER": "u",
+            "SMARTUP_BASIC_PASS": "secret",
+            "SMARTUP_FILIAL_ID": "1,2,3",
+            "SYNC_ORDERS_DAYS_BACK": "30",
+            "SYNC_INTERVAL_SECONDS": "60",
+        }
+    )
+    from jobs.plan import plan_for
+
+    orders = plan_for(settings)["orders"]
+    assert (orders.requests_per_run, orders.requests_per_sweep) == (3, 15)
+    assert orders.interval_used == 670 and orders.requests_per_day == 399
+
+
+def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
+    reach = reach_for(
+        "orders",
+        today=TODAY,
+        now=NOW,
+        watermark=None,
+        last_sweep_at=None,
+        days_back=7,
+        sweep_seconds=DAY_SECONDS,
+    )
+    assert reach == Reach(TODAY - timedelta(days=6), TODAY, True) and reach.days == 7
+    assert reach.first is not None
+    assert len(date_windows(reach.first, reach.last)) == 1 == windows_for(7)
+    settings = load_settings(
+        {
+            "DATABASE_URL": "sqlite:///x.sqlite3",
+            "SMARTUP_BASE_URL": "https://smartup.example",
+            "SMARTUP_BASIC_USER": "u",
+            "SMARTUP_BASIC_PASS": "secret",
+            "SMARTUP_FILIAL_ID": "1,2",
+        }
+    )
+    requests = STREAMS["orders"].requests(settings, {"1": reach, "2": reach})
+    assert [r.filial_id for r in requests] == ["1", "2"]
+    assert {r.days for r in requests} == {(TODAY - timedelta(days=6), TODAY)}
+
+
+def test_an_incremental_run_asks_from_the_watermark_minus_one_day():
+    common: dict[str, Any] = {
+        "today": TODAY,
+        "now": NOW,
+        "days_back": 7,
+        "sweep_seconds": DAY_SECONDS,
+    }
+    swept = NOW - timedelta(hours=2)
+    assert reach_for("orders", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
+        TODAY - timedelta(days=1), TODAY, False
+    )
+    assert reach_for("products", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
+        TODAY - timedelta(days=1), TODAY, False
+    )
+    # a sweep is due a day after the last one: the whole window (or the catalogue)
+    old = NOW - timedelta(days=1)
+    assert reach_for("orders", watermark=TODAY, last_sweep_at=old, **common).sweep
+    assert reach_for("products", watermark=TODAY, last_sweep_at=old, **common).first is None
+    # forced
+    forced = reach_for(
+        "orders", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+    )
+    assert forced == Reach(TODAY - timedelta(days=29), TODAY, True)
+    full = reach_for("products", watermark=TODAY, last_sweep_at=swept, full=True, **common)
+    assert full == Reach(None, TODAY, True)
+
+
+def test_after_an_outage_a_run_catches_up_at_most_90_days():
+    common: dict[str, Any] = {
+        "today": TODAY,
+        "now": NOW,
+        "days_back": 7,
+        "sweep_seconds": DAY_SECONDS,
+    }
+    swept = NOW - timedelta(hours=1)
+    twenty = reach_for(
+        "orders", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+    )
+    assert twenty == Reach(TODAY - timedelta(days=21), TODAY, False)
+    assert twenty.first is not None
+    assert len(date_windows(twenty.first, twenty.last)) == 4
+    # a sweep due after the outage still reaches back to the watermark
+    due = reach_for("orders", watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common)
+    assert due.first == TODAY - timedelta(days=21) and due.sweep
+    ancient = reach_for(
+        "orders", watermark=TODAY - timedelta(days=400), last_sweep_at=swept, **common
+    )
+    assert ancient.first == TODAY - timedelta(days=CATCH_UP_DAYS - 1)
+    # products too long for one date-filtered request: the whole catalogue, one request
+    products = reach_for(
+        "products", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+    )
+    assert products == Reach(None, TODAY, True)
+
+
+def test_the_quota_resets_at_the_next_midnight_company_time():
+    from zoneinfo import ZoneInfo
+
+    tashkent = ZoneInfo("Asia/Tashkent")
+    reset = next_midnight(datetime(2026, 11, 29, 20, 0, tzinfo=UTC), tashkent)
+    assert reset == datetime(2026, 12, 1, 0, 0, tzinfo=tashkent)  # 20:00 UTC is 01:00 there
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (429, "Превышен дневной лимит запросов (100)", SmartUpQuotaSpent),
+        (200, "Дневной лимит запросов исчерпан", SmartUpQuotaSpent),
+        (200, '{"error": "Daily request limit exceeded"}', SmartUpQuotaSpent),
+        (200, '{"inventory": [], "limits": {"left_limit_quant": "0"}}', SmartUpQuotaSpent),
+        (429, "Слишком много запросов, повторите попытку позже", None),
+        (503, "Сервис временно недоступен", None),
+        (200, "<html><body>502 Bad Gateway</body></html>", None),
+        (200, '{"inventory": [], "limits": {"left_limit_quant": "5"}}', None),
+    ],
+)
+def test_quota_spent_is_recognised_by_the_documented_rule(status, body, expected):
+    found = refusal_in(body.encode(), stream="products", status=status)
+    if expected is None:
+        assert found is None
+    else:
+        assert isinstance(found, expected)
+        assert str(found) == "SmartUp daily quota for products is spent"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '{"error_code": "A02-24-048", "message": "Организация не совпадает"}',
+            "SmartUp A02-24-048: Организация не совпадает",
+        ),
+        (
+            '{"errors": [{"code": "A02-01-001", "message": "Нет доступа"}, '
+            '{"code": "A02-01-002", "message": "Неверный фильтр"}]}',
+            "SmartUp A02-01-001: Нет доступа; A02-01-002: Неверный фильтр",
+        ),
+        ("Организация не совпадает", "SmartUp: Организация не совпадает"),
+    ],
+)
+def test_smartups_own_errors_in_a_200_carry_its_code_and_message(body, message):
+    found = refusal_in(body.encode(), stream="orders", status=200)
+    assert isinstance(found, SmartUpRefused) and str(found) == message
+
+
+def test_limits_spent_only_at_zero():
+    assert limits_spent({"left_limit_quant": "0"})
+    assert not limits_spent({"left_limit_quant": "1"})
+    assert not limits_spent(None) and not limits_spent({})
