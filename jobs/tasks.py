@@ -92,7 +92,7 @@ def run_sync(
     lock = RunLock(db, kinds)
     try:
         if not lock.try_acquire():
-            log.info("sync.skipped", run_type=kind, reason="a run of this kind is in progress")
+            log.info("sync.skipped", run_type=kind, reason="running")
             return RunOutcome(SKIPPED)
         closed = close_orphans(kinds)
         if closed:

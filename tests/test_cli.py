@@ -47,12 +47,18 @@ def test_sync_then_status(pg, simulator):
     done = run_cli("sync", "full", "--days-back", "3", env=sync_env(simulator, pg))
     assert done.returncode == 0, done.stderr
     assert "SUCCESS" in done.stdout and '"event": "sync.finish"' in done.stdout
-    assert "products  100" in done.stdout
+    assert "products  1         100" in done.stdout  # requests, received
     status = run_cli("status", env=sync_env(simulator, pg))
     assert status.returncode == 0, status.stderr
-    [header, _, row] = status.stdout.strip().splitlines()
+    runs, day = status.stdout.strip().split("\n\n")
+    [header, _, row] = runs.splitlines()
     assert header.split()[:3] == ["id", "type", "status"]
     assert row.split()[:3] == ["1", "full", "SUCCESS"]
+    [header, _, products, orders] = day.splitlines()
+    assert header.split()[:3] == ["stream", "filial", "last"]
+    assert products.split()[:2] == ["products", "-"] and orders.split()[:2] == ["orders", "-"]
+    assert "1/99" in products and "1/499" in orders  # quota used/left today
+    assert "(every 1080s)" in products and "(every 600s)" in orders
 
 
 def test_a_failed_sync_exits_1_with_the_reason_and_no_secret(pg, simulator):
@@ -88,3 +94,59 @@ def test_statement_timeout_is_set_on_postgres(pg):
         assert db.execute_sql("SHOW statement_timeout").fetchone()[0] == "1234ms"
     finally:
         db.close()
+
+
+def test_plan_prints_each_streams_budget():
+    env = {
+        "DATABASE_URL": "sqlite:////nonexistent/dir/x.sqlite3",
+        "SMARTUP_BASE_URL": "https://smartup.example",
+        "SMARTUP_BASIC_USER": "u",
+        "SMARTUP_BASIC_PASS": "secret-pass",
+        "SMARTUP_FILIAL_ID": "1,2,3",
+        "SYNC_ORDERS_DAYS_BACK": "30",
+        "SYNC_INTERVAL_SECONDS": "60",
+    }
+    done = run_cli("plan", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "default quotas" in done.stderr  # no database to read the quotas seen from
+    [header, _, products, orders] = done.stdout.strip().splitlines()
+    assert header.split()[:2] == ["stream", "interval"]
+    assert products.split() == [
+        "products",
+        "60",
+        "1080",
+        "1",
+        "1",
+        "80",
+        "80",
+        "100",
+        "20",
+        "80",
+        "yes",
+    ]
+    assert orders.split() == [
+        "orders",
+        "60",
+        "670",
+        "3",
+        "15",
+        "129",
+        "399",
+        "500",
+        "100",
+        "400",
+        "yes",
+    ]
+
+
+def test_sync_products_full_reconciles(pg, simulator):
+    env = sync_env(simulator, pg)
+    assert run_cli("sync", "products", env=env).returncode == 0
+    simulator.delete_product(simulator.products[0]["product_id"])
+    done = run_cli("sync", "products", "--full", env=env)
+    assert done.returncode == 0, done.stderr
+    assert '"gone": 1' in done.stdout
+    open_database(pg)
+    from models import Product
+
+    assert Product.select().where(Product.deleted_at.is_null(False)).count() == 1

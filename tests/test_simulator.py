@@ -344,3 +344,66 @@ def test_module_runs_as_a_process():
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def _post(sim: SmartUpSimulator, path: str, body: Any = None) -> requests.Response:
+    return requests.post(
+        sim.base_url + path,
+        json=body or {},
+        auth=AUTH,
+        headers={"project_code": "trade"},
+        timeout=30,
+    )
+
+
+def test_limits_count_down_for_real_and_a_spent_quota_is_refused_until_midnight() -> None:
+    products = generate_products(5)
+    with SmartUpSimulator(products=products, today=TODAY, quotas={"products": 3}) as sim:
+        lefts = [_post(sim, PRODUCTS_PATH).json()["limits"]["left_limit_quant"] for _ in range(3)]
+        assert lefts == ["2", "1", "0"]
+        refused = _post(sim, PRODUCTS_PATH)
+        assert refused.status_code == 429 and "лимит" in refused.text
+        sim.quota_refusal = "200"
+        refused = _post(sim, PRODUCTS_PATH)
+        assert refused.status_code == 200 and "лимит" in refused.text
+        assert _post(sim, ORDERS_PATH).status_code == 200  # each endpoint has its own quota
+        assert sim.advance_day() == TODAY + datetime.timedelta(days=1)
+        limits = _post(sim, PRODUCTS_PATH).json()["limits"]
+        assert (limits["limit_quant"], limits["request_quant"], limits["left_limit_quant"]) == (
+            "3",
+            "1",
+            "2",
+        )
+        sim.spend_quota("products", 1)  # another program on the same login
+        sim.set_quota("products", 10)
+        limits = _post(sim, PRODUCTS_PATH).json()["limits"]
+        assert (limits["limit_quant"], limits["left_limit_quant"]) == ("10", "7")
+
+
+def test_products_carry_a_modification_day_that_edits_move_and_can_vanish() -> None:
+    products = generate_products(10)
+    with SmartUpSimulator(products=products, today=TODAY) as sim:
+        sim.update_product(products[1]["product_id"], name="edited")
+        sim.advance_day()
+        sim.update_product(products[2]["product_id"], name="edited too")
+        window = {"begin_modified_on": "10.03.2026", "end_modified_on": "11.03.2026"}
+        changed = _post(sim, PRODUCTS_PATH, window).json()["inventory"]
+        assert [p["product_id"] for p in changed] == [
+            products[1]["product_id"],
+            products[2]["product_id"],
+        ]
+        since = _post(sim, PRODUCTS_PATH, {"begin_modified_on": "11.03.2026"}).json()["inventory"]
+        assert [p["name"] for p in since] == ["edited too"]
+        too_long = _post(
+            sim, PRODUCTS_PATH, {"begin_modified_on": "01.03.2026", "end_modified_on": "11.03.2026"}
+        )
+        assert too_long.status_code == 400 and "A02-24-051" in too_long.text
+
+        sim.delete_product(products[3]["product_id"])
+        ids = [p["product_id"] for p in _post(sim, PRODUCTS_PATH).json()["inventory"]]
+        assert products[3]["product_id"] not in ids and len(ids) == 9
+        sim.add_products([products[3]])  # back, modified today
+        since = _post(sim, PRODUCTS_PATH, {"begin_modified_on": "11.03.2026"}).json()["inventory"]
+        assert products[3]["product_id"] in [p["product_id"] for p in since]
+        with pytest.raises(KeyError):
+            sim.delete_product("no-such-id")
