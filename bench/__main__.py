@@ -12,6 +12,9 @@ Cases, each one row of the table (ratios, not absolute times, all in one run):
 4. ``memory``: peak RSS of a products first sync of 200,000 and of 20,000 products, each
    in a fresh process (goal <= 150 MB and <= 1.25x the 20,000 peak).
 5. ``naive``: one peewee get-then-save per product (goal: ours >= 30x faster).
+6. ``day``: a day of operation (100,000 products, 1% changing, 5,000 orders a day, 7 days
+   back, one filial, defaults): requests, MB downloaded and rows written per day, before
+   (whole window and catalogue every run) and after (the day's plan); see ``bench/day.py``.
 
 ``--scale 0.1`` multiplies every size (a quick run); ``--only products-first,naive``
 runs some cases. The raw bound of each case is the median of ``--raw-runs`` loads.
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bench import cases
     from bench.common import progress
+    from bench.day import day_of_operation
     from bench.pg import Databases, server_version
     from bench.report import Row, render
 
@@ -78,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ({cases.ORDERS_FIRST}, cases.orders),
         ({cases.MEMORY}, cases.memory),
         ({cases.NAIVE}, cases.naive),
+        ({cases.DAY}, day_of_operation),
     ]
     failed = False
     try:

@@ -179,6 +179,7 @@ class SmartUpSimulator:
         self._orders: _Table[_OrderEntry] = _Table(lambda entry: entry.deal_id)
         self._faults: dict[Endpoint, deque[Fault]] = {"products": deque(), "orders": deque()}
         self._request_counts: dict[Endpoint, int] = {"products": 0, "orders": 0}
+        self._bytes_served: dict[Endpoint, int] = {"products": 0, "orders": 0}
         self._today = today or datetime.date.today()
         self._quotas: dict[Endpoint, int] = {**_DAILY_LIMIT, **(quotas or {})}
         self.quota_refusal: QuotaRefusal = quota_refusal
@@ -347,6 +348,11 @@ class SmartUpSimulator:
         with self._lock:
             self._request_counts[endpoint] += requests
 
+    def bytes_served(self, endpoint: Endpoint) -> int:
+        """Bytes of export bodies served by ``endpoint`` so far (all days)."""
+        with self._lock:
+            return self._bytes_served[endpoint]
+
     def requests_today(self, endpoint: Endpoint) -> int:
         """POSTs counted against ``endpoint``'s quota today."""
         with self._lock:
@@ -428,6 +434,8 @@ class SmartUpSimulator:
             answer = dataclasses.replace(
                 answer, headers=fault.headers, truncate_at=fault.truncate_at
             )
+        with self._lock:
+            self._bytes_served[endpoint] += answer.body_length()
         return endpoint, answer
 
     def _check_access(self, headers: Mapping[str, str]) -> str | None:
