@@ -166,3 +166,17 @@ def test_quota_reserve_and_gone_limit_have_defaults_and_bounds():
     for name, bad in (("SMARTUP_QUOTA_RESERVE_PERCENT", "95"), ("SYNC_MAX_GONE_PERCENT", "-1")):
         with pytest.raises(SettingsError, match=name):
             load_settings({**base, name: bad})
+
+
+def test_the_sweep_period_defaults_to_a_day_and_has_bounds():
+    base = {
+        "DATABASE_URL": "sqlite:///x.sqlite3",
+        "SMARTUP_BASE_URL": "https://smartup.online",
+        "SMARTUP_BASIC_USER": "u@c",
+        "SMARTUP_BASIC_PASS": "p",
+    }
+    assert load_settings(base).sync_sweep_seconds == 86400
+    assert load_settings({**base, "SYNC_SWEEP_SECONDS": "3600"}).sync_sweep_seconds == 3600
+    for bad in ("59", "604801", "daily"):
+        with pytest.raises(SettingsError, match="SYNC_SWEEP_SECONDS"):
+            load_settings({**base, "SYNC_SWEEP_SECONDS": bad})
