@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any
 
 from jobs.loader import LoadCounts, Loader
+from jobs.progress import NO_PROGRESS, Progress
 from jobs.records import ParsedRecord, RecordRejected
 from jobs.smartup import ExportRequest, SmartUpClient, SmartUpError
 from jobs.streams import Stream
@@ -75,18 +76,28 @@ class _Applied:
 class SyncEngine:
     """Runs streams: ``engine.sync(stream, requests)`` → :class:`StreamResult`."""
 
-    def __init__(self, *, client: SmartUpClient, loader: Loader, tz: tzinfo, log: Any) -> None:
+    def __init__(
+        self,
+        *,
+        client: SmartUpClient,
+        loader: Loader,
+        tz: tzinfo,
+        log: Any,
+        progress: Progress = NO_PROGRESS,
+    ) -> None:
         self.client = client
         self.loader = loader
         self.tz = tz
         self.log = log
+        self.progress = progress
 
     def sync(self, stream: Stream, requests: list[ExportRequest]) -> StreamResult:
         """Apply every export call of ``stream``; stop at the first that cannot be had."""
         result = StreamResult(stream.name)
-        for request in requests:
+        self.progress.stream(stream.name, requests)
+        for number, request in enumerate(requests):
             try:
-                applied = self._apply_with_retries(stream, request)
+                applied = self._apply_with_retries(stream, request, number)
             except SmartUpError as error:
                 result.error = str(error)
                 self.log.error("sync.error", stream=stream.name, error=result.error)
@@ -101,11 +112,13 @@ class SyncEngine:
             if applied.limits is not None:
                 self.log.info("smartup.limits", request=request.describe(), limits=applied.limits)
             result.add(applied.received, applied.counts, applied.rejects)
+            self.progress.answered()
         return result
 
-    def _apply_with_retries(self, stream: Stream, request: ExportRequest) -> _Applied:
+    def _apply_with_retries(self, stream: Stream, request: ExportRequest, number: int) -> _Applied:
         waits = self.client.retry.broken_body_waits()
         while True:
+            self.progress.request(number)
             try:
                 return self._apply(stream, request)
             except SmartUpError as error:
@@ -133,6 +146,7 @@ class SyncEngine:
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
             for batch in _batches(records, LOOKUP_BATCH):
                 received += len(batch)
+                self.progress.received(len(batch))
                 identified = []
                 for record in batch:
                     try:

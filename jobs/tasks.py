@@ -8,6 +8,7 @@ directly; RQ workers call :func:`sync_job` (by dotted path ``jobs.tasks.sync_job
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,10 +17,20 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
+from jobs.alerts import alert_after_run
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
-from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
+from jobs.progress import ProgressReporter, Sink
+from jobs.runs import (
+    FAILED,
+    RunLock,
+    RunProgressWriter,
+    close_orphans,
+    finish_run,
+    one_line,
+    start_run,
+)
 from jobs.settings import Settings, check_days_back, load_settings
 from jobs.smartup import RetryPolicy, SmartUpClient
 from jobs.streams import RUN_KINDS, STREAMS
@@ -55,11 +66,14 @@ def run_sync(
     job_id: str | None = None,
     retry: RetryPolicy | None = None,
     today: date | None = None,
+    progress: Sequence[Sink] = (),
 ) -> RunOutcome:
     """Run one sync of ``kind`` (``products``, ``orders`` or ``full``) now, in this process.
 
     Opens its own database connection (RQ forks a process per job) and closes it before
     returning. Raises :class:`SyncFailed` when the database fails under the run.
+    ``progress``: sinks that get the run's progress about once a second (the job's meta,
+    a terminal line), besides the run row's ``progress`` column.
     """
     kinds = check_kind(kind)
     check_days_back(days_back)
@@ -76,7 +90,7 @@ def run_sync(
             log.warning("sync.orphans.closed", run_type=kind, count=closed)
         run = start_run(kind, job_id=job_id, days_back=days_back)
         with bind_run(run.id, kind):
-            return _run(run, db, kinds, settings, days_back, retry, today, log)
+            return _run(run, db, kinds, settings, days_back, retry, today, log, progress)
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
@@ -108,6 +122,7 @@ def _run(
     retry: RetryPolicy | None,
     today: date | None,
     log: Any,
+    progress: Sequence[Sink] = (),
 ) -> RunOutcome:
     started = time.monotonic()
     today = today or datetime.now(settings.tz).date()
@@ -121,24 +136,32 @@ def _run(
         read_timeout=settings.smartup_timeout_seconds,
         retry=retry,
     )
+    reporter = ProgressReporter(
+        kind=run.run_type, sinks=[RunProgressWriter(db, run.id), *progress], log=log
+    )
     try:
-        engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
-        for name in kinds:
-            stream = STREAMS[name]
-            result = engine.sync(
-                stream, stream.requests(settings, days_back=days_back, today=today)
+        with reporter:
+            engine = SyncEngine(
+                client=client, loader=loader_for(db), tz=settings.tz, log=log, progress=reporter
             )
-            result.error = (
-                one_line(result.error, secrets=settings.secrets) if result.error else None
-            )
-            results.append(result)
-            log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+            for name in kinds:
+                stream = STREAMS[name]
+                result = engine.sync(
+                    stream, stream.requests(settings, days_back=days_back, today=today)
+                )
+                result.error = (
+                    one_line(result.error, secrets=settings.secrets) if result.error else None
+                )
+                results.append(result)
+                log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
     except Exception as error:
         message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
         with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
             finish_run(run, results, error=message, secrets=settings.secrets)
         log.error("sync.error", error=message)
         log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
+        with suppress(pw.PeeweeException):
+            alert_after_run(run, kinds, results, settings=settings, log=log)
         raise
     finally:
         client.close()
@@ -152,6 +175,7 @@ def _run(
         synced_products_count=run.synced_products_count,
         synced_orders_count=run.synced_orders_count,
     )
+    alert_after_run(run, kinds, results, settings=settings, log=log)
     return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
@@ -161,6 +185,22 @@ def sync_job(kind: str, days_back: int | None = None) -> dict[str, Any]:
 
     job = get_current_job()
     outcome = run_sync(
-        kind, settings=load_settings(), days_back=days_back, job_id=job.id if job else None
+        kind,
+        settings=load_settings(),
+        days_back=days_back,
+        job_id=job.id if job else None,
+        progress=[JobMeta(job)] if job else (),
     )
     return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}
+
+
+class JobMeta:
+    """A progress sink: the snapshot as ``job.meta["progress"]`` (rq-dashboard and
+    ``Job.get_meta()`` show it), saved with ``job.save_meta()``."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        self.job.meta["progress"] = snapshot
+        self.job.save_meta()
