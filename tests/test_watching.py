@@ -426,7 +426,7 @@ class Webhook:
     """A tiny HTTP server on loopback that records the JSON posted to it; with
     ``hang=True`` it accepts and never answers."""
 
-    def __init__(self, *, hang: bool = False) -> None:
+    def __init__(self, *, hang: bool = False, status: int = 200) -> None:
         self.received: list[dict[str, Any]] = []
         self.release = threading.Event()
         hook = self
@@ -438,7 +438,7 @@ class Webhook:
                 if hang:
                     hook.release.wait(120)
                     return
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -533,3 +533,43 @@ def test_a_webhook_that_hangs_does_not_hold_the_run(pg, simulator):
         webhook.close()
     open_database(pg)
     assert SyncRun.get().status == "FAILED"
+
+
+def test_a_webhook_that_answers_an_error_is_logged_and_the_run_goes_on(pg, simulator):
+    webhook = Webhook(status=500)
+    settings = settings_for(simulator, pg, sync_alert_webhook_url=webhook.url)
+    simulator.add_fault("products", Fault(status=401))
+    try:
+        with capture_logs() as logs:
+            outcome = run_sync("products", settings=settings, retry=FAST_RETRY)
+        assert outcome.status == "FAILED" and len(webhook.received) == 1
+        [failed] = [e for e in logs if e["event"] == "alert.failed"]
+        assert failed["error"] == "the webhook answered 500"
+        [changed] = [e for e in logs if e["event"] == "alert.changed"]
+        assert (changed["kind"], changed["status"], changed["sent"]) == (
+            "products",
+            "FAILED",
+            False,
+        )
+    finally:
+        webhook.close()
+
+
+def test_the_webhook_url_is_a_secret_and_must_be_https_beyond_loopback():
+    from jobs.settings import SettingsError
+
+    base = {
+        "DATABASE_URL": "postgresql://root@127.0.0.1/x",
+        "SMARTUP_BASE_URL": "https://smartup.example",
+        "SMARTUP_BASIC_USER": "u",
+        "SMARTUP_BASIC_PASS": "password-1",
+    }
+    url = "https://hooks.slack.com/services/T000/B000/xoxb-secret-token"
+    settings = load_settings({**base, "SYNC_ALERT_WEBHOOK_URL": url})
+    assert settings.sync_alert_webhook_url == url and url not in repr(settings)
+    assert url in settings.secrets
+    with pytest.raises(SettingsError) as error:
+        load_settings({**base, "SYNC_ALERT_WEBHOOK_URL": "http://hooks.example/secret-token"})
+    assert "SYNC_ALERT_WEBHOOK_URL" in str(error.value)
+    assert "secret-token" not in str(error.value)
+    assert load_settings(base).sync_alert_webhook_url is None
