@@ -573,3 +573,49 @@ def test_the_webhook_url_is_a_secret_and_must_be_https_beyond_loopback():
     assert "SYNC_ALERT_WEBHOOK_URL" in str(error.value)
     assert "secret-token" not in str(error.value)
     assert load_settings(base).sync_alert_webhook_url is None
+
+
+def test_make_dev_runs_the_real_queue_flow(make_pg_database, redis):
+    """What ``make dev`` runs: simulator, migrate, then the Procfile's worker and
+    scheduler under honcho; the scheduler's first round gets both kinds synced."""
+    import signal
+
+    url = str(make_pg_database())
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_", "DEV_"))
+    }
+    environ.update(DEV_DATABASE_URL=url, DEV_REDIS_URL=REDIS_URL)
+    environ["PATH"] = "/usr/bin:/bin"  # a fresh shell: no venv on PATH
+    process = subprocess.Popen(
+        [sys.executable, "dev.py"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                sorted((run.run_type, run.status) for run in _runs(url) if run.status != "RUNNING")
+                == [("orders", "SUCCESS"), ("products", "SUCCESS")]
+            ),
+            timeout=120,
+            what="a products and an orders run made by the worker",
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert "rq: not found" not in output and "schedule.registered" in output, output
+    assert process.returncode == 0, output
+
+
+def _runs(url: str) -> list[SyncRun]:
+    db = open_database(url)
+    try:
+        return list(SyncRun.select())
+    finally:
+        db.close()
