@@ -28,8 +28,9 @@ OVERDUE_SECONDS = 120  # a registration this late means no scheduler loop moves 
 
 
 def interval_seconds(kind: str, settings: Settings) -> int:
-    """How often ``kind`` is meant to run. The plan may stretch intervals per stream one
-    day; until ``jobs.plan`` says so, every kind runs every ``SYNC_INTERVAL_SECONDS``."""
+    """How often ``kind`` is meant to run: ``SYNC_INTERVAL_SECONDS``, what ``schedule.py``
+    registers today. When the day's plan stretches a stream's interval to fit its quota,
+    this is the one place to follow it (the plan's interval used for ``kind``)."""
     return settings.sync_interval_seconds
 
 
