@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test lint bench install install-dev dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-dashboard.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-dashboard.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,6 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# migrate, then the Procfile's worker and scheduler under honcho, against a simulator
+# process and the local PostgreSQL and Redis (see README "Locally")
+dev: $(VENV)/.installed-dev
+	$(BIN)/python dev.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

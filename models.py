@@ -167,6 +167,7 @@ class SyncRun(BaseModel):
     orders_rejected = pw.IntegerField(default=0)
     products_gone = pw.IntegerField(default=0)
     details = JSONField(null=True)
+    progress = JSONField(null=True)  # while RUNNING: request in hand, records, elapsed
 
     class Meta:
         table_name = "smartup_sync_runs"
@@ -205,6 +206,19 @@ class QuotaSeen(BaseModel):
         table_name = "smartup_quota"
 
 
+class AlertState(BaseModel):
+    """Per kind: the state the last alert told (``ok``, ``failed``, ``stale``)."""
+
+    id = pw.AutoField()
+    kind = pw.CharField(max_length=16, unique=True)
+    state = pw.CharField(max_length=16)
+    run_id = pw.IntegerField(null=True)
+    changed_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "smartup_sync_alerts"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Product,
     Order,
@@ -212,6 +226,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SyncRun,
     SyncState,
     QuotaSeen,
+    AlertState,
 )
 
 

@@ -1,7 +1,8 @@
 """smartup-sync: keeps a PostgreSQL database in step with SmartUp ERP.
 
-The web app's entry point is :func:`enqueue_sync`; it is imported lazily so that
-``jobs.simulator`` and the CLI do not pay for Redis and RQ when they do not need them.
+The web app's entry points are :func:`enqueue_sync` and :func:`sync_overview`; they are
+imported lazily so that ``jobs.simulator`` and the CLI do not pay for Redis and RQ when
+they do not need them.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jobs.overview import sync_overview
     from jobs.queueing import enqueue_sync
 
-__all__ = ["enqueue_sync"]
+__all__ = ["enqueue_sync", "sync_overview"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from jobs.queueing import enqueue_sync
 
         return enqueue_sync
+    if name == "sync_overview":
+        from jobs.overview import sync_overview
+
+        return sync_overview
     raise AttributeError(f"module 'jobs' has no attribute {name!r}")

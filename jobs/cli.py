@@ -1,13 +1,15 @@
-"""``python -m jobs sync|enqueue|status|plan|demo``.
+"""``python -m jobs sync|enqueue|status|check|plan|demo``.
 
 Exit codes: 0 on SUCCESS (and PARTIAL, with a warning), 1 on FAILED, 2 on bad arguments or
-configuration.
+configuration. ``check``: 0 when healthy, 1 with one line per problem.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -55,8 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="products: the whole catalogue (then reconciliation), not what changed",
         )
+        if name == "enqueue":
+            command.add_argument(
+                "--wait", action="store_true", help="follow the job to its end; exit as sync"
+            )
     status = commands.add_parser("status", help="the latest runs, newest first")
     status.add_argument("--limit", type=int, default=10)
+    status.add_argument(
+        "--json", action="store_true", help="print jobs.sync_overview() as JSON instead"
+    )
+    commands.add_parser("check", help="health: exit 0 when healthy, 1 with one line a problem")
     commands.add_parser(
         "plan", help="each stream's cadence, requests per run and per day, quota, reserve"
     )
@@ -73,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobs.logs import configure_logging
 
     args = build_parser().parse_args(argv)
-    configure_logging()
+    configure_logging(stream=sys.stderr if args.command == "check" else None)
     if args.command == "demo":
         return demo(products=args.products, orders=args.orders, database=args.database)
     try:
@@ -85,9 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sync":
             return sync(settings, args.kind, days_back=args.days_back, full=args.full)
         if args.command == "enqueue":
-            return enqueue(settings, args.kind, days_back=args.days_back, full=args.full)
+            return enqueue(
+                settings, args.kind, days_back=args.days_back, full=args.full, wait=args.wait
+            )
+        if args.command == "check":
+            return check(settings)
         if args.command == "plan":
             return plan(settings)
+        if args.json:
+            return status_json(settings)
         return status(settings, limit=args.limit)
     except (pw.PeeweeException, psycopg2.Error) as error:
         hint = (
@@ -105,11 +121,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _terminal_line() -> Any:
+    """A live progress line on stderr, only when stderr is a terminal (logs stay clean)."""
+    from jobs.progress import TerminalLine
+
+    return TerminalLine(sys.stderr) if sys.stderr.isatty() else None
+
+
 def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
     from jobs.tasks import SKIPPED, SyncFailed, run_sync
 
+    line = _terminal_line()
     try:
-        outcome = run_sync(kind, settings=settings, days_back=days_back, full=full)
+        outcome = run_sync(
+            kind,
+            settings=settings,
+            days_back=days_back,
+            full=full,
+            progress=[line] if line else (),
+        )
     except SyncFailed as error:
         print(f"FAILED: {error}", file=sys.stderr)
         return 1
@@ -145,13 +175,96 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: b
 
 
 def enqueue(
-    settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False
+    settings: Settings,
+    kind: str,
+    *,
+    days_back: int | None = None,
+    full: bool = False,
+    wait: bool = False,
 ) -> int:
     from jobs.queueing import enqueue_sync
 
     job = enqueue_sync(kind, days_back=days_back, full=full, settings=settings)
-    print(f"job {job.id} on queue {job.origin} ({job.get_status()})")
-    return 0
+    print(f"job {job.id} on queue {job.origin} ({_word(job.get_status())})")
+    return follow(settings, job, kind) if wait else 0
+
+
+def _word(status: Any) -> str:
+    """``queued``, not ``JobStatus.QUEUED``."""
+    return str(getattr(status, "value", status) or "gone")
+
+
+def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5) -> int:
+    """Follow ``job`` to its end, drawing its progress on a terminal; exit as ``sync``."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import JobStatus
+
+    ended = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+    line = _terminal_line()
+    status = None
+    try:
+        while True:
+            try:
+                status = job.get_status(refresh=True)
+            except NoSuchJobError:
+                status = None
+            if status is None or status in ended:
+                break
+            progress = job.get_meta(refresh=True).get("progress")
+            if line is not None and status == JobStatus.STARTED and progress:
+                line(progress)
+            time.sleep(poll_seconds)
+    finally:
+        if line is not None:
+            line.close()
+    if status != JobStatus.FINISHED:
+        result = job.latest_result() if status is not None else None
+        reason = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+        print(
+            one_line(
+                f"FAILED: job {job.id} {_word(status)}" + (f": {reason[0]}" if reason else ""),
+                secrets=settings.secrets,
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    value = job.return_value() or {}
+    if value.get("status") == "SKIPPED":
+        print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
+        return 0
+    return _report_run(settings, value.get("run_id"), value.get("status"), value.get("error"))
+
+
+def _report_run(
+    settings: Settings, run_id: int | None, run_status: str | None, error: str | None
+) -> int:
+    """The summary ``sync`` prints, read back from the run row."""
+    from models import SyncRun, open_database
+
+    db = open_database(settings.database_url)
+    try:
+        run = SyncRun.get_or_none(SyncRun.id == run_id) if run_id else None
+    finally:
+        db.close()
+    if run is None:
+        print(f"run {run_id} {run_status}")
+    else:
+        took = f" in {run.duration_s:.2f}s" if run.duration_s is not None else ""
+        print(f"run {run.id} {run.status}{took}")
+        names = ("received", "inserted", "updated", "unchanged", "rejected")
+        rows = [
+            [stream, *(getattr(run, f"{stream}_{name}") for name in names)]
+            for stream in RUN_KINDS[run.run_type]
+        ]
+        _print_table(["stream", *names], rows)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+    if run_status == "PARTIAL":
+        print(
+            "warning: PARTIAL run: see sync.record.rejected / sync.error in the logs",
+            file=sys.stderr,
+        )
+    return 1 if run_status == "FAILED" else 0
 
 
 def status(settings: Settings, *, limit: int = 10) -> int:
@@ -190,6 +303,11 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         ],
         rows,
     )
+    from jobs.progress import format_progress
+
+    for run in runs:
+        if run.status == "RUNNING":
+            print(f"run {run.id} ({run.run_type}) RUNNING: {format_progress(run.progress)}")
     print()
     _print_table(
         [
@@ -304,6 +422,52 @@ def plan(settings: Settings) -> int:
 
 def _or_dash(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def status_json(settings: Settings) -> int:
+    from jobs.overview import sync_overview
+
+    print(json.dumps(sync_overview(settings=settings), indent=2))
+    return 0
+
+
+def check(settings: Settings) -> int:
+    """One line per problem (exit 1), or one ``ok`` line (exit 0). Also sends the alerts
+    of kinds that went stale, when ``SYNC_ALERT_WEBHOOK_URL`` is set."""
+    from datetime import UTC
+
+    from jobs.alerts import alert_stale
+    from jobs.health import database_problems, queue_problems
+    from jobs.logs import get_logger
+    from jobs.queueing import redis_connection
+    from models import open_database
+
+    now = datetime.now(UTC)
+    problems: list[str] = []
+    try:
+        db = open_database(settings.database_url)
+        try:
+            problems += database_problems(
+                settings, now=now, today=now.astimezone(settings.tz).date()
+            )
+            alert_stale(settings, log=get_logger(), now=now)
+        finally:
+            db.close()
+    except (pw.PeeweeException, psycopg2.Error) as error:
+        problems.append(one_line(f"database error: {error}", secrets=settings.secrets))
+    try:
+        from schedule import PERIODIC_JOBS
+
+        problems += queue_problems(
+            redis_connection(settings), periodic_ids=list(PERIODIC_JOBS), now=now
+        )
+    except redis.exceptions.RedisError as error:
+        problems.append(one_line(f"Redis error at REDIS_URL: {error}", secrets=settings.secrets))
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print("ok: syncs are recent, workers and the scheduler are registered, quota above reserve")
+    return 1 if problems else 0
 
 
 def _when(moment: datetime | None) -> str:

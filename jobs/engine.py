@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any
 
 from jobs.loader import LoadCounts, Loader
+from jobs.progress import NO_PROGRESS, Progress
 from jobs.records import ParsedRecord, RecordRejected
 from jobs.smartup import (
     ExportRequest,
@@ -85,11 +86,20 @@ class _Applied:
 class SyncEngine:
     """Runs streams: ``engine.sync(stream, requests)`` → :class:`StreamResult`."""
 
-    def __init__(self, *, client: SmartUpClient, loader: Loader, tz: tzinfo, log: Any) -> None:
+    def __init__(
+        self,
+        *,
+        client: SmartUpClient,
+        loader: Loader,
+        tz: tzinfo,
+        log: Any,
+        progress: Progress = NO_PROGRESS,
+    ) -> None:
         self.client = client
         self.loader = loader
         self.tz = tz
         self.log = log
+        self.progress = progress
 
     def sync(
         self,
@@ -106,12 +116,13 @@ class SyncEngine:
         ``seen`` collects the key of every record received (reconciliation).
         """
         result = StreamResult(stream.name)
+        self.progress.stream(stream.name, requests)
         last_limits: dict[str, Any] | None = None
         for number, request in enumerate(requests):
             try:
                 if number and limits_spent(last_limits):
                     raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
-                applied = self._apply_with_retries(stream, request, seen)
+                applied = self._apply_with_retries(stream, request, number, seen)
             except SmartUpError as error:
                 result.error = str(error)
                 result.quota_spent = isinstance(error, SmartUpQuotaSpent)
@@ -130,13 +141,19 @@ class SyncEngine:
             last_limits = applied.limits
             if on_applied is not None:
                 on_applied(request, applied.limits)
+            self.progress.answered()
         return result
 
     def _apply_with_retries(
-        self, stream: Stream, request: ExportRequest, seen: set[tuple[str, ...]] | None
+        self,
+        stream: Stream,
+        request: ExportRequest,
+        number: int,
+        seen: set[tuple[str, ...]] | None,
     ) -> _Applied:
         waits = self.client.retry.broken_body_waits()
         while True:
+            self.progress.request(number)
             try:
                 return self._apply(stream, request, seen)
             except SmartUpError as error:
@@ -166,6 +183,7 @@ class SyncEngine:
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
             for batch in _batches(records, LOOKUP_BATCH):
                 received += len(batch)
+                self.progress.received(len(batch))
                 identified = []
                 for record in batch:
                     try:

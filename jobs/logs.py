@@ -16,8 +16,9 @@ import structlog
 _configured = False
 
 
-def configure_logging(*, level: int = logging.INFO) -> None:
-    """Configure structlog once per process (idempotent)."""
+def configure_logging(*, level: int = logging.INFO, stream: Any = None) -> None:
+    """Configure structlog once per process (idempotent). ``stream``: stdout unless
+    given (``check`` keeps stdout for its problem lines)."""
     global _configured
     if _configured:
         return
@@ -30,7 +31,7 @@ def configure_logging(*, level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
     _configured = True

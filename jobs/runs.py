@@ -8,12 +8,14 @@ RUNNING row whose lock is free is known to belong to a dead worker.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import peewee as pw
+import psycopg2
 
 from models import SyncRun, is_postgres
 
@@ -137,3 +139,63 @@ def latest_runs(limit: int = 10) -> list[SyncRun]:
     return list(
         SyncRun.select().order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit)
     )
+
+
+class RunProgressWriter:
+    """A progress sink: writes the snapshot into the RUNNING row's ``progress`` column.
+
+    The run's own connection holds one transaction per export answer while the loader
+    streams rows in: an UPDATE there would stay invisible until the answer commits and
+    roll back with it. So on PostgreSQL the writer uses a short connection of its own, in
+    autocommit, with tight lock and statement timeouts (the load never locks the run row,
+    so nothing waits on it). On SQLite, where a second writer would wait for the load's
+    lock, it writes nothing: there the row shows the run's counts only when it ends.
+    """
+
+    def __init__(self, db: pw.Database, run_id: int) -> None:
+        self.db = db
+        self.run_id = run_id
+        self._connection: Any = None
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        if not is_postgres(self.db):
+            return
+        if self._connection is None:
+            params = dict(self.db.connect_params)
+            params["options"] = (
+                params.get("options", "") + " -c lock_timeout=2000 -c statement_timeout=5000"
+            )
+            params["application_name"] = "smartup-sync-progress"
+            self._connection = psycopg2.connect(dbname=self.db.database, **params)
+            self._connection.autocommit = True
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE smartup_sync_runs SET progress = %s WHERE id = %s AND status = %s",
+                (json.dumps(snapshot), self.run_id, RUNNING),
+            )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def runs_of(kind: str) -> pw.ModelSelect[SyncRun]:
+    """Runs that synced ``kind`` (``products`` or ``orders``): its own and ``full`` ones,
+    newest first."""
+    return (
+        SyncRun.select()
+        .where(SyncRun.run_type.in_(sorted({kind, "full"})))
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+    )
+
+
+def last_run_of(kind: str) -> SyncRun | None:
+    run: SyncRun | None = runs_of(kind).first()
+    return run
+
+
+def last_success_of(kind: str) -> SyncRun | None:
+    """The latest SUCCESS run of ``kind`` (a PARTIAL one does not count)."""
+    run: SyncRun | None = runs_of(kind).where(SyncRun.status == SUCCESS).first()
+    return run

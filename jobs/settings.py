@@ -20,7 +20,9 @@ T = TypeVar("T")
 PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
 ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
-SECRET_VARIABLES = frozenset({"SMARTUP_BASIC_PASS"})
+SECRET_VARIABLES = frozenset(
+    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD"}
+)
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 
 
@@ -54,6 +56,7 @@ class Settings:
     smartup_quota_reserve_percent: int = 20
     sync_max_gone_percent: float = 10.0
     sync_sweep_seconds: int = 86400
+    sync_alert_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def products_export_url(self) -> str:
@@ -77,6 +80,11 @@ class Settings:
         redis_password = urlsplit(self.redis_url).password
         if redis_password:
             found.append(redis_password)
+        if self.sync_alert_webhook_url:  # a webhook URL is a credential (Slack, Telegram)
+            found.append(self.sync_alert_webhook_url)
+            path = urlsplit(self.sync_alert_webhook_url).path  # holds the token
+            if len(path) >= 8:
+                found.append(path)
         return tuple(s for s in found if s)
 
 
@@ -100,6 +108,37 @@ def load_database_url() -> str:
     """Only ``DATABASE_URL``: what ``migrate.py`` (the release step) needs."""
     return _Reader(_process_environment()).required(
         "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardSettings:
+    """What the optional ``dashboard`` process reads (it needs no database or SmartUp)."""
+
+    redis_url: str = "redis://localhost:6379/0"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings:
+    """``REDIS_URL``, ``RQ_DASHBOARD_USERNAME`` and ``RQ_DASHBOARD_PASSWORD`` (both or none)."""
+    reader = _Reader(
+        _process_environment() if environ is None else lambda name: environ.get(name, "")
+    )
+    username = reader.optional("RQ_DASHBOARD_USERNAME", None, _non_empty, "a user name")
+    password = reader.optional("RQ_DASHBOARD_PASSWORD", None, _non_empty, "a password")
+    if bool(username) != bool(password):
+        missing = "RQ_DASHBOARD_PASSWORD" if username else "RQ_DASHBOARD_USERNAME"
+        raise SettingsError(missing, "set together with the other RQ_DASHBOARD_ variable")
+    return DashboardSettings(
+        redis_url=reader.optional(
+            "REDIS_URL",
+            "redis://localhost:6379/0",
+            _redis_url,
+            "redis://, rediss:// or unix:// URL",
+        ),
+        username=username,
+        password=password,
     )
 
 
@@ -192,6 +231,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _bounded(int, 3600, 7 * 86400),
             "an integer between 3600 and 604800",
         ),
+        sync_alert_webhook_url=reader.optional(
+            "SYNC_ALERT_WEBHOOK_URL",
+            None,
+            _webhook_url,
+            "an https:// URL (http:// only for loopback hosts)",
+        ),
     )
 
 
@@ -258,6 +303,15 @@ def _smartup_url(raw: str) -> str:
     if not parts.hostname or parts.username or parts.password:
         raise ValueError("no host, or credentials inside the URL")
     if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname)):
+        return raw
+    raise ValueError("not https")
+
+
+def _webhook_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.hostname and (
+        parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+    ):
         return raw
     raise ValueError("not https")
 

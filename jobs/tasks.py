@@ -8,6 +8,7 @@ directly; RQ workers call :func:`sync_job` (by dotted path ``jobs.tasks.sync_job
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -16,12 +17,22 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
+from jobs.alerts import alert_after_run
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
 from jobs.plan import Reach, StreamPlan, next_midnight, plan_for, quota_for, reach_for, reserve_for
+from jobs.progress import ProgressReporter, Sink
 from jobs.reconcile import reconcile_products
-from jobs.runs import FAILED, RunLock, close_orphans, finish_run, one_line, start_run
+from jobs.runs import (
+    FAILED,
+    RunLock,
+    RunProgressWriter,
+    close_orphans,
+    finish_run,
+    one_line,
+    start_run,
+)
 from jobs.settings import Settings, check_days_back, load_settings
 from jobs.smartup import ExportRequest, RetryPolicy, SmartUpClient
 from jobs.state import (
@@ -71,6 +82,7 @@ def run_sync(
     retry: RetryPolicy | None = None,
     today: date | None = None,
     now: datetime | None = None,
+    progress: Sequence[Sink] = (),
 ) -> RunOutcome:
     """Run one sync of ``kind`` (``products``, ``orders`` or ``full``) now, in this process.
 
@@ -82,6 +94,8 @@ def run_sync(
 
     Opens its own database connection (RQ forks a process per job) and closes it before
     returning. Raises :class:`SyncFailed` when the database fails under the run.
+    ``progress``: sinks that get the run's progress about once a second (the job's meta,
+    a terminal line), besides the run row's ``progress`` column.
     """
     kinds = check_kind(kind)
     check_days_back(days_back)
@@ -105,7 +119,7 @@ def run_sync(
         run = start_run(kind, job_id=job_id, days_back=days_back or settings.sync_orders_days_back)
         day = _Day(today=today, now=now, days_back=days_back, full=full or kind == "full")
         with bind_run(run.id, kind):
-            return _run(run, db, kinds, settings, day, retry, log)
+            return _run(run, db, kinds, settings, day, retry, log, progress)
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
@@ -218,6 +232,7 @@ def _run(
     day: _Day,
     retry: RetryPolicy | None,
     log: Any,
+    progress: Sequence[Sink] = (),
 ) -> RunOutcome:
     started = time.monotonic()
     log.info("sync.start", days_back=day.days_back, full=day.full, streams=list(kinds))
@@ -230,38 +245,46 @@ def _run(
         read_timeout=settings.smartup_timeout_seconds,
         retry=retry,
     )
+    reporter = ProgressReporter(
+        kind=run.run_type, sinks=[RunProgressWriter(db, run.id), *progress], log=log
+    )
     try:
-        engine = SyncEngine(client=client, loader=loader_for(db), tz=settings.tz, log=log)
-        plan = plan_for(settings, limits_seen=limits_seen())
-        for name in kinds:
-            stream = STREAMS[name]
-            span = _span(stream, settings, plan[name], day)
-            seen: set[tuple[str, ...]] | None = set() if name == "products" else None
-            result = engine.sync(
-                stream,
-                stream.requests(settings, span),
-                on_applied=_keep_state(name, day),
-                seen=seen,
+        with reporter:
+            engine = SyncEngine(
+                client=client, loader=loader_for(db), tz=settings.tz, log=log, progress=reporter
             )
-            if result.quota_spent:
-                record_quota_spent(name, day=day.today, now=day.now)
-                result.error = (
-                    f"SmartUp daily quota for {name} is spent; "
-                    f"it resets at 00:00 {settings.smartup_timezone}"
+            plan = plan_for(settings, limits_seen=limits_seen())
+            for name in kinds:
+                stream = STREAMS[name]
+                span = _span(stream, settings, plan[name], day)
+                seen: set[tuple[str, ...]] | None = set() if name == "products" else None
+                result = engine.sync(
+                    stream,
+                    stream.requests(settings, span),
+                    on_applied=_keep_state(name, day),
+                    seen=seen,
                 )
-            if result.error is None:
-                _after_complete(name, span, seen, settings, day, result, log)
-            result.error = (
-                one_line(result.error, secrets=settings.secrets) if result.error else None
-            )
-            results.append(result)
-            log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+                if result.quota_spent:
+                    record_quota_spent(name, day=day.today, now=day.now)
+                    result.error = (
+                        f"SmartUp daily quota for {name} is spent; "
+                        f"it resets at 00:00 {settings.smartup_timezone}"
+                    )
+                if result.error is None:
+                    _after_complete(name, span, seen, settings, day, result, log)
+                result.error = (
+                    one_line(result.error, secrets=settings.secrets) if result.error else None
+                )
+                results.append(result)
+                log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
     except Exception as error:
         message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
         with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
             finish_run(run, results, error=message, secrets=settings.secrets)
         log.error("sync.error", error=message)
         log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
+        with suppress(pw.PeeweeException):
+            alert_after_run(run, kinds, results, settings=settings, log=log)
         raise
     finally:
         client.close()
@@ -275,6 +298,7 @@ def _run(
         synced_products_count=run.synced_products_count,
         synced_orders_count=run.synced_orders_count,
     )
+    alert_after_run(run, kinds, results, settings=settings, log=log)
     return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
@@ -325,5 +349,18 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
         full=full,
         periodic=bool(job and job.meta.get("periodic")),
         job_id=job.id if job else None,
+        progress=[JobMeta(job)] if job else (),
     )
     return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}
+
+
+class JobMeta:
+    """A progress sink: the snapshot as ``job.meta["progress"]`` (rq-dashboard and
+    ``Job.get_meta()`` show it), saved with ``job.save_meta()``."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        self.job.meta["progress"] = snapshot
+        self.job.save_meta()

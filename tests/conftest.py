@@ -35,6 +35,7 @@ TABLES = (
     "smartup_sync_runs",
     "smartup_sync_state",
     "smartup_quota",
+    "smartup_sync_alerts",
 )
 
 
