@@ -1,6 +1,7 @@
 """One call for the web app: :func:`sync_overview` says, per kind, when it last ran and
 last succeeded, what is waiting or running now (with its progress), and what is known of
-SmartUp's quota today. Plain data (str, int, float, bool, None, lists, dicts): it goes
+SmartUp's quota today, the day's plan and the sync state (watermark, last sweep) per
+filial. Plain data (str, int, float, bool, None, lists, dicts): it goes
 to JSON as it is. ``python -m jobs status --json`` prints it.
 """
 
@@ -17,11 +18,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from jobs.health import PERIODIC_KINDS, is_stale
-from jobs.plan import quota_for, reserve_for
+from jobs.plan import plan_for, quota_for, reserve_for
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
 from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, load_settings
-from jobs.state import quota_today
+from jobs.state import all_states, limits_seen, quota_today
 from models import SyncRun, open_database
 
 SYNC_FUNCTION = "jobs.tasks.sync_job"
@@ -51,6 +52,8 @@ def sync_overview(
         redis_error = one_line(f"Redis error: {error}", secrets=settings.secrets)
     db = open_database(settings.database_url)
     try:
+        plan = plan_for(settings, limits_seen=limits_seen())
+        states = all_states()
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
@@ -58,6 +61,17 @@ def sync_overview(
                 "stale": is_stale(kind, settings, now=now),
                 "job": jobs.get(kind),
                 "quota": _quota(kind, settings, today),
+                "plan": plan[kind].as_dict(),
+                "state": [
+                    {
+                        "filial_id": state.filial_id or None,
+                        "watermark": state.watermark.isoformat() if state.watermark else None,
+                        "last_sweep_at": _iso(state.last_sweep_at),
+                        "last_success_at": _iso(state.last_success_at),
+                    }
+                    for state in states
+                    if state.stream == kind
+                ],
             }
             for kind in PERIODIC_KINDS
         }

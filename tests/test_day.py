@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
@@ -373,3 +373,24 @@ def test_a_simulated_day_stays_within_the_quota_and_as_fresh_as_planned(pg):
             if day_of(o["deal_time"][:10]) >= TODAY - timedelta(days=6)
         }
         assert served <= {o.source_external_id for o in Order.select()}
+
+
+def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
+    from jobs.overview import sync_overview
+
+    assert run(simulator, pg, "full", periodic=False).status == "SUCCESS"
+    settings = settings_for(simulator, pg)
+    overview = sync_overview(settings=settings, now=MORNING + timedelta(minutes=1))
+    orders = overview["kinds"]["orders"]
+    assert orders["plan"]["interval_used_s"] == 600 and orders["plan"]["fits"] is True
+    assert orders["state"] == [
+        {
+            "filial_id": "100",
+            "watermark": TODAY.isoformat(),
+            "last_sweep_at": MORNING.astimezone(UTC).isoformat(timespec="seconds"),
+            "last_success_at": MORNING.astimezone(UTC).isoformat(timespec="seconds"),
+        }
+    ]
+    products = overview["kinds"]["products"]
+    assert products["plan"]["interval_used_s"] == 1080
+    assert [s["filial_id"] for s in products["state"]] == [None]

@@ -169,12 +169,15 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
 ):
     settings = settings_for(month_simulator, pg, redis_url=REDIS_URL)
     before = jobs.sync_overview(settings=settings, connection=redis)
-    assert before["kinds"]["orders"] == {
+    orders_before = before["kinds"]["orders"]
+    assert orders_before.pop("plan")["interval_used_s"] == 600
+    assert orders_before == {
         "last_run": None,
         "last_success": None,
         "stale": True,
         "job": None,
         "quota": None,
+        "state": [],
     }
     assert before["queues"][ORDERS_QUEUE]["waiting"] == 0 and before["redis_error"] is None
     json.dumps(before)
