@@ -245,7 +245,7 @@ def reach_for(
     due = full or last_sweep_at is None or (now - last_sweep_at).total_seconds() >= sweep_seconds
     overlap = None if watermark is None else min(watermark - timedelta(days=1), today)
     if stream == "products":
-        if forced_days_back is not None or due or overlap is None:
+        if due or overlap is None:  # (days back are an orders matter)
             return Reach(None, today, True)
         if (today - overlap).days + 1 > DAY_RANGE_LIMIT:
             return Reach(None, today, True)

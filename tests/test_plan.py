@@ -172,6 +172,10 @@ def test_an_incremental_run_asks_from_the_watermark_minus_one_day():
         "orders", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
     )
     assert forced == Reach(TODAY - timedelta(days=29), TODAY, True)
+    products = reach_for(
+        "products", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+    )
+    assert products.first == TODAY - timedelta(days=1)  # days back are an orders matter
     full = reach_for("products", watermark=TODAY, last_sweep_at=swept, full=True, **common)
     assert full == Reach(None, TODAY, True)
 
