@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scheduler = make_scheduler(settings)
     jobs = register(scheduler, settings)
-    get_logger().info("schedule.registered", jobs=jobs, interval_s=settings.sync_interval_seconds)
+    get_logger().info("schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler))
     if not args.register_only:
         scheduler.run(burst=args.burst)
     return 0
