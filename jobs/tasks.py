@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import peewee as pw
@@ -117,7 +117,13 @@ def run_sync(
             if not kinds:
                 return RunOutcome(SKIPPED, error=next(iter(skipped.values())))
         run = start_run(kind, job_id=job_id, days_back=days_back or settings.sync_orders_days_back)
-        day = _Day(today=today, now=now, days_back=days_back, full=full or kind == "full")
+        day = _Day(
+            today=today,
+            now=now,
+            days_back=days_back,
+            full=full or kind == "full",
+            tz=settings.tz,
+        )
         with bind_run(run.id, kind):
             return _run(run, db, kinds, settings, day, retry, log, progress)
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
@@ -146,10 +152,19 @@ def _open(settings: Settings) -> pw.Database:
 class _Day:
     """When a run happens and what it was asked for beyond the periodic default."""
 
-    today: date  # the company day (SMARTUP_TIMEZONE)
-    now: datetime
+    today: date  # the company day (SMARTUP_TIMEZONE) the run started on
+    now: datetime  # when it started
     days_back: int | None  # forced orders sweep of this many days
     full: bool  # the whole catalogue, and an orders sweep
+    tz: tzinfo = UTC
+    started: float = field(default_factory=time.monotonic)
+
+    def moment(self) -> datetime:
+        """Now, on the run's clock: an answer after midnight counts for the new day."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
+
+    def company_day(self) -> date:
+        return self.moment().astimezone(self.tz).date()
 
 
 def _over_quota(
@@ -211,7 +226,7 @@ def _keep_state(stream: str, day: _Day) -> Any:
 
     def applied(request: ExportRequest, limits: dict[str, Any] | None) -> None:
         if limits is not None:
-            record_limits(stream, limits, day=day.today, now=day.now)
+            record_limits(stream, limits, day=day.company_day(), now=day.moment())
         if request.days is None:  # the whole catalogue
             advance_watermark(stream, request.state_key, day.today, now=day.now)
             return
@@ -265,7 +280,7 @@ def _run(
                     seen=seen,
                 )
                 if result.quota_spent:
-                    record_quota_spent(name, day=day.today, now=day.now)
+                    record_quota_spent(name, day=day.company_day(), now=day.moment())
                     result.error = (
                         f"SmartUp daily quota for {name} is spent; "
                         f"it resets at 00:00 {settings.smartup_timezone}"
