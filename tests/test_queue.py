@@ -418,3 +418,25 @@ def test_a_full_request_is_not_merged_into_a_waiting_incremental_one(pg, simulat
     ], output
     product_posts = [r for r in simulator.requests if r.endpoint == "products"]
     assert [r.body for r in product_posts] == [{}, {}]  # nothing stored yet; then the full one
+
+
+def test_a_periodic_job_skips_when_the_quota_is_down_to_the_reserve_an_asked_one_runs(
+    pg, simulator, redis
+):
+    from jobs.state import record_limits
+    from tests.conftest import TODAY
+
+    open_database(pg)
+    record_limits("products", {"limit_quant": "100", "left_limit_quant": "20"}, day=TODAY)
+    settings = settings_for(simulator, pg, redis_url=REDIS_URL)
+    periodic = enqueue_sync("products", periodic=True, settings=settings)  # scheduled_enqueue
+    output = finish(start_worker(env_for(simulator, pg)))
+    assert (periodic.return_value() or {}).get("status") == "SKIPPED", output
+    assert '"reason": "quota"' in output
+    assert runs(pg) == [] and not [r for r in simulator.requests if r.endpoint == "products"]
+
+    asked = enqueue_sync("products", settings=settings)
+    finish(start_worker(env_for(simulator, pg)))
+    assert (asked.return_value() or {}).get("status") == "SUCCESS"  # on demand: may spend it
+    [run] = runs(pg)
+    assert run.status == "SUCCESS"
