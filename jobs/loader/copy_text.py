@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 COPY_BUFFER_BYTES = 4 * 1024 * 1024
+COPY_READ_BYTES = 1024 * 1024  # what psycopg2 reads (copies) from a batch at a time
 
 
 def _copy_text(text: str) -> str:
@@ -61,7 +62,7 @@ class BatchSender:
                 copies, then_after_each = batch
                 try:
                     for sql, data in copies:
-                        self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_BUFFER_BYTES)
+                        self._cursor.copy_expert(sql, io.BytesIO(data), size=COPY_READ_BYTES)
                     if then_after_each:
                         self._after_each(self._cursor)
                 except BaseException as error:  # handed to the caller's thread
@@ -85,25 +86,30 @@ class BatchSender:
 
 
 class CopyBuffer:
-    """Rows as COPY text for one table, taken out as a batch when the loader says."""
+    """Rows as COPY text for one table, taken out as a batch when the loader says.
+
+    Each line is kept as UTF-8 bytes as soon as it is made: text holding one Cyrillic
+    letter takes two or four bytes a character as ``str``, and a batch is joined once,
+    into the bytes COPY sends, with no ``str`` copy of the whole batch on the way."""
 
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self.sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        self._lines: list[str] = []
-        self.size = 0
+        self._lines: list[bytes] = []
+        self.size = 0  # bytes held
 
     def add(self, values: Iterable[Any]) -> None:
         self.add_line("\t".join(map(_copy_value, values)) + "\n")
 
     def add_line(self, line: str) -> None:
-        self._lines.append(line)
-        self.size += len(line)
+        data = line.encode()
+        self._lines.append(data)
+        self.size += len(data)
 
     def take(self) -> list[tuple[str, bytes]]:
-        """The COPY statement and its data (UTF-8: half the memory of the text, and
-        BytesIO takes the bytes uncopied), or nothing when the buffer is empty."""
+        """The COPY statement and its data (BytesIO takes the bytes uncopied), or nothing
+        when the buffer is empty."""
         if not self._lines:
             return []
-        data = "".join(self._lines).encode()
+        data = b"".join(self._lines)
         self._lines, self.size = [], 0
         return [(self.sql, data)]
