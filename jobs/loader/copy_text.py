@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import queue
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
