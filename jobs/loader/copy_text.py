@@ -3,6 +3,7 @@ COPY statements, then their merge) on a thread of its own."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import queue
 import threading
@@ -17,6 +18,26 @@ from models import JSONText
 
 COPY_BUFFER_BYTES = 4 * 1024 * 1024
 COPY_READ_BYTES = 1024 * 1024  # what psycopg2 reads (copies) from a batch at a time
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def keep_batches_out_of_the_heap() -> None:
+    """Have glibc give every block of 128 KiB or more (a batch, psycopg2's reads) its own
+    mapping, returned to the system when freed.
+
+    By default glibc raises that threshold to the size of each big block freed, up to
+    32 MiB, so after the first few batches every batch lands on the heap, whose freed
+    holes do not go back: peak RSS then grows with the number of batches (measured: an
+    orders first sync peaks 9 MB higher at 50,000 orders than at 2,000; with the
+    threshold fixed, 1 MB). Setting it also turns that adjustment off. Elsewhere (musl,
+    macOS) this does nothing."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def _copy_text(text: str) -> str:
@@ -106,28 +127,35 @@ class BatchSender:
 class CopyBuffer:
     """Rows as COPY text for one table, taken out as a batch when the loader says.
 
-    Each line is kept as UTF-8 bytes as soon as it is made: text holding one Cyrillic
-    letter takes two or four bytes a character as ``str``, and a batch is joined once,
-    into the bytes COPY sends, with no ``str`` copy of the whole batch on the way."""
+    Lines are encoded to UTF-8 a few hundred at a time: text holding one Cyrillic letter
+    takes two or four bytes a character as ``str``, so a batch is kept as bytes, and is
+    joined once, into the bytes COPY sends, with no ``str`` copy of the whole batch."""
+
+    LINES_A_CHUNK = 64
 
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self.sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        self._lines: list[bytes] = []
-        self.size = 0  # bytes held
+        self._lines: list[str] = []  # not encoded yet
+        self._chunks: list[bytes] = []
+        self.size = 0  # characters held (as many bytes, or more)
 
     def add(self, values: Iterable[Any]) -> None:
         self.add_line("\t".join(map(_copy_value, values)) + "\n")
 
     def add_line(self, line: str) -> None:
-        data = line.encode()
-        self._lines.append(data)
-        self.size += len(data)
+        self._lines.append(line)
+        self.size += len(line)
+        if len(self._lines) >= self.LINES_A_CHUNK:
+            self._chunks.append("".join(self._lines).encode())
+            self._lines = []
 
     def take(self) -> list[tuple[str, bytes]]:
         """The COPY statement and its data (BytesIO takes the bytes uncopied), or nothing
         when the buffer is empty."""
-        if not self._lines:
+        if self._lines:
+            self._chunks.append("".join(self._lines).encode())
+        if not self._chunks:
             return []
-        data = b"".join(self._lines)
-        self._lines, self.size = [], 0
+        data = b"".join(self._chunks)
+        self._lines, self._chunks, self.size = [], [], 0
         return [(self.sql, data)]

@@ -28,6 +28,7 @@ class PostgresLoader:
 
     def __init__(self, db: pw.Database) -> None:
         self.db = db
+        copy_text.keep_batches_out_of_the_heap()
         # While a load streams rows in, its connection is busy with COPY: look-ups go
         # through a second one, which sees what is committed, as a look-up should.
         self._lookups: Any = None
