@@ -1,6 +1,7 @@
-"""One products sync in a fresh process, then its peak RSS, as one JSON line on stdout.
+"""One first sync in a fresh process, then its peak RSS, as one JSON line on stdout.
 
-``python -m bench.rss --products N --url SIMULATOR_URL --db DATABASE_URL``
+``python -m bench.rss --products N --url SIMULATOR_URL --db DATABASE_URL`` (a products
+sync of N products), or ``--orders N`` (an orders sync of N orders).
 
 On Linux a process inherits the peak RSS (``ru_maxrss``) of the process it was started
 from: fork copies the parent's pages, and exec keeps the larger of the old and the new
@@ -29,11 +30,15 @@ def _measure(args: argparse.Namespace) -> int:
 
     configure_logging(level=logging.WARNING)
 
-    from bench.common import make_settings, sync_today
+    from bench.common import ORDER_DAYS, make_settings, sync_today
     from jobs.tasks import run_sync
 
+    kind = "orders" if args.orders is not None else "products"
+    expected = args.orders if args.orders is not None else args.products
     started = time.perf_counter()
-    outcome = run_sync("products", settings=make_settings(args.db, args.url), today=sync_today())
+    outcome = run_sync(
+        kind, settings=make_settings(args.db, args.url), days_back=ORDER_DAYS, today=sync_today()
+    )
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     with open("/proc/self/status") as status:
@@ -41,28 +46,34 @@ def _measure(args: argparse.Namespace) -> int:
     inserted = sum(result.inserted for result in outcome.results)
     answer = {
         "status": outcome.status,
-        "expected": args.products,
+        "kind": kind,
+        "expected": expected,
         "inserted": inserted,
         "seconds": seconds,
         "max_rss_kb": peak_kb,
         "vm_hwm_kb": int(hwm[0]) if hwm else None,
     }
     print(json.dumps(answer), flush=True)
-    return 0 if outcome.status == "SUCCESS" and inserted == args.products else 1
+    return 0 if outcome.status == "SUCCESS" and inserted == expected else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rss")
-    parser.add_argument("--products", type=int, required=True, help="products the export holds")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--products", type=int, help="a products sync: products the export holds")
+    what.add_argument("--orders", type=int, help="an orders sync: orders the exports hold")
     parser.add_argument("--url", required=True, help="the simulator's base URL")
     parser.add_argument("--db", required=True, help="an empty, migrated PostgreSQL database")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         return _measure(args)
+    kind, count = (
+        ("--orders", args.orders) if args.orders is not None else ("--products", args.products)
+    )
     command = [
         sys.executable, "-m", "bench.rss", "--measure",
-        "--products", str(args.products), "--url", args.url, "--db", args.db,
+        kind, str(count), "--url", args.url, "--db", args.db,
     ]  # fmt: skip
     return subprocess.run(command).returncode
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from itertools import islice
 from typing import Any
 
 from jobs.loader import LoadCounts, Loader
@@ -29,7 +28,7 @@ from jobs.smartup import (
 from jobs.streams import Stream
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
-LOOKUP_BATCH = 2000  # records looked up in the database at once
+LOOKUP_BATCH = 2000  # weight of the records looked up at once (see Stream.weight)
 
 
 @dataclass
@@ -181,7 +180,7 @@ class SyncEngine:
             its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
-            for batch in _batches(records, LOOKUP_BATCH):
+            for batch in _batches(records, LOOKUP_BATCH, weight=stream.weight):
                 received += len(batch)
                 self.progress.received(len(batch))
                 identified = []
@@ -205,12 +204,28 @@ class SyncEngine:
                         yield stream.parse(record, identity, tz=self.tz)
                     except RecordRejected as reject:
                         rejects.append(reject)
+                # Let go of this batch's records before the next batch is read, not after.
+                batch.clear()
+                identified.clear()
 
         with self.client.export(request) as response:
             counts = self.loader.load(stream.target, parsed(response.records()))
             return _Applied(received, counts, rejects, response.limits)
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while batch := list(islice(items, size)):
+def _batches(
+    items: Iterator[Any], size: int, *, weight: Callable[[Any], int] = lambda _: 1
+) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size`` in weight (a heavier item ends a list
+    sooner), so a batch of big records (orders of many lines) holds as much memory as
+    one of small ones."""
+    batch: list[Any] = []
+    total = 0
+    for item in items:
+        batch.append(item)
+        total += weight(item)
+        if total >= size:
+            yield batch
+            batch, total = [], 0
+    if batch:
         yield batch

@@ -49,6 +49,11 @@ class Stream:
         """The record's rows; rejects a record that cannot be stored."""
         return type(self).parser(record, identity, tz=tz)
 
+    def weight(self, record: Any) -> int:
+        """How many rows the record holds, roughly: the engine holds records of a
+        look-up batch up to a total weight, so memory does not grow with their size."""
+        return 1
+
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
         """The filials this stream keeps state for (``""``: requests without one)."""
         return ("",)
@@ -113,6 +118,11 @@ class OrdersStream(Stream):
     target = LoadTarget(
         model=Order, columns=ORDER_COLUMNS, key=("source_external_id",), child=ORDER_LINES
     )
+
+    def weight(self, record: Any) -> int:
+        """An order and its lines: a line, as parsed by ijson, holds as much as a product."""
+        lines = record.get("order_products") if isinstance(record, dict) else None
+        return 1 + (len(lines) if isinstance(lines, list) else 0)
 
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
         return settings.smartup_filial_ids or ("",)

@@ -310,3 +310,52 @@ def test_an_id_twice_in_different_batches_keeps_the_last_copy(pg, simulator, mon
     assert [line.product_unit_id for line in stored_order.items] == [
         order["order_products"][-1]["product_unit_id"]
     ]
+
+
+def stored_lines():
+    """Each order's lines as stored: (line id, line_no, product_unit_id, product_id)."""
+    return {
+        order.source_external_id: [
+            (line.id, line.line_no, line.product_unit_id, line.product_id)
+            for line in order.items.order_by(OrderItem.line_no)
+        ]
+        for order in Order.select()
+    }
+
+
+def test_orders_over_many_small_lookup_and_copy_batches(pg, simulator, monkeypatch):
+    # An order weighs 1 + its lines: a look-up batch holds two or three orders, and a COPY
+    # batch one order with its lines (parents and children never part).
+    monkeypatch.setattr("jobs.engine.LOOKUP_BATCH", 25)
+    monkeypatch.setattr("jobs.loader.copy_text.COPY_BUFFER_BYTES", 3000)
+    outcome = sync(simulator, pg)
+    assert outcome.status == "SUCCESS" and counts(outcome, "orders") == (40, 0, 0, 0)
+    reopen(pg)
+    before = stored_lines()
+    product_ids = {p.code: p.id for p in Product.select()}
+    for order in simulator.orders:
+        served = order["order_products"]
+        assert [unit for _, _, unit, _ in before[order["deal_id"]]] == [
+            line["product_unit_id"] for line in served
+        ]
+        assert [pid for *_, pid in before[order["deal_id"]]] == [
+            product_ids.get(line["product_code"]) for line in served
+        ]
+    assert any(pid is not None for lines in before.values() for *_, pid in lines)
+
+    # Change the lines of orders that sit in different batches; the rest stays as it is.
+    changed = [simulator.orders[n] for n in (3, 17, 39)]
+    for order in changed:
+        simulator.update_order(order["deal_id"], order_products=order["order_products"][::-1])
+    outcome = sync(simulator, pg)  # a full run sweeps the whole window again
+    assert outcome.status == "SUCCESS" and counts(outcome, "orders") == (0, 3, 37, 0)
+    reopen(pg)
+    after = stored_lines()
+    changed_ids = {order["deal_id"] for order in changed}
+    for deal_id, lines in after.items():
+        if deal_id in changed_ids:
+            assert [unit for _, _, unit, _ in lines] == [
+                unit for _, _, unit, _ in before[deal_id][::-1]
+            ]
+        else:
+            assert lines == before[deal_id]  # the same rows: not written again

@@ -28,10 +28,12 @@ class PostgresLoader:
 
     def __init__(self, db: pw.Database) -> None:
         self.db = db
+        copy_text.keep_batches_out_of_the_heap()
         # While a load streams rows in, its connection is busy with COPY: look-ups go
         # through a second one, which sees what is committed, as a look-up should.
         self._lookups: Any = None
         self._table_was_empty = False  # then there is nothing to look up (a first sync)
+        self._analyzed = False  # whether this load's staging tables have statistics
 
     def stored_hashes(
         self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
@@ -55,6 +57,7 @@ class PostgresLoader:
             stage, child_stage = self._create_tables(cursor, target)
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target.table})")
             self._table_was_empty = cursor.fetchone()[0]
+            self._analyzed = False
             sender = BatchSender(
                 self.db.connection(),
                 after_each=lambda batch_cursor: self._merge_batch(
@@ -153,17 +156,23 @@ class PostgresLoader:
         a record again rather than take it as unchanged once its id was parsed earlier in
         the same answer, so the last copy is always a full row; records known unchanged
         go straight to ``_keys``, to be counted.)"""
+        script = _Script()
         key = ", ".join(target.key)
         same_key = " AND ".join(f"a.{k} = b.{k}" for k in target.key)
-        # Temp tables have no statistics otherwise; the joins need only the keys'.
-        cursor.execute(f"ANALYZE {stage} (_seq, {key})")
-        cursor.execute(
+        # Temp tables have no statistics otherwise; the joins need only the keys'. What
+        # the first batch shows holds for the next ones (TRUNCATE keeps the statistics,
+        # and the planner sizes a table by its pages), so later batches are not analyzed.
+        analyze = not self._analyzed
+        self._analyzed = True
+        if analyze:
+            script.execute(f"ANALYZE {stage} (_seq, {key})")
+        script.execute(
             f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
         )
-        cursor.execute(f"INSERT INTO _keys SELECT {key} FROM {stage}")
+        script.execute(f"INSERT INTO _keys SELECT {key} FROM {stage}")
         columns = ", ".join(target.columns)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target.columns if c not in target.key)
-        cursor.execute(
+        script.execute(
             f"WITH merged AS ("
             f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
             f" SELECT {columns}, now(), now() FROM {stage}"
@@ -174,13 +183,15 @@ class PostgresLoader:
             f") INSERT INTO _batch_changed SELECT * FROM merged"
         )
         if target.child and child_stage:
-            cursor.execute(f"ANALYZE {child_stage} (_parent_seq)")
-            cursor.execute("ANALYZE _batch_changed")
-            self._replace_children(cursor, target, target.child, stage, child_stage)
-        cursor.execute("INSERT INTO _changed SELECT * FROM _batch_changed")
-        cursor.execute(
+            if analyze:
+                script.execute(f"ANALYZE {child_stage} (_parent_seq)")
+                script.execute("ANALYZE _batch_changed")
+            self._replace_children(script, target, target.child, stage, child_stage)
+        script.execute("INSERT INTO _changed SELECT * FROM _batch_changed")
+        script.execute(
             f"TRUNCATE {', '.join(filter(None, (stage, child_stage, '_batch_changed')))}"
         )
+        script.run(cursor)
 
     @staticmethod
     def _counts(cursor: Any) -> LoadCounts:
@@ -226,6 +237,21 @@ class PostgresLoader:
             f"UPDATE {table} c SET {ref.column} = r.id FROM {_first_ids(ref)} r "
             f"WHERE c.{ref.column} IS NULL AND c.{ref.source_column} = r.value"
         )
+
+
+class _Script:
+    """Statements gathered to go to PostgreSQL as one: a batch's merge is then one round
+    trip, so the sender thread waits once for the interpreter lock (which the parsing
+    thread holds most of the time), not once a statement."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def execute(self, sql: str) -> None:
+        self.statements.append(sql)
+
+    def run(self, cursor: Any) -> None:
+        cursor.execute(";\n".join(self.statements))
 
 
 def _first_ids(ref: Reference) -> str:
