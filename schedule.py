@@ -6,24 +6,32 @@ interval takes effect) and cancels periodic jobs of ours it no longer defines. T
 reads ``REDIS_URL`` (rq-scheduler's own ``rqscheduler`` command would need ``--url``), and
 puts the registrations back within one loop interval if Redis lost them (a restart of a
 Redis that keeps nothing).
+
+Redis going away never ends the process: its connection waits for Redis to answer again
+(:mod:`jobs.patient_redis`, logged once as ``schedule.redis.down`` and ``schedule.redis.up``).
+Every loop also moves retries of our queues that are overdue because the worker that held
+RQ's scheduler lock died (``schedule.overdue.moved``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
 from jobs.logs import configure_logging, get_logger
+from jobs.patient_redis import give_up, patient_connection
 from jobs.queueing import (
     KEY_PREFIX,
     ORDERS_QUEUE,
     PRODUCTS_QUEUE,
-    redis_connection,
+    move_overdue_jobs,
     register_queues,
 )
 from jobs.settings import Settings, SettingsError, load_settings
@@ -69,14 +77,27 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
     def enqueue_jobs(self) -> Any:
         if not all(job_id in self for job_id in PERIODIC_JOBS):
             get_logger().warning("schedule.restored", jobs=register(self, self.settings))
+        moved = move_overdue_jobs(self.connection)
+        if moved:
+            get_logger().warning("schedule.overdue.moved", jobs=moved)
         return super().enqueue_jobs()
+
+    def register_death(self) -> None:
+        """On SIGTERM: stop waiting for a Redis that is away, so that the process ends."""
+        give_up(self.connection)
+        with suppress(RedisError):
+            super().register_death()
+
+    def remove_lock(self) -> None:
+        with suppress(RedisError):
+            super().remove_lock()
 
 
 def make_scheduler(
     settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS
 ) -> SelfHealingScheduler:
     return SelfHealingScheduler(
-        connection=connection or redis_connection(settings),
+        connection=connection or patient_connection(settings.redis_url, process="schedule"),
         interval=loop_seconds,
         settings=settings,
     )

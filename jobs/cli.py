@@ -1,4 +1,4 @@
-"""``python -m jobs sync|enqueue|status|demo``.
+"""``python -m jobs sync|enqueue|status|worker|demo``.
 
 Exit codes: 0 on SUCCESS (and PARTIAL, with a warning), 1 on FAILED, 2 on bad arguments or
 configuration.
@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     status = commands.add_parser("status", help="the latest runs, newest first")
     status.add_argument("--limit", type=int, default=10)
+    worker = commands.add_parser("worker", help="work both queues (the Procfile's worker)")
+    worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     demo = commands.add_parser(
         "demo", help="a complete sync from the bundled simulator into SQLite"
     )
@@ -78,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sync(settings, args.kind, days_back=args.days_back)
         if args.command == "enqueue":
             return enqueue(settings, args.kind, days_back=args.days_back)
+        if args.command == "worker":
+            from jobs.worker import run_worker
+
+            return run_worker(settings, burst=args.burst)
         return status(settings, limit=args.limit)
     except (pw.PeeweeException, psycopg2.Error) as error:
         hint = (
