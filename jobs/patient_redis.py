@@ -7,7 +7,8 @@ heartbeats, the result bookkeeping in the horse, the scheduler's birth and death
 ``worker`` and ``scheduler`` processes give their connection a retry policy that never
 gives up: every command waits, with capped exponential backoff, until Redis answers again,
 and then carries on where it stood. The outage is logged once when it starts
-(``<process>.redis.down``) and once when it ends (``<process>.redis.up``).
+(``<process>.redis.down``) and once when it ends (``<process>.redis.up``), by each process
+(a worker, its work horse and its RQ scheduler are processes of their own).
 
 The web app's path (:func:`jobs.queueing.enqueue_sync`) keeps redis-py's ordinary policy:
 a click on "resync" should fail fast, not hang.
@@ -15,6 +16,7 @@ a click on "resync" should fail fast, not hang.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -54,21 +56,27 @@ class PatientRetry(Retry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
+        failures: list[Exception] = []
+
         def failed(error: Exception, *count: int) -> None:
+            failures.append(error)
             if self.down_since is None:
                 self.down_since = time.monotonic()
                 get_logger().warning(
                     f"{self.process}.redis.down",
                     error=f"{type(error).__name__}: {error}",
                     waiting="until Redis answers again",
+                    pid=os.getpid(),
                 )
             fail(error, *count)
 
         result = super().call_with_retry(do, failed, is_retryable, with_failure_count)
-        if self.down_since is not None:
+        # Only a call that failed and then went through proves Redis is back (a call of
+        # another thread may succeed without reaching the server, e.g. a pub/sub poll).
+        if failures and self.down_since is not None:
             down_s = round(time.monotonic() - self.down_since, 1)
             self.down_since = None
-            get_logger().info(f"{self.process}.redis.up", down_s=down_s)
+            get_logger().info(f"{self.process}.redis.up", down_s=down_s, pid=os.getpid())
         return result
 
 
