@@ -19,11 +19,15 @@ policy keeps both, with no process of its own to watch.
 
 from __future__ import annotations
 
+import os
+import signal
+from contextlib import suppress
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import Queue, Worker, worker_registration
 
-from jobs.patient_redis import patient_connection
+from jobs.patient_redis import give_up, patient_connection
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, register_queues
 from jobs.settings import Settings
 
@@ -31,10 +35,12 @@ QUEUES = (PRODUCTS_QUEUE, ORDERS_QUEUE)
 WORKER_TTL_SECONDS = 60
 JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
 MAINTENANCE_SECONDS = 60
+SCHEDULER_STOP_SECONDS = 10
 
 
 class SyncWorker(Worker):
-    """An RQ worker that lists itself again after Redis restarted empty."""
+    """An RQ worker that lists itself again after Redis restarted empty, and that stops
+    when asked to even while Redis is away."""
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)
@@ -45,6 +51,26 @@ class SyncWorker(Worker):
             worker_registration.register(self, again)
             again.expire(self.key, timeout or self.worker_ttl + 60)
             again.execute()
+
+    def stop_scheduler(self) -> None:
+        """Stop RQ's scheduler process, which cannot hear SIGTERM while it waits for Redis:
+        after a grace period it is killed (its lock lapses within a minute)."""
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        with suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def teardown(self) -> None:
+        """Stopping (SIGTERM, or the burst is done): do not wait for a Redis that is away
+        just to say goodbye; RQ forgets a worker whose heartbeat lapsed anyway."""
+        give_up(self.connection)
+        with suppress(RedisError):
+            super().teardown()  # type: ignore[no-untyped-call]
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:

@@ -359,10 +359,17 @@ def test_a_worker_started_while_redis_is_down_serves_when_it_comes_up(pg, simula
         )
         wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=90, what="the job")
         assert process.alive()
+        private_redis.stop()  # a worker asked to stop while Redis is away stops all the same
+        wait_for(
+            lambda: _pids(process.events("worker.redis.down")).count(process.pid) == 2,
+            timeout=90,
+            what="the worker to see Redis gone again",
+        )
     finally:
         output = process.stop()
-    assert len(process.events("worker.redis.down")) == 1, output
-    assert process.events("worker.redis.up"), output
+    assert process.popen.returncode == 0, output
+    assert _pids(process.events("worker.redis.down")).count(process.pid) == 2, output
+    assert _pids(process.events("worker.redis.up")).count(process.pid) == 1, output
     assert [(r.run_type, r.status) for r in runs(pg)] == [("products", "SUCCESS")]
 
 
