@@ -109,7 +109,8 @@ def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
         return None  # scheduled in name only: nothing will ever move it
     if due > _now() - timedelta(seconds=OVERDUE_SECONDS):
         return job
-    return _move(registry, job.id) or None
+    _move(registry, job.id)  # by us, or a moment ago by another mover: now in its queue
+    return job if connection.lpos(queue.key, job.id) is not None else None
 
 
 def move_overdue_jobs(connection: Redis, *, overdue_seconds: float = OVERDUE_SECONDS) -> list[str]:
