@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,16 @@ def _run_summary(url: str) -> dict[str, Any]:
     finally:
         db.close()
     errors = Counter((r.error_message or "")[:60] for r in rows if r.status == "FAILED")
+    gaps: dict[str, float] = {}
+    for kind in ("products", "orders"):  # longest time a kind went without a success
+        ends = sorted(
+            r.finished_at
+            for r in rows
+            if r.status == "SUCCESS" and r.run_type in (kind, "full") and r.finished_at
+        )
+        gaps[kind] = max(((b - a).total_seconds() for a, b in pairwise(ends)), default=0)
     return {
+        "longest_seconds_without_success": {k: round(v) for k, v in gaps.items()},
         "total": len(rows),
         "by_status": dict(Counter(r.status for r in rows)),
         "by_attempt": dict(Counter(r.attempt for r in rows)),
