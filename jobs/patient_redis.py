@@ -45,6 +45,11 @@ class PatientRetry(Retry):
         )
         self.process = process
         self.down_since: float | None = None
+        # a forked child (work horse, RQ's scheduler) keeps its own record of outages
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self.down_since = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PatientRetry:
         return self
