@@ -154,6 +154,7 @@ class SyncRun(BaseModel):
     duration_s = pw.FloatField(null=True)
     error_message = pw.TextField(null=True)
     job_id = pw.CharField(max_length=64, null=True)
+    attempt = pw.IntegerField(default=1)  # of the job: RQ retries under the same job id
     days_back = pw.IntegerField(null=True)
     products_received = pw.IntegerField(default=0)
     products_inserted = pw.IntegerField(default=0)

@@ -9,25 +9,33 @@ and cancels periodic jobs of ours it no longer defines. The loop reads ``REDIS_U
 back within one loop interval if Redis lost them (a restart of a Redis that keeps
 nothing), and re-plans from the quotas last seen in PostgreSQL, registering again when
 the plan changed (a new ``limit_quant`` takes effect without a restart).
+
+Redis going away never ends the process: its connection waits for Redis to answer again
+(:mod:`jobs.patient_redis`, logged once as ``schedule.redis.down`` and ``schedule.redis.up``).
+Every loop also moves retries of our queues that are overdue because the worker that held
+RQ's scheduler lock died (``schedule.overdue.moved``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
 from jobs.logs import configure_logging, get_logger
+from jobs.patient_redis import give_up, patient_connection
 from jobs.plan import STREAMS, StreamPlan, plan_for
 from jobs.queueing import (
     KEY_PREFIX,
     ORDERS_QUEUE,
     PRODUCTS_QUEUE,
-    redis_connection,
+    move_overdue_jobs,
     register_queues,
 )
 from jobs.settings import Settings, SettingsError, load_settings
@@ -40,9 +48,9 @@ PERIODIC_JOBS = {
 LOOP_SECONDS = 10
 
 
-def limits_seen(settings: Settings) -> dict[str, int | None]:
-    """The latest ``limit_quant`` SmartUp sent per stream, as kept in PostgreSQL; empty
-    (the default quotas) when the database cannot say."""
+def limits_seen(settings: Settings) -> dict[str, int | None] | None:
+    """The latest ``limit_quant`` SmartUp sent per stream, as kept in PostgreSQL; None when
+    the database cannot say."""
     import peewee as pw
     import psycopg2
 
@@ -52,18 +60,20 @@ def limits_seen(settings: Settings) -> dict[str, int | None]:
     try:
         db = open_database(settings.database_url)
     except (pw.PeeweeException, psycopg2.Error):
-        return {}
+        return None
     try:
         return seen_in_db(STREAMS)
     except (pw.PeeweeException, psycopg2.Error):
-        return {}
+        return None
     finally:
         db.close()
 
 
-def current_plan(settings: Settings) -> dict[str, StreamPlan]:
-    """The day's plan from the settings and the quotas last seen."""
-    return plan_for(settings, limits_seen=limits_seen(settings))
+def current_plan(settings: Settings) -> dict[str, StreamPlan] | None:
+    """The day's plan from the settings and the quotas last seen; None when the database
+    cannot say what was seen."""
+    seen = limits_seen(settings)
+    return None if seen is None else plan_for(settings, limits_seen=seen)
 
 
 def register(
@@ -71,7 +81,8 @@ def register(
 ) -> list[str]:
     """Make the scheduler hold exactly our periodic jobs, at the intervals of the plan
     (``plan``, else the current one), and log the plan (``schedule.plan``)."""
-    plan = plan or current_plan(settings)
+    # Without the database, the default quotas: a first registration must not wait for it
+    plan = plan or current_plan(settings) or plan_for(settings, limits_seen={})
     get_logger().info("schedule.plan", streams={name: p.as_dict() for name, p in plan.items()})
     register_queues(scheduler.connection)
     for job in scheduler.get_jobs():
@@ -115,21 +126,33 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
     def enqueue_jobs(self) -> Any:
         if not all(job_id in self for job_id in PERIODIC_JOBS):
             get_logger().warning("schedule.restored", jobs=register(self, self.settings))
-        else:
-            plan = current_plan(self.settings)
+        elif (plan := current_plan(self.settings)) is not None:
             wanted = {kind: plan[kind].interval_used for kind, _ in PERIODIC_JOBS.values()}
             if registered_intervals(self) != wanted:
                 get_logger().info(
                     "schedule.replanned", jobs=register(self, self.settings, plan=plan)
                 )
+        moved = move_overdue_jobs(self.connection)
+        if moved:
+            get_logger().warning("schedule.overdue.moved", jobs=moved)
         return super().enqueue_jobs()
+
+    def register_death(self) -> None:
+        """On SIGTERM: stop waiting for a Redis that is away, so that the process ends."""
+        give_up(self.connection)
+        with suppress(RedisError):
+            super().register_death()
+
+    def remove_lock(self) -> None:
+        with suppress(RedisError):
+            super().remove_lock()
 
 
 def make_scheduler(
     settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS
 ) -> SelfHealingScheduler:
     return SelfHealingScheduler(
-        connection=connection or redis_connection(settings),
+        connection=connection or patient_connection(settings.redis_url, process="schedule"),
         interval=loop_seconds,
         settings=settings,
     )

@@ -1,4 +1,4 @@
-"""``python -m jobs sync|enqueue|status|check|plan|demo``.
+"""``python -m jobs sync|enqueue|status|check|plan|worker|demo``.
 
 Exit codes: 0 on SUCCESS (and PARTIAL, with a warning), 1 on FAILED, 2 on bad arguments or
 configuration. ``check``: 0 when healthy, 1 with one line per problem.
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "plan", help="each stream's cadence, requests per run and per day, quota, reserve"
     )
+    worker = commands.add_parser("worker", help="work both queues (the Procfile's worker)")
+    worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     demo = commands.add_parser(
         "demo", help="a complete sync from the bundled simulator into SQLite"
     )
@@ -102,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check(settings)
         if args.command == "plan":
             return plan(settings)
+        if args.command == "worker":
+            from jobs.worker import run_worker
+
+            return run_worker(settings, burst=args.burst)
         if args.json:
             return status_json(settings)
         return status(settings, limit=args.limit)

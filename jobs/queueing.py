@@ -4,24 +4,34 @@
 At most one job per kind waits at a time: enqueueing a kind that is already waiting
 returns the waiting job. The check and the enqueue happen under a short Redis lock, so
 two web processes pressing "resync" at once still add one job.
+
+A job counts as waiting only while something will really move it: it sits in its queue, or
+it is scheduled (a retry) for a time that has not passed by more than :data:`OVERDUE_SECONDS`.
+RQ moves due retries from the process holding its scheduler lock; when that process died,
+nothing moves them until another worker takes the lock over, minutes later.
+:func:`move_overdue_jobs` moves them instead: the ``scheduler`` process calls it on every
+loop, and :func:`enqueue_sync` does the same for the job it finds overdue.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 from jobs.settings import Settings, check_days_back, load_settings
-from jobs.tasks import check_kind
+from jobs.tasks import META_RETRIES, check_kind
 
 PRODUCTS_QUEUE = "smartup-products"
 ORDERS_QUEUE = "smartup-orders"
 QUEUE_FOR_KIND = {"products": PRODUCTS_QUEUE, "orders": ORDERS_QUEUE, "full": PRODUCTS_QUEUE}
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+SCHEDULED = {JobStatus.SCHEDULED, JobStatus.DEFERRED}
+OVERDUE_SECONDS = 10  # RQ's own scheduler moves a due job within a second or two
 RESULT_TTL_SECONDS = 24 * 3600  # how long `rq info` and the job API keep a result
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 RETRY_INTERVALS = [30, 120]  # waits before the 2 retries of a job that failed (database down)
@@ -82,13 +92,14 @@ def enqueue_sync(
             description=f"smartup {kind} sync"
             + (" (whole catalogue)" if full else "")
             + (f" ({days_back} days back)" if days_back else ""),
-            meta={"kind": kind, "periodic": periodic},
+            meta={"kind": kind, "periodic": periodic, META_RETRIES: len(RETRY_INTERVALS)},
         )
         connection.set(marker, job.id, ex=settings.sync_job_timeout_seconds + FAILURE_TTL_SECONDS)
         return job
 
 
 def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
+    """The job ``job_id`` if something will run it; an overdue retry is moved to its queue."""
     if not job_id:
         return None
     try:
@@ -97,7 +108,52 @@ def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
         )
     except NoSuchJobError:
         return None
-    return job if job.get_status(refresh=False) in WAITING else None
+    status = job.get_status(refresh=False)
+    queue = Queue(job.origin, connection=connection)
+    if status == JobStatus.QUEUED:
+        return job if connection.lpos(queue.key, job.id) is not None else None
+    if status not in SCHEDULED:
+        return None
+    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+    try:
+        due = registry.get_scheduled_time(job)
+    except NoSuchJobError:
+        return None  # scheduled in name only: nothing will ever move it
+    if due > _now() - timedelta(seconds=OVERDUE_SECONDS):
+        return job
+    _move(registry, job.id)  # by us, or a moment ago by another mover: now in its queue
+    return job if connection.lpos(queue.key, job.id) is not None else None
+
+
+def move_overdue_jobs(connection: Redis, *, overdue_seconds: float = OVERDUE_SECONDS) -> list[str]:
+    """Move to their queues the jobs of our queues scheduled more than ``overdue_seconds``
+    ago (retries whose mover died); return their ids.
+
+    Each job is claimed by removing it from RQ's ScheduledJobRegistry first, so a job that
+    RQ's own scheduler or another caller moves at the same moment is queued once.
+    """
+    moved: list[str] = []
+    cutoff = int((_now() - timedelta(seconds=overdue_seconds)).timestamp())
+    for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
+        registry = ScheduledJobRegistry(name, connection=connection)  # type: ignore[no-untyped-call]
+        for job_id in registry.get_jobs_to_schedule(cutoff):
+            if _move(registry, job_id) is not None:
+                moved.append(job_id)
+    return moved
+
+
+def _move(registry: ScheduledJobRegistry, job_id: str) -> Job | None:
+    try:
+        return registry.requeue(job_id)
+    except InvalidJobOperation:
+        return None  # someone else moved it first
+    except NoSuchJobError:
+        registry.remove(job_id)  # the job expired or Redis lost it: drop the stale entry
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def scheduled_enqueue(kind: str) -> str:

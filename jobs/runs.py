@@ -1,16 +1,19 @@
 """The run table (``smartup_sync_runs``) and the locks that allow one run per kind.
 
 A run row is written when a run starts (RUNNING) and when it ends (SUCCESS, PARTIAL or
-FAILED). The lock is a PostgreSQL session advisory lock per kind, held for the whole run on
-the run's own connection: the database frees it when the worker dies, which is how a
-RUNNING row whose lock is free is known to belong to a dead worker.
+FAILED); every attempt of a job (RQ retries under the same job id) is a row of its own. A row
+left RUNNING (its worker died, or the database went away so it could not be closed) is
+closed as FAILED "interrupted" by the next run of its kind. The lock is a PostgreSQL session
+advisory lock per kind, held for the whole run on the run's own connection: the database
+frees it when the worker dies or the connection breaks, which is how a RUNNING row whose
+lock is free is known to belong to a dead run.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +23,7 @@ import psycopg2
 from models import SyncRun, is_postgres
 
 RUNNING, SUCCESS, PARTIAL, FAILED = "RUNNING", "SUCCESS", "PARTIAL", "FAILED"
-WORKER_LOST = "worker lost: the run's process ended without closing it"
+INTERRUPTED = "interrupted: the database or the worker went away"
 LOCK_NAMESPACE = zlib.crc32(b"smartup-sync") & 0x7FFFFFFF
 ERROR_MESSAGE_CHARS = 1000
 
@@ -74,27 +77,41 @@ def one_line(message: str, *, secrets: Sequence[str] = ()) -> str:
     return message[:ERROR_MESSAGE_CHARS]
 
 
-def close_orphans(kinds: Sequence[str]) -> int:
-    """Close RUNNING rows touching ``kinds`` as FAILED. Call only while holding their locks:
-    then no live worker can own them."""
+def close_orphans(
+    kinds: Sequence[str], *, cause: Callable[[SyncRun], str | None] | None = None
+) -> int:
+    """Close RUNNING rows touching ``kinds`` as FAILED "interrupted". Call only while holding
+    their locks: then no live worker can own them.
+
+    ``cause`` may tell what interrupted a row (the error its process met, when it left word
+    somewhere); it is added to the message.
+    """
     run_types = {*kinds, "full"}
-    return int(
-        SyncRun.update(status=FAILED, finished_at=_now(), error_message=WORKER_LOST)
-        .where((SyncRun.status == RUNNING) & (SyncRun.run_type.in_(sorted(run_types))))
-        .execute()
-    )
-
-
-def start_run(run_type: str, *, job_id: str | None = None, days_back: int | None = None) -> SyncRun:
-    """Open a RUNNING row. A job that RQ retries keeps its job id, and so keeps one row."""
-    run: SyncRun | None = SyncRun.get_or_none(SyncRun.job_id == job_id) if job_id else None
-    if run is None:
-        return SyncRun.create(
-            run_type=run_type, status=RUNNING, started_at=_now(), job_id=job_id, days_back=days_back
+    orphans = list(
+        SyncRun.select().where(
+            (SyncRun.status == RUNNING) & (SyncRun.run_type.in_(sorted(run_types)))
         )
-    run.status, run.started_at, run.finished_at, run.error_message = RUNNING, _now(), None, None
-    run.save()
-    return run
+    )
+    for run in orphans:
+        why = cause(run) if cause else None
+        run.status, run.finished_at = FAILED, _now()
+        run.error_message = one_line(f"{INTERRUPTED} ({why})" if why else INTERRUPTED)
+        run.save()
+    return len(orphans)
+
+
+def start_run(
+    run_type: str, *, job_id: str | None = None, attempt: int = 1, days_back: int | None = None
+) -> SyncRun:
+    """Open a RUNNING row: one per attempt, even when RQ retries under the same job id."""
+    return SyncRun.create(
+        run_type=run_type,
+        status=RUNNING,
+        started_at=_now(),
+        job_id=job_id,
+        attempt=attempt,
+        days_back=days_back,
+    )
 
 
 def status_of(results: Sequence[Any]) -> str:

@@ -3,12 +3,16 @@
 :func:`run_sync` takes the run lock, closes what a dead worker left RUNNING, opens a run
 row, runs the engine over the kind's streams, and closes the row. The CLI calls it
 directly; RQ workers call :func:`sync_job` (by dotted path ``jobs.tasks.sync_job``).
+
+Each attempt of a job is its own run row, numbered from the job's retries. A run that fails
+because the database went away cannot close its own row; the job leaves the error in its
+meta in Redis, and the next run of the kind closes the row as "interrupted" with that cause.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -50,10 +54,19 @@ from jobs.streams import RUN_KINDS, STREAMS, Stream
 from models import open_database
 
 SKIPPED = "SKIPPED"
+META_RETRIES = "retries"  # job.meta: how many retries the job was enqueued with
+META_RUN_ERRORS = "run_errors"  # job.meta: {run id: error} of runs that could not close
 
 
 class SyncFailed(Exception):
-    """The run could not complete (database unreachable, ...). One line, no secrets."""
+    """The run could not complete (database unreachable, ...). One line, no secrets.
+
+    ``run_id`` is the row left RUNNING, if one was opened.
+    """
+
+    def __init__(self, message: str, *, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 @dataclass
@@ -79,6 +92,8 @@ def run_sync(
     full: bool = False,
     periodic: bool = False,
     job_id: str | None = None,
+    attempt: int = 1,
+    orphan_cause: Callable[[Any], str | None] | None = None,
     retry: RetryPolicy | None = None,
     today: date | None = None,
     now: datetime | None = None,
@@ -96,6 +111,7 @@ def run_sync(
     returning. Raises :class:`SyncFailed` when the database fails under the run.
     ``progress``: sinks that get the run's progress about once a second (the job's meta,
     a terminal line), besides the run row's ``progress`` column.
+    ``orphan_cause`` tells, for a row a dead run left RUNNING, what interrupted it.
     """
     kinds = check_kind(kind)
     check_days_back(days_back)
@@ -104,11 +120,12 @@ def run_sync(
     log = get_logger()
     db = _open(settings)
     lock = RunLock(db, kinds)
+    run = None
     try:
         if not lock.try_acquire():
             log.info("sync.skipped", run_type=kind, reason="running")
             return RunOutcome(SKIPPED)
-        closed = close_orphans(kinds)
+        closed = close_orphans(kinds, cause=orphan_cause)
         if closed:
             log.warning("sync.orphans.closed", run_type=kind, count=closed)
         if periodic:
@@ -116,7 +133,12 @@ def run_sync(
             kinds = tuple(k for k in kinds if k not in skipped)
             if not kinds:
                 return RunOutcome(SKIPPED, error=next(iter(skipped.values())))
-        run = start_run(kind, job_id=job_id, days_back=days_back or settings.sync_orders_days_back)
+        run = start_run(
+            kind,
+            job_id=job_id,
+            attempt=attempt,
+            days_back=days_back or settings.sync_orders_days_back,
+        )
         day = _Day(
             today=today,
             now=now,
@@ -130,7 +152,7 @@ def run_sync(
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
         log.error("sync.error", run_type=kind, error=message)
-        raise SyncFailed(message) from None
+        raise SyncFailed(message, run_id=run.id if run else None) from None
     finally:
         with suppress(pw.PeeweeException):  # the connection is gone, and with it the lock
             lock.release()
@@ -357,16 +379,53 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
     from rq import get_current_job
 
     job = get_current_job()
-    outcome = run_sync(
-        kind,
-        settings=load_settings(),
-        days_back=days_back,
-        full=full,
-        periodic=bool(job and job.meta.get("periodic")),
-        job_id=job.id if job else None,
-        progress=[JobMeta(job)] if job else (),
-    )
+    try:
+        outcome = run_sync(
+            kind,
+            settings=load_settings(),
+            days_back=days_back,
+            full=full,
+            periodic=bool(job and job.meta.get("periodic")),
+            job_id=job.id if job else None,
+            attempt=attempt_of(job) if job else 1,
+            orphan_cause=_cause_left_by_jobs(job) if job else None,
+            progress=[JobMeta(job)] if job else (),
+        )
+    except SyncFailed as failed:
+        if job is not None and failed.run_id is not None:
+            # The row stays RUNNING (the database is away): leave word for the next run
+            job.meta.setdefault(META_RUN_ERRORS, {})[str(failed.run_id)] = str(failed)
+            job.save_meta()  # type: ignore[no-untyped-call]
+        raise
     return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}
+
+
+def attempt_of(job: Any) -> int:
+    """1 for a job's first run, 2 for its first retry, ...: from the retries it was enqueued
+    with (``meta``) and those RQ has left (RQ lowers ``retries_left`` on each retry, whether
+    the attempt failed or its worker was killed)."""
+    retries = job.meta.get(META_RETRIES)
+    if isinstance(retries, int) and job.retries_left is not None:
+        return max(1, retries - int(job.retries_left) + 1)
+    return 1
+
+
+def _cause_left_by_jobs(current: Any) -> Callable[[Any], str | None]:
+    """What interrupted an orphan run, as its job left word in Redis (None when unknown)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    def cause(run: Any) -> str | None:
+        if not run.job_id:
+            return None
+        try:
+            job = current if run.job_id == current.id else Job.fetch(run.job_id, current.connection)
+        except NoSuchJobError:
+            return None
+        error = (job.meta.get(META_RUN_ERRORS) or {}).get(str(run.id))
+        return str(error) if error else None
+
+    return cause
 
 
 class JobMeta:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -275,16 +275,53 @@ def test_awkward_text_survives_the_way_to_the_database(pg, simulator):
     assert stored.raw == next(p for p in simulator.products if p["product_id"] == product_id)
 
 
-def test_a_retried_job_keeps_one_run_row(pg, simulator):
+def test_each_attempt_of_a_retried_job_is_its_own_run_row(pg, simulator):
     settings = settings_for(simulator, pg)
     simulator.add_fault("products", Fault(status=503), times=10)
-    first = run_sync("products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42")
+    first = run_sync(
+        "products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42", attempt=1
+    )
     assert first.status == "FAILED"
     simulator.clear_faults()
-    again = run_sync("products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42")
-    assert again.status == "SUCCESS" and again.run_id == first.run_id
+    again = run_sync(
+        "products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42", attempt=2
+    )
+    assert again.status == "SUCCESS" and again.run_id != first.run_id
     reopen(pg)
-    assert [(run.job_id, run.status) for run in SyncRun.select()] == [("job-42", "SUCCESS")]
+    assert [
+        (run.job_id, run.attempt, run.status) for run in SyncRun.select().order_by(SyncRun.id)
+    ] == [
+        ("job-42", 1, "FAILED"),
+        ("job-42", 2, "SUCCESS"),
+    ]
+
+
+def test_a_run_left_running_is_closed_as_interrupted_with_its_cause_when_known(pg, simulator):
+    settings = settings_for(simulator, pg)
+    reopen(pg)
+    started = datetime.now(UTC)
+    known = SyncRun.create(run_type="products", status="RUNNING", started_at=started, job_id="a")
+    unknown = SyncRun.create(run_type="full", status="RUNNING", started_at=started, job_id="b")
+    other = SyncRun.create(run_type="orders", status="RUNNING", started_at=started, job_id="c")
+    causes = {known.id: "database error: server closed the connection unexpectedly"}
+
+    outcome = run_sync(
+        "products",
+        settings=settings,
+        today=TODAY,
+        retry=FAST_RETRY,
+        orphan_cause=lambda run: causes.get(run.id),
+    )
+    assert outcome.status == "SUCCESS"
+    reopen(pg)
+    rows = {run.id: run for run in SyncRun.select()}
+    assert rows[known.id].status == rows[unknown.id].status == "FAILED"
+    assert rows[known.id].error_message == (
+        "interrupted: the database or the worker went away "
+        "(database error: server closed the connection unexpectedly)"
+    )
+    assert rows[unknown.id].error_message == "interrupted: the database or the worker went away"
+    assert rows[other.id].status == "RUNNING"  # an orders run: not this kind's to close
 
 
 def test_an_id_twice_in_different_batches_keeps_the_last_copy(pg, simulator, monkeypatch):
