@@ -39,6 +39,7 @@ JSON_NUMBER_SCALE = 16383
 _DATE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DATETIME = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4}) ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
 _PLAIN_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # "12", "-3.5": Decimal reads it as is
+_SMARTUP_AMOUNT = re.compile(r"([+-]?[0-9]{1,3}(?: [0-9]{3})*)(?:,([0-9]+))?")
 # Digits, grouped by threes with one separator used throughout, and one decimal mark. A
 # single "," or "." is always the decimal mark ("1,5"), as the first alternative tries.
 _AMOUNT = re.compile(
@@ -116,23 +117,35 @@ def parse_decimal(
     if isinstance(value, str):
         if _PLAIN_AMOUNT.fullmatch(value):
             number = Decimal(value)
-        elif amount := _AMOUNT.fullmatch(value.strip(" \t\r\n")):
-            if amount["sep"] and amount["sep"] == amount["mark"]:
-                raise FieldError(f"{field} is not a number: {_show(value)}")
-            digits = amount["int"].replace(amount["sep"], "") if amount["sep"] else amount["int"]
-            number = Decimal(f"{amount['sign']}{digits}.{amount['frac'] or '0'}")
+            decimals = value[value.index(".") + 1 :] if "." in value else ""
+        elif smartup := _SMARTUP_AMOUNT.fullmatch(value):  # "1 200 000,50", the usual
+            number = Decimal(f"{smartup[1].replace(' ', '')}.{smartup[2] or '0'}")
+            decimals = smartup[2] or ""
+        elif amount := (
+            _AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))
+        ):
+            sign, digits, separator, mark, decimals = amount.groups("")
+            if separator:
+                if separator == mark:
+                    raise FieldError(f"{field} is not a number: {_show(value)}")
+                digits = digits.replace(separator, "")
+            number = Decimal(f"{sign}{digits}.{decimals}" if decimals else sign + digits)
         else:
             raise FieldError(f"{field} is not a number: {_show(value)}")
+        # Digits past the column's scale would be rounded away: only zeros may go.
+        too_precise = len(decimals) > scale and decimals[scale:].strip("0") != ""
     elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = Decimal(value)
+        if not number.is_finite():
+            raise FieldError(f"{field} is out of range: {_show(value)}")
+        _, digits_tuple, exponent = number.as_tuple()
+        extra = -int(exponent) - scale
+        too_precise = extra > 0 and any(digits_tuple[-extra:])
     else:
         raise FieldError(f"{field} is not a number: {_show(value)}")
-    if not number.is_finite() or abs(number) >= limit:
+    if abs(number) >= limit:
         raise FieldError(f"{field} is out of range: {_show(value)}")
-    _, digits_tuple, exponent = number.as_tuple()
-    assert isinstance(exponent, int)  # finite
-    extra = -exponent - scale
-    if extra > 0 and any(digits_tuple[-extra:]):
+    if too_precise:
         raise FieldError(f"{field} has more than {scale} decimals: {_show(value)}")
     return number
 
@@ -165,7 +178,8 @@ def parse_datetime(value: Any, *, tz: tzinfo, field: str = "time") -> datetime |
     second = int(match.group(6) or 0)
     try:
         moment = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-        moment.astimezone(UTC)  # a moment in year 1 or 9999 may fall outside, once in UTC
+        if year in (1, 9999):  # the moment may fall outside what datetime holds, in UTC
+            moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise FieldError(f"{field} is not a real time: {_show(value)}") from None
     return moment
