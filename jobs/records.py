@@ -238,7 +238,8 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, Decimal) and value.is_finite():
         _, digits, exponent = value.as_tuple()
         assert isinstance(exponent, int)
-        if len(digits) + exponent > JSON_NUMBER_INTEGER_DIGITS or -exponent > JSON_NUMBER_SCALE:
+        too_long = any(digits) and len(digits) + exponent > JSON_NUMBER_INTEGER_DIGITS
+        if too_long or -exponent > JSON_NUMBER_SCALE:
             raise TypeError(f"the number {_show(value)} is beyond what PostgreSQL can store")
         return orjson.Fragment(str(value))
     raise TypeError(f"{type(value).__name__} is not a JSON value")
