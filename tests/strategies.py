@@ -86,6 +86,7 @@ SPECIAL_CHARACTERS = [
 # Byte runs that are not UTF-8 and never merge with their neighbours: each byte is
 # invalid on its own, so the reader's ``surrogateescape`` gives one lone surrogate each.
 INVALID_UTF8 = [b"\xff", b"\xfe\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80"]
+LOOKS_ESCAPED = ["\\u0000", "\\ud800", "\\\\u0000", "\\u", "\\"]
 SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f"}
 SHORT_ESCAPES.update({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
@@ -106,8 +107,11 @@ def string_pieces(draw: Any, *, alphabet: Any = characters, max_size: int = 12) 
     (astral ones as a surrogate pair); sometimes bytes that are not UTF-8 in between."""
     parts: list[tuple[str, Any]] = []
     for _ in range(draw(st.integers(0, max_size))):
-        if draw(st.integers(0, 30)) == 0:
+        choice = draw(st.integers(0, 30))
+        if choice == 0:
             parts.append(("bytes", draw(st.sampled_from(INVALID_UTF8))))
+        elif choice == 1 and max_size:  # text that looks like an escape: ordinary text
+            parts += [("char", char) for char in draw(st.sampled_from(LOOKS_ESCAPED))]
         else:
             parts.append(("char", draw(alphabet)))
     text, value = [], []
