@@ -3,8 +3,9 @@
 For each export call of a stream, the answer's records are read as they stream in, in
 batches: one query per batch finds the records stored already with the same content hash,
 which go on unparsed; the others are parsed into rows. The loader applies the whole
-answer in one transaction. A bad record is set aside with its id and reason; a body that
-breaks off rolls the answer back and the call is made again, within the retry policy.
+answer in one transaction. A bad record (one that cannot be read, identified or parsed,
+whatever the reason) is set aside with its id and reason, and the rest is applied; a body
+that breaks off rolls the answer back and the call is made again, within the retry policy.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 
 from jobs.loader import LoadCounts, Loader
 from jobs.progress import NO_PROGRESS, Progress
-from jobs.records import ParsedRecord, RecordRejected
+from jobs.records import Identity, ParsedRecord, RecordRejected
 from jobs.smartup import (
     ExportRequest,
     SmartUpClient,
     SmartUpError,
     SmartUpQuotaSpent,
+    UnreadableRecord,
     limits_spent,
 )
 from jobs.streams import Stream
@@ -186,7 +188,7 @@ class SyncEngine:
                 identified = []
                 for record in batch:
                     try:
-                        identified.append((stream.identify(record), record))
+                        identified.append((_identify(stream, record), record))
                         if seen is not None:
                             seen.add(identified[-1][0].key)
                     except RecordRejected as reject:
@@ -204,6 +206,10 @@ class SyncEngine:
                         yield stream.parse(record, identity, tz=self.tz)
                     except RecordRejected as reject:
                         rejects.append(reject)
+                    except Exception as error:  # a value no parser expected: still one record
+                        rejects.append(
+                            RecordRejected(identity.record_id, f"cannot be parsed: {_named(error)}")
+                        )
                 # Let go of this batch's records before the next batch is read, not after.
                 batch.clear()
                 identified.clear()
@@ -211,6 +217,28 @@ class SyncEngine:
         with self.client.export(request) as response:
             counts = self.loader.load(stream.target, parsed(response.records()))
             return _Applied(received, counts, rejects, response.limits)
+
+
+def _identify(stream: Stream, record: Any) -> Identity:
+    """The record's identity; :class:`RecordRejected` for one that cannot be read or
+    identified, whatever the reason, with its id when one can be read."""
+    if isinstance(record, UnreadableRecord):
+        try:
+            record_id: str | None = stream.identify(record.fields).record_id
+        except Exception:
+            record_id = None
+        raise RecordRejected(record_id, f"record {record.reason}")
+    try:
+        return stream.identify(record)
+    except RecordRejected:
+        raise
+    except Exception as error:  # hashing or reading the id failed in a way no one expected
+        raise RecordRejected(None, f"cannot be identified: {_named(error)}") from None
+
+
+def _named(error: BaseException) -> str:
+    """An error in words for a reject: its type, and its message made safe for a log line."""
+    return f"{type(error).__name__}: {ascii(str(error))[1:-1][:120]}"
 
 
 def _batches(

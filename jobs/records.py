@@ -2,7 +2,9 @@
 
 SmartUp sends every value as a string: amounts as ``"1 200 000,50"``, dates as
 ``dd.mm.yyyy``, times as ``dd.mm.yyyy hh24:mi:ss`` in the company's local time, empty
-values as ``""``. A record is handled in two steps: ``identify_*`` takes its id and a
+values as ``""``. A value is stored exactly as sent or the record is rejected, never
+turned into a third value: an amount is read only in the spellings :func:`parse_decimal`
+names, and one that the column would round is refused. A record is handled in two steps: ``identify_*`` takes its id and a
 content hash (cheap: enough to tell that a stored record did not change), and ``parse_*``
 builds its rows. A record that cannot be stored raises :class:`RecordRejected` with the
 record's id and the reason; the caller counts it and goes on with the next one.
@@ -14,8 +16,8 @@ import hashlib
 import marshal
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
@@ -24,16 +26,28 @@ from models import JSONText
 
 # Part of every content hash: bump it when parsing changes, so the next sync rewrites
 # rows that were stored under the old rules even though SmartUp sent the same record.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 MONEY_LIMIT = Decimal(10) ** 18  # numeric(20, 2)
+MONEY_SCALE = 2
 QUANTITY_LIMIT = Decimal(10) ** 14  # numeric(20, 6)
+QUANTITY_SCALE = 6
+# What PostgreSQL's numeric (and so jsonb) holds: digits before and after the point.
+JSON_NUMBER_INTEGER_DIGITS = 131072
+JSON_NUMBER_SCALE = 16383
 
-_DATE = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})")
-_DATETIME = re.compile(r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
-_PLAIN_NUMBER = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
-_SMARTUP_AMOUNT = re.compile(r"(-?\d{1,3}(?: \d{3})*)(?:,(\d{1,30}))?")  # "1 200 000,50"
-_AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']+")
+_DATE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
+_DATETIME = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4}) ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+_PLAIN_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # "12", "-3.5": Decimal reads it as is
+_SMARTUP_AMOUNT = re.compile(r"([+-]?[0-9]{1,3}(?: [0-9]{3})*)(?:,([0-9]+))?")
+# Digits, grouped by threes with one separator used throughout, and one decimal mark. A
+# single "," or "." is always the decimal mark ("1,5"), as the first alternative tries.
+_AMOUNT = re.compile(
+    r"(?P<sign>[+-]?)"
+    r"(?P<int>[0-9]+|[0-9]{1,3}(?P<sep>[ \u00a0\u2009\u202f',.])[0-9]{3}(?:(?P=sep)[0-9]{3})*)"
+    r"(?:(?P<mark>[.,])(?P<frac>[0-9]+))?"
+)
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash
 _BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
 
 
@@ -84,49 +98,55 @@ def text(value: Any, *, field: str = "value") -> str | None:
 
 
 def parse_decimal(
-    value: Any, *, field: str = "amount", limit: Decimal = MONEY_LIMIT
+    value: Any, *, field: str = "amount", limit: Decimal = MONEY_LIMIT, scale: int = MONEY_SCALE
 ) -> Decimal | None:
-    """``"1 200 000,50"``, ``"1200000.50"``, ``"1.200.000,50"`` or ``"-3,5"`` to a Decimal.
+    """An amount as SmartUp writes it to a Decimal; ``""`` is None.
 
-    The last of ``,`` and ``.`` is the decimal mark when both occur; spaces (also
-    non-breaking ones) and apostrophes group thousands. ``""`` is None.
+    Accepted: ASCII digits with an optional sign; thousands grouped by threes with one
+    separator used throughout (space, no-break space, thin space, narrow no-break space,
+    ``'``, ``,`` or ``.``); one decimal mark (``,`` or ``.``, not the separator) followed by
+    digits: ``"1 200 000,50"``, ``"1.200.000,50"``, ``"1,200,000.50"``, ``"-3,5"``, ``"12"``.
+    A single ``,`` or ``.`` is the decimal mark; white space around the number is
+    ignored. JSON numbers are taken as they are.
+    Anything else (``"1.2.3"``, ``"1e5"``, ``"NaN"``, ``"١٢"``), a value of ``limit`` or
+    more, or one with more decimals than ``scale`` (which the column would round) is a
+    :class:`FieldError`.
     """
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        # Most amounts are plain ("12") or SmartUp's ("1 200,50"): no general clean-up.
-        if _PLAIN_NUMBER.fullmatch(value):
+        if _PLAIN_AMOUNT.fullmatch(value):
             number = Decimal(value)
-        elif smartup := _SMARTUP_AMOUNT.fullmatch(value):
-            number = Decimal(smartup[1].replace(" ", "") + "." + (smartup[2] or "0"))
+            decimals = value[value.index(".") + 1 :] if "." in value else ""
+        elif smartup := _SMARTUP_AMOUNT.fullmatch(value):  # "1 200 000,50", the usual
+            number = Decimal(f"{smartup[1].replace(' ', '')}.{smartup[2] or '0'}")
+            decimals = smartup[2] or ""
+        elif amount := (
+            _AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))
+        ):
+            sign, digits, separator, mark, decimals = amount.groups("")
+            if separator:
+                if separator == mark:
+                    raise FieldError(f"{field} is not a number: {_show(value)}")
+                digits = digits.replace(separator, "")
+            number = Decimal(f"{sign}{digits}.{decimals}" if decimals else sign + digits)
         else:
-            number = _decimal_from_text(value, field)
+            raise FieldError(f"{field} is not a number: {_show(value)}")
+        # Digits past the column's scale would be rounded away: only zeros may go.
+        too_precise = len(decimals) > scale and decimals[scale:].strip("0") != ""
     elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = Decimal(value)
+        if not number.is_finite():
+            raise FieldError(f"{field} is out of range: {_show(value)}")
+        _, digits_tuple, exponent = number.as_tuple()
+        extra = -int(exponent) - scale
+        too_precise = extra > 0 and any(digits_tuple[-extra:])
     else:
         raise FieldError(f"{field} is not a number: {_show(value)}")
-    if not number.is_finite() or abs(number) >= limit:
+    if abs(number) >= limit:
         raise FieldError(f"{field} is out of range: {_show(value)}")
-    return number
-
-
-def _decimal_from_text(value: str, field: str) -> Decimal:
-    cleaned = _AMOUNT_SPACES.sub("", value)
-    comma, dot = cleaned.rfind(","), cleaned.rfind(".")
-    if comma >= 0 and dot >= 0:
-        thousands = "." if comma > dot else ","
-        cleaned = cleaned.replace(thousands, "")
-    elif cleaned.count(".") > 1:
-        cleaned = cleaned.replace(".", "")
-    elif cleaned.count(",") > 1:
-        cleaned = cleaned.replace(",", "")
-    cleaned = cleaned.replace(",", ".")
-    try:
-        number = Decimal(cleaned)
-    except InvalidOperation:
-        raise FieldError(f"{field} is not a number: {_show(value)}") from None
-    if not cleaned or not (cleaned[0].isdigit() or cleaned[0] in "+-."):
-        raise FieldError(f"{field} is not a number: {_show(value)}")
+    if too_precise:
+        raise FieldError(f"{field} has more than {scale} decimals: {_show(value)}")
     return number
 
 
@@ -150,22 +170,25 @@ def parse_datetime(value: Any, *, tz: tzinfo, field: str = "time") -> datetime |
     if isinstance(value, str) and len(value) == 10:
         only_date = parse_date(value, field=field)
         assert only_date is not None
-        return datetime(only_date.year, only_date.month, only_date.day, tzinfo=tz)
+        value = f"{value} 00:00:00"
     match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise FieldError(f"{field} is not dd.mm.yyyy hh24:mi:ss: {_show(value)}")
     day, month, year, hour, minute = (int(part) for part in match.groups()[:5])
     second = int(match.group(6) or 0)
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
-    except ValueError:
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        if year in (1, 9999):  # the moment may fall outside what datetime holds, in UTC
+            moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise FieldError(f"{field} is not a real time: {_show(value)}") from None
+    return moment
 
 
 def split_barcodes(value: Any) -> list[str]:
     """One SmartUp barcode string into a list: split on ``|``, ``,``, ``;`` and spaces,
     duplicates dropped, order kept."""
-    if not value:
+    if value is None or value == "":
         return []
     if not isinstance(value, str):
         raise FieldError(f"barcodes is not text: {_show(value)}")
@@ -176,35 +199,50 @@ def content_hash(record: Any) -> str:
     """A fingerprint of the record as received. Equal records (same keys in the same
     order, same values) have equal hashes, so an unchanged record can be recognised
     without parsing it. marshal's format 2 has no back-references, so the bytes depend on
-    the values only, not on which string objects happen to be shared."""
+    the values only, not on which string objects happen to be shared.
+
+    Raises :class:`FieldError` for a record nested too deeply to be hashed."""
     try:
         data = marshal.dumps(record, 2)
     except ValueError:  # a value marshal does not know (a Decimal from a JSON number)
-        data = repr(record).encode("utf-8", "backslashreplace")
+        try:
+            data = repr(record).encode("utf-8", "backslashreplace")
+        except RecursionError:
+            raise FieldError("the record is nested too deeply") from None
     digest = hashlib.md5(data, usedforsecurity=False)
     digest.update(PARSER_VERSION.encode())
     return digest.hexdigest()
 
 
 def raw_json(record: Mapping[str, Any]) -> JSONText:
-    """The record as JSON text, for the ``raw`` column.
+    """The record as JSON text, for the ``raw`` column: every string and every number
+    exactly as received (a Decimal keeps all its digits).
 
-    Raises :class:`FieldError` for text PostgreSQL refuses: NUL characters and lone
-    surrogates.
+    Raises :class:`FieldError` for what PostgreSQL refuses or would change: a NUL
+    character (in the decoded text: an escaped backslash followed by ``u0000`` is
+    ordinary text), lone surrogates (text that is not Unicode), numbers beyond numeric's
+    range, and nesting deeper than 254 levels.
     """
     try:
         encoded = orjson.dumps(record, default=_json_number).decode()
     except orjson.JSONEncodeError as error:
-        raise FieldError(f"the record cannot be stored as JSON: {error}") from None
-    if "\\u0000" in encoded:
+        cause = error.__cause__ or error
+        raise FieldError(f"the record cannot be stored as JSON: {cause}") from None
+    if "\\u0000" in encoded and _NUL_ESCAPE.search(encoded):
         raise FieldError("text holds a NUL character (\\u0000), which PostgreSQL refuses")
     return JSONText(encoded)
 
 
 def _json_number(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    """orjson's hook for what it does not know: a Decimal, written out as it is."""
+    if isinstance(value, Decimal) and value.is_finite():
+        _, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        too_long = any(digits) and len(digits) + exponent > JSON_NUMBER_INTEGER_DIGITS
+        if too_long or -exponent > JSON_NUMBER_SCALE:
+            raise TypeError(f"the number {_show(value)} is beyond what PostgreSQL can store")
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def _show(value: Any) -> str:
@@ -230,7 +268,7 @@ PRODUCT_COLUMNS = (
 
 def identify_product(record: Any) -> Identity:
     product_id = _record_id(record, "product_id")
-    return Identity(product_id, ("smartup", product_id), content_hash(record))
+    return Identity(product_id, ("smartup", product_id), _hash(record, product_id))
 
 
 def parse_product(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
@@ -292,7 +330,7 @@ ORDER_ITEM_COLUMNS = (
 
 def identify_order(record: Any) -> Identity:
     deal_id = _record_id(record, "deal_id")
-    return Identity(deal_id, (deal_id,), content_hash(record))
+    return Identity(deal_id, (deal_id,), _hash(record, deal_id))
 
 
 def parse_order(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
@@ -316,7 +354,9 @@ def parse_order(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) ->
             raw_json(record),
             identity.content_hash,
         )
-        lines = record.get("order_products") or []
+        lines = record.get("order_products")
+        if lines is None or lines == "":
+            lines = []
         if not isinstance(lines, Sequence) or isinstance(lines, str):
             raise FieldError(f"order_products is not a list: {_show(lines)}")
         items = tuple(_order_item(number, line) for number, line in enumerate(lines, start=1))
@@ -335,18 +375,27 @@ def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:
         text(line.get("product_code"), field=f"{where} product_code"),
         text(line.get("product_barcode"), field=f"{where} product_barcode"),
         text(line.get("product_name"), field=f"{where} product_name"),
-        parse_decimal(line.get("order_quant"), field=f"{where} order_quant", limit=QUANTITY_LIMIT),
-        parse_decimal(line.get("sold_quant"), field=f"{where} sold_quant", limit=QUANTITY_LIMIT),
-        parse_decimal(
-            line.get("return_quant"), field=f"{where} return_quant", limit=QUANTITY_LIMIT
-        ),
+        _quantity(line.get("order_quant"), field=f"{where} order_quant"),
+        _quantity(line.get("sold_quant"), field=f"{where} sold_quant"),
+        _quantity(line.get("return_quant"), field=f"{where} return_quant"),
         parse_decimal(line.get("product_price"), field=f"{where} product_price"),
         parse_decimal(line.get("sold_amount"), field=f"{where} sold_amount"),
-        parse_decimal(line.get("vat_percent"), field=f"{where} vat_percent", limit=QUANTITY_LIMIT),
+        _quantity(line.get("vat_percent"), field=f"{where} vat_percent"),
         parse_decimal(line.get("vat_amount"), field=f"{where} vat_amount"),
         text(line.get("inventory_kind"), field=f"{where} inventory_kind"),
         text(line.get("warehouse_code"), field=f"{where} warehouse_code"),
     )
+
+
+def _quantity(value: Any, *, field: str) -> Decimal | None:
+    return parse_decimal(value, field=field, limit=QUANTITY_LIMIT, scale=QUANTITY_SCALE)
+
+
+def _hash(record: Any, record_id: str) -> str:
+    try:
+        return content_hash(record)
+    except FieldError as error:
+        raise RecordRejected(record_id, str(error)) from None
 
 
 def _record_id(record: Any, id_field: str) -> str:
@@ -358,6 +407,17 @@ def _record_id(record: Any, id_field: str) -> str:
         raise RecordRejected(None, str(error)) from None
     if record_id is None or not record_id.strip():
         raise RecordRejected(None, f"no {id_field}")
-    if "\x00" in record_id or len(record_id) > 64:
+    if "\x00" in record_id or len(record_id) > 64 or not _is_unicode(record_id):
         raise RecordRejected(_show(record_id), f"{id_field} is not a valid id")
     return record_id
+
+
+def _is_unicode(value: str) -> bool:
+    """Whether ``value`` is valid Unicode text (no lone surrogates), as PostgreSQL needs."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -54,6 +54,7 @@ class Fault:
         status: reply with this status (e.g. 401, 429, 503, 608) instead of data.
         body: body of that reply; default: SmartUp's plain-text message for the status
             (e.g. 401 "Требуется авторизация"), or an HTML error page for ``invalid_json``.
+            Text is sent as UTF-8; bytes are sent as they are (any bytes at all).
         content_type: Content-Type of a ``status`` reply (``invalid_json`` always says
             ``application/json``).
         headers: extra response headers, e.g. ``{"Retry-After": "1"}``.
@@ -66,7 +67,7 @@ class Fault:
     """
 
     status: int | None = None
-    body: str | None = None
+    body: str | bytes | None = None
     content_type: str = _TEXT_CONTENT_TYPE
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
@@ -153,10 +154,12 @@ def _scripted_answer(fault: Fault) -> _Answer | None:
         message = fault.body
         if message is None:
             message = _DEFAULT_MESSAGES.get(fault.status, f"Ошибка {fault.status}")
-        return _PlainAnswer(
-            fault.status, message.encode("utf-8"), fault.content_type, fault.headers
-        )
+        return _PlainAnswer(fault.status, _bytes(message), fault.content_type, fault.headers)
     if fault.invalid_json:
         page = _HTML_ERROR_PAGE if fault.body is None else fault.body
-        return _PlainAnswer(200, page.encode("utf-8"), _JSON_CONTENT_TYPE, fault.headers)
+        return _PlainAnswer(200, _bytes(page), _JSON_CONTENT_TYPE, fault.headers)
     return None
+
+
+def _bytes(body: str | bytes) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else body

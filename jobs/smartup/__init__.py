@@ -1,5 +1,6 @@
 """SmartUp's export API: the client, its retry policy and its errors."""
 
+from jobs.smartup.body import UnreadableRecord
 from jobs.smartup.client import ExportRequest, ExportResponse, SmartUpClient
 from jobs.smartup.errors import (
     SmartUpAuthError,
@@ -25,5 +26,6 @@ __all__ = [
     "SmartUpHTTPError",
     "SmartUpQuotaSpent",
     "SmartUpRefused",
+    "UnreadableRecord",
     "limits_spent",
 ]

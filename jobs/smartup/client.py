@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import ijson
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from jobs.smartup.body import CHUNK_BYTES, BodyProblem, RecordsReader
 from jobs.smartup.errors import (
     SmartUpAuthError,
     SmartUpBadResponse,
@@ -31,7 +31,7 @@ from jobs.smartup.errors import (
 from jobs.smartup.refusals import refusal_in
 from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
 
-CHUNK_BYTES = 256 * 1024
+LIMITS_LOGGED_CHARS = 4096  # a ``limits`` object longer than this is not logged
 AUTH_STATUSES = {
     401: "bad credentials or a filial_id the account may not use",
     403: "access denied",
@@ -62,15 +62,13 @@ class ExportRequest:
 
 
 class _Body:
-    """The response body as a file for ijson, which keeps its first and last bytes (for
-    error messages and the ``limits`` object) and turns a broken transfer into
-    :class:`SmartUpBrokenResponse`."""
+    """The response body as a file, which keeps its first bytes (for error messages) and
+    turns a broken transfer into :class:`SmartUpBrokenResponse`."""
 
     def __init__(self, raw: Any, request: ExportRequest) -> None:
         self._raw = raw
         self._request = request
         self.head = b""
-        self.tail = b""
 
     def read(self, size: int = CHUNK_BYTES) -> bytes:
         try:
@@ -81,7 +79,6 @@ class _Body:
             ) from None
         if len(self.head) < CHUNK_BYTES:
             self.head += chunk
-        self.tail = self.tail[-CHUNK_BYTES:] + chunk
         return chunk
 
 
@@ -95,31 +92,38 @@ class ExportResponse:
         self.record_count = 0
 
     def records(self) -> Iterator[Any]:
-        """Yield each record of the export array.
+        """Yield each record of the export array (see :mod:`jobs.smartup.body`; a record
+        that cannot be built comes as an :class:`UnreadableRecord`).
 
         Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying)
-        and :class:`SmartUpBadResponse` when it is not the JSON expected.
+        and :class:`SmartUpBadResponse` when it is not the JSON expected: either before
+        the first record or, at the latest, before the last record has been taken, so
+        nothing read from such a body need be kept.
         """
         body = _Body(self._response.raw, self._request)
+        reader = RecordsReader(body.read, records_key=self._request.records_key)
         try:
-            for record in ijson.items(
-                body, f"{self._request.records_key}.item", buf_size=CHUNK_BYTES
-            ):
+            for record in reader.records():
                 self.record_count += 1
                 yield record
-        except ijson.JSONError as error:
-            if not body.head.lstrip().startswith(b"{"):
-                raise self._refusal(body.head, self._not_json(body.head)) from None
-            raise self._invalid(error, body.head) from None
-        if not body.head:
-            raise SmartUpBadResponse(
-                f"SmartUp sent an empty body for the {self._request.describe()}"
+        except BodyProblem as problem:
+            raise self._problem(problem, body.head) from None
+        self.limits = _loggable(reader.limits)
+
+    def _problem(self, problem: BodyProblem, head: bytes) -> SmartUpError:
+        if problem.truncated:
+            return SmartUpBrokenResponse(
+                f"the {self._request.describe()} ended before its JSON did (truncated body)"
             )
-        if not body.head.lstrip().startswith(b"{"):
-            raise self._refusal(body.head, self._not_json(body.head))
-        self.limits = _find_limits(body.head, body.tail)
-        if self.record_count == 0:
-            self._check_shape(body.head)
+        if problem.not_json:
+            return self._refusal(head, self._not_json(head))
+        return self._refusal(
+            head,
+            SmartUpBadResponse(
+                f"SmartUp's answer to the {self._request.describe()} {problem}: "
+                f"body starts {_snippet(head)}"
+            ),
+        )
 
     def _refusal(self, head: bytes, otherwise: SmartUpError) -> SmartUpError:
         """SmartUp's own error when the body states one (its code and message, or
@@ -127,38 +131,12 @@ class ExportResponse:
         stated = refusal_in(head, stream=self._request.name, status=self._response.status_code)
         return stated if stated is not None else otherwise
 
-    def _invalid(self, error: Exception, head: bytes) -> SmartUpError:
-        if "premature EOF" in str(error) or "Incomplete JSON" in str(error):
-            return SmartUpBrokenResponse(
-                f"the {self._request.describe()} ended before its JSON did (truncated body)"
-            )
-        return SmartUpBadResponse(
-            f"SmartUp sent invalid JSON for the {self._request.describe()}: "
-            f"{str(error).splitlines()[0]}; body starts {_snippet(head)}"
-        )
-
     def _not_json(self, chunk: bytes) -> SmartUpBadResponse:
         content_type = self._response.headers.get("Content-Type", "no content type")
         return SmartUpBadResponse(
             f"SmartUp answered {self._response.status_code} with a body that is not JSON "
             f"({content_type}) for the {self._request.describe()}: {_snippet(chunk)}"
         )
-
-    def _check_shape(self, head: bytes) -> None:
-        try:
-            document = json.loads(head)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict) or not isinstance(
-            document.get(self._request.records_key), list
-        ):
-            raise self._refusal(
-                head,
-                SmartUpBadResponse(
-                    f"SmartUp's answer to the {self._request.describe()} has no "
-                    f"{self._request.records_key!r} array: {_snippet(head)}"
-                ),
-            )
 
 
 class SmartUpClient:
@@ -263,20 +241,17 @@ class SmartUpClient:
         )
 
 
-def _find_limits(head: bytes, tail: bytes) -> dict[str, Any] | None:
-    """The small ``limits`` object, found at the end (or the start) of a body that is
-    already known to be valid JSON: cheaper than parsing the whole body a second time."""
-    for text, at in ((tail, tail.rfind(b'"limits"')), (head, head.find(b'"limits"'))):
-        start = text.find(b"{", at) if at >= 0 else -1
-        if start < 0:
-            continue
-        try:
-            value, _ = json.JSONDecoder().raw_decode(text[start:].decode("utf-8", "replace"))
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
+def _loggable(limits: Any) -> dict[str, Any] | None:
+    """The ``limits`` object if it can go into a log line as it is: an object of
+    reasonable size whose text is valid Unicode (the body is SmartUp's to write)."""
+    if not isinstance(limits, dict):
+        return None
+    try:
+        text = json.dumps(limits, ensure_ascii=False, default=str)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return limits if len(text) <= LIMITS_LOGGED_CHARS else None
 
 
 def _snippet(data: bytes, limit: int = 160) -> str:

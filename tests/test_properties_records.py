@@ -1,0 +1,333 @@
+"""Properties of the pure parts, on generated input: the body reader (bytes in memory)
+and records.py. Each is checked against an oracle written here, independently."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobs.records import (
+    FieldError,
+    RecordRejected,
+    identify_order,
+    identify_product,
+    parse_date,
+    parse_datetime,
+    parse_decimal,
+    parse_order,
+    parse_product,
+    raw_json,
+)
+from jobs.smartup.body import BodyProblem, RecordsReader, UnreadableRecord
+from tests.strategies import (
+    GROUP_SEPARATORS,
+    UNREADABLE,
+    amount_spellings,
+    amount_text,
+    bad_shapes,
+    bodies,
+    date_text,
+    examples,
+    hostile_pieces,
+    records_of,
+)
+
+TASHKENT = ZoneInfo("Asia/Tashkent")
+KEYS = {"products": "inventory", "orders": "order"}
+
+
+def same(expected: Any, actual: Any) -> bool:
+    """Equal as JSON values: types kept apart (``true`` is not ``1``), numbers by value."""
+    if expected is UNREADABLE:
+        return isinstance(actual, UnreadableRecord)
+    if expected is None or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(expected, (int, Decimal)):
+        return (
+            isinstance(actual, (int, Decimal))
+            and not isinstance(actual, bool)
+            and Decimal(actual) == Decimal(expected)
+        )
+    if isinstance(expected, str):
+        return type(actual) is str and actual == expected
+    if isinstance(expected, list):
+        return (
+            type(actual) is list
+            and len(actual) == len(expected)
+            and all(same(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    assert isinstance(expected, dict)
+    return (
+        type(actual) is dict
+        and actual.keys() == expected.keys()
+        and all(same(expected[k], actual[k]) for k in expected)
+    )
+
+
+def read_all(body: bytes, key: str, sizes: list[int]) -> tuple[list[Any], Any]:
+    """Everything the reader yields, with the body arriving in pieces of ``sizes``."""
+    stream = io.BytesIO(body)
+    turn = iter(sizes * (len(body) + 1))
+
+    def read(size: int) -> bytes:
+        return stream.read(min(size, next(turn)))
+
+    reader = RecordsReader(read, records_key=key)
+    return list(reader.records()), reader.limits
+
+
+piece_sizes = st.lists(st.integers(1, 300), min_size=1, max_size=5)
+
+
+# -- the body reader ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["products", "orders"])
+@examples(60, 3000)
+@given(data=st.data(), sizes=piece_sizes)
+def test_the_reader_yields_every_record_exactly_as_sent(kind, data, sizes):
+    body, expected, limits = data.draw(bodies(kind))
+    records, read_limits = read_all(body, KEYS[kind], sizes)
+    assert len(records) == len(expected)
+    for sent, read in zip(expected, records, strict=True):
+        assert same(sent, read), (sent, read)
+    if isinstance(limits, list):  # arrays other than the records are walked, not kept
+        assert read_limits is None
+    else:
+        assert same(limits, read_limits)
+
+
+@pytest.mark.parametrize("kind", ["products", "orders"])
+@examples(40, 1000)
+@given(data=st.data(), sizes=piece_sizes)
+def test_the_reader_refuses_every_other_shape(kind, data, sizes):
+    body = data.draw(bad_shapes(kind))
+    with pytest.raises(BodyProblem):
+        read_all(body, KEYS[kind], sizes)
+
+
+@examples(40, 1000)
+@given(data=st.data(), cut=st.floats(0, 1, exclude_max=True))
+def test_a_body_cut_short_is_never_taken_whole(data, cut):
+    body, _, _ = data.draw(bodies("products"))
+    with pytest.raises(BodyProblem) as problem:
+        read_all(body[: int(len(body) * cut)], "inventory", [4096])
+    assert problem.value.truncated or not problem.value.not_json
+
+
+# -- amounts ------------------------------------------------------------------------------
+
+
+def oracle_amount(text: str) -> Decimal | None:
+    """The amount grammar of the issue, read another way: split on non-digits."""
+    rest = text.strip(" \t\r\n")
+    sign = ""
+    if rest[:1] in ("+", "-"):
+        sign, rest = rest[0], rest[1:]
+    tokens = re.split(r"([^0-9])", rest)
+    groups, separators = tokens[0::2], tokens[1::2]
+    if any(not (group.isascii() and group.isdigit()) for group in groups):
+        return None
+
+    def number(integer: list[str], fraction: str = "") -> Decimal:
+        return Decimal(sign + "".join(integer) + ("." + fraction if fraction else ""))
+
+    def grouped(parts: list[str], between: list[str]) -> bool:
+        return (
+            len(set(between)) == 1
+            and between[0] in GROUP_SEPARATORS
+            and 1 <= len(parts[0]) <= 3
+            and all(len(part) == 3 for part in parts[1:])
+        )
+
+    if not separators:
+        return number(groups)
+    if separators[-1] in ".,":
+        mark = separators[-1]
+        if len(separators) == 1:
+            return number(groups[:-1], groups[-1])
+        if grouped(groups[:-1], separators[:-1]) and separators[0] != mark:
+            return number(groups[:-1], groups[-1])
+    if grouped(groups, separators) and not (separators[0] in ".," and len(separators) == 1):
+        return number(groups)
+    return None
+
+
+@examples(300, 10000)
+@given(spelled=amount_spellings(max_decimals=6))
+def test_every_spelling_of_an_amount_reads_as_its_value(spelled):
+    text, value = spelled
+    assert parse_decimal(text, scale=6) == value
+
+
+@examples(300, 10000)
+@given(text=st.one_of(amount_text, st.text(max_size=12)))
+def test_any_text_reads_as_the_grammar_says_or_is_refused(text):
+    expected = oracle_amount(text)
+    try:
+        read = parse_decimal(text, limit=Decimal(10) ** 400, scale=10**6)
+    except FieldError:
+        assert expected is None or text == ""
+    else:
+        assert read is None if text == "" else read == expected
+
+
+@examples(200, 5000)
+@given(
+    value=st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    scale=st.sampled_from([2, 6]),
+)
+def test_an_amount_the_column_would_change_is_refused(value, scale):
+    limit = Decimal(10) ** (18 if scale == 2 else 14)
+    fits = abs(value) < limit and value == round(value, scale)
+    for sent in (value, str(value)):
+        if isinstance(sent, str) and not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", sent):
+            continue  # exponent forms are not SmartUp's spelling
+        try:
+            read = parse_decimal(sent, limit=limit, scale=scale)
+        except FieldError:
+            assert not fits
+        else:
+            assert fits and read == value
+
+
+# -- dates --------------------------------------------------------------------------------
+
+
+def oracle_date(text: str) -> date | None:
+    head, tail = text[:10], text[10:]
+    parts = head.split(".")
+    widths_ok = [len(p) for p in parts] == [2, 2, 4] and all(
+        p.isascii() and p.isdigit() for p in parts
+    )
+    time_ok = tail == "" or re.fullmatch(r" [0-9]{2}:[0-9]{2}(:[0-9]{2})?", tail, re.ASCII)
+    if not (widths_ok and time_ok):
+        return None
+    try:
+        return date(int(parts[2]), int(parts[1]), int(parts[0]))
+    except ValueError:
+        return None
+
+
+@examples(300, 10000)
+@given(text=date_text(with_time=True))
+def test_dates_are_read_exactly_or_refused(text):
+    expected = oracle_date(text)
+    try:
+        read = parse_date(text)
+    except FieldError:
+        assert expected is None or text == ""
+    else:
+        assert read == (None if text == "" else expected)
+
+
+@examples(300, 10000)
+@given(text=date_text(with_time=True))
+def test_times_are_read_exactly_or_refused(text):
+    try:
+        read = parse_datetime(text, tz=TASHKENT)
+    except FieldError:
+        day = oracle_date(text)
+        clock = text[11:].split(":") if len(text) > 10 else ["0", "0"]
+        try:
+            moment = datetime(
+                day.year, day.month, day.day, *map(int, clock), tzinfo=TASHKENT
+            )  # type: ignore[union-attr]
+            moment.astimezone(UTC)
+        except (AttributeError, ValueError, OverflowError, TypeError):
+            return
+        assert text == "", f"{text!r} refused, but it is {moment}"
+    else:
+        if text == "":
+            assert read is None
+            return
+        assert read is not None and read.tzinfo is TASHKENT
+        spelled = f"{read.day:02d}.{read.month:02d}.{read.year:04d}"
+        clock = f"{read.hour:02d}:{read.minute:02d}:{read.second:02d}"
+        assert text in (spelled, f"{spelled} {clock}", f"{spelled} {clock[:5]}")
+        assert read.astimezone(UTC).astimezone(TASHKENT) == read
+
+
+# -- raw and whole records ------------------------------------------------------------------
+
+
+def storable(value: Any, depth: int = 1) -> bool:
+    """What PostgreSQL's jsonb keeps exactly: no NUL, no lone surrogate, numbers within
+    numeric's range, nesting within orjson's 254 levels."""
+    if isinstance(value, str):
+        return "\x00" not in value and not re.search("[\ud800-\udfff]", value)
+    if isinstance(value, Decimal):
+        _, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        integer_ok = not any(digits) or value.adjusted() + 1 <= 131072
+        return integer_ok and -exponent <= 16383
+    if isinstance(value, list):
+        return depth <= 254 and all(storable(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return depth <= 254 and all(
+            storable(k) and storable(v, depth + 1) for k, v in value.items()
+        )
+    return True
+
+
+def as_read(value: Any) -> Any:
+    """A generated value as the reader hands it over: short integers as int."""
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value.adjusted() < 17:
+        _, _, exponent = value.as_tuple()
+        return int(value) if exponent == 0 else value
+    if isinstance(value, list):
+        return [as_read(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_read(v) for k, v in value.items()}
+    return value
+
+
+@examples(300, 10000)
+@given(piece=hostile_pieces)
+def test_raw_is_the_record_exactly_or_the_record_is_refused(piece):
+    if piece.value is UNREADABLE:
+        return
+    record = {"v": as_read(piece.value)}
+    try:
+        raw = raw_json(record)
+    except FieldError:
+        assert not storable(record)
+    else:
+        assert storable(record)
+        assert same(record, json.loads(raw, parse_float=Decimal, parse_int=Decimal))
+
+
+@pytest.mark.parametrize("kind", ["products", "orders"])
+@examples(300, 10000)
+@given(data=st.data())
+def test_a_record_is_rows_or_a_reject_never_anything_else(kind, data):
+    record = as_read(data.draw(records_of(kind)).value)
+    if record is UNREADABLE:
+        return
+    identify, parse = {
+        "products": (identify_product, parse_product),
+        "orders": (identify_order, parse_order),
+    }[kind]
+    try:
+        identity = identify(record)
+        parsed = parse(record, identity, tz=TASHKENT)
+    except RecordRejected as reject:
+        assert reject.reason
+        return
+    assert storable(record)  # raw: what was sent, storable as it is
+    for value in (*parsed.row, *(v for child in parsed.children for v in child)):
+        if isinstance(value, str):
+            assert storable(value)
+        if isinstance(value, Decimal):
+            assert value.is_finite() and abs(value) < Decimal(10) ** 18
+    raw = json.loads(parsed.row[-2], parse_float=Decimal, parse_int=Decimal)
+    assert same(record, raw)
