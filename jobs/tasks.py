@@ -15,19 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime
 from typing import Any
 
 import peewee as pw
 import psycopg2
 
 from jobs.alerts import alert_after_run
+from jobs.day import RunDay, after_complete, span_for, state_keeper, streams_over_quota
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
-from jobs.plan import Reach, StreamPlan, next_midnight, plan_for, quota_for, reach_for, reserve_for
+from jobs.plan import plan_for
 from jobs.progress import ProgressReporter, Sink
-from jobs.reconcile import reconcile_products
 from jobs.runs import (
     FAILED,
     RunLock,
@@ -38,19 +38,12 @@ from jobs.runs import (
     start_run,
 )
 from jobs.settings import Settings, check_days_back, load_settings
-from jobs.smartup import ExportRequest, RetryPolicy, SmartUpClient
+from jobs.smartup import RetryPolicy, SmartUpClient
 from jobs.state import (
-    Quota,
-    advance_watermark,
-    clear_sweep,
     limits_seen,
-    mark_sweep,
-    quota_today,
-    record_limits,
     record_quota_spent,
-    stream_state,
 )
-from jobs.streams import RUN_KINDS, STREAMS, Stream
+from jobs.streams import RUN_KINDS, STREAMS
 from models import open_database
 
 SKIPPED = "SKIPPED"
@@ -129,7 +122,7 @@ def run_sync(
         if closed:
             log.warning("sync.orphans.closed", run_type=kind, count=closed)
         if periodic:
-            skipped = _over_quota(kinds, settings, today, now, log)
+            skipped = streams_over_quota(kinds, settings, today, now, log)
             kinds = tuple(k for k in kinds if k not in skipped)
             if not kinds:
                 return RunOutcome(SKIPPED, error=next(iter(skipped.values())))
@@ -139,7 +132,7 @@ def run_sync(
             attempt=attempt,
             days_back=days_back or settings.sync_orders_days_back,
         )
-        day = _Day(
+        day = RunDay(
             today=today,
             now=now,
             days_back=days_back,
@@ -147,7 +140,7 @@ def run_sync(
             tz=settings.tz,
         )
         with bind_run(run.id, kind):
-            return _run(run, db, kinds, settings, day, retry, log, progress)
+            return _Run(run, db, kinds, settings, day, retry, log, progress).execute()
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
@@ -171,205 +164,88 @@ def _open(settings: Settings) -> pw.Database:
 
 
 @dataclass(frozen=True)
-class _Day:
-    """When a run happens and what it was asked for beyond the periodic default."""
+class _Run:
+    """One run whose lock is held and whose row is open: :meth:`execute` runs the engine
+    over its streams, keeps the day's state after each answer, and closes the row."""
 
-    today: date  # the company day (SMARTUP_TIMEZONE) the run started on
-    now: datetime  # when it started
-    days_back: int | None  # forced orders sweep of this many days
-    full: bool  # the whole catalogue, and an orders sweep
-    tz: tzinfo = UTC
-    started: float = field(default_factory=time.monotonic)
+    row: Any  # its SyncRun row
+    db: pw.Database
+    kinds: tuple[str, ...]
+    settings: Settings
+    day: RunDay
+    retry: RetryPolicy | None
+    log: Any
+    progress: Sequence[Sink] = ()
 
-    def moment(self) -> datetime:
-        """Now, on the run's clock: an answer after midnight counts for the new day."""
-        return self.now + timedelta(seconds=time.monotonic() - self.started)
-
-    def company_day(self) -> date:
-        return self.moment().astimezone(self.tz).date()
-
-
-def _over_quota(
-    kinds: tuple[str, ...], settings: Settings, today: date, now: datetime, log: Any
-) -> dict[str, str]:
-    """The streams of ``kinds`` whose quota left today is at or below the reserve (or
-    spent), each with the reason; each is logged as ``sync.skipped`` (reason ``quota``)."""
-    skipped = {}
-    resets_at = next_midnight(now, settings.tz)
-    for name in kinds:
-        quota: Quota | None = quota_today(name, today=today)
-        if quota is None:
-            continue
-        reserve = reserve_for(
-            quota_for(name, limit_seen=quota.limit),
-            reserve_percent=settings.smartup_quota_reserve_percent,
+    def execute(self) -> RunOutcome:
+        run, db, kinds, settings, day = self.row, self.db, self.kinds, self.settings, self.day
+        retry, log, progress = self.retry, self.log, self.progress
+        started = time.monotonic()
+        log.info("sync.start", days_back=day.days_back, full=day.full, streams=list(kinds))
+        results: list[StreamResult] = []
+        retry = retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds)
+        client = SmartUpClient(
+            user=settings.smartup_user,
+            password=settings.smartup_password,
+            project_code=settings.smartup_project_code,
+            read_timeout=settings.smartup_timeout_seconds,
+            retry=retry,
         )
-        if quota.exhausted or (quota.left is not None and quota.left <= reserve):
-            reason = (
-                f"SmartUp daily quota for {name}: {quota.left} left, at or below the reserve "
-                f"of {reserve}; it resets at 00:00 {settings.smartup_timezone}"
-            )
-            log.info(
-                "sync.skipped",
-                run_type=name,
-                reason="quota",
-                left=quota.left,
-                reserve=reserve,
-                resets_at=resets_at.isoformat(),
-            )
-            skipped[name] = reason
-    return skipped
-
-
-def _span(stream: Stream, settings: Settings, plan: StreamPlan, day: _Day) -> dict[str, Reach]:
-    """How far back this run asks ``stream``, per filial, from the state kept (a sweep
-    when the plan's sweep period passed)."""
-    span = {}
-    for key in stream.filial_keys(settings):
-        state = stream_state(stream.name, key)
-        span[key] = reach_for(
-            stream.name,
-            today=day.today,
-            now=day.now,
-            watermark=state.watermark if state else None,
-            last_sweep_at=state.last_sweep_at if state else None,
-            days_back=settings.sync_orders_days_back,
-            sweep_seconds=plan.sweep_used,
-            forced_days_back=day.days_back,
-            full=day.full,
+        reporter = ProgressReporter(
+            kind=run.run_type, sinks=[RunProgressWriter(db, run.id), *progress], log=log
         )
-    return span
-
-
-def _keep_state(stream: str, day: _Day) -> Any:
-    """After each committed answer: keep its ``limits``, and move the watermark to the last
-    day it covered when nothing before that day is missing (a sweep shorter than an
-    outage must not jump the gap)."""
-
-    def applied(request: ExportRequest, limits: dict[str, Any] | None) -> None:
-        if limits is not None:
-            record_limits(stream, limits, day=day.company_day(), now=day.moment())
-        if request.days is None:  # the whole catalogue
-            advance_watermark(stream, request.state_key, day.today, now=day.now)
-            return
-        first, last = request.days
-        state = stream_state(stream, request.state_key)
-        watermark = state.watermark if state else None
-        if watermark is None or first <= watermark + timedelta(days=1):
-            advance_watermark(stream, request.state_key, last, now=day.now)
-
-    return applied
-
-
-def _run(
-    run: Any,
-    db: pw.Database,
-    kinds: tuple[str, ...],
-    settings: Settings,
-    day: _Day,
-    retry: RetryPolicy | None,
-    log: Any,
-    progress: Sequence[Sink] = (),
-) -> RunOutcome:
-    started = time.monotonic()
-    log.info("sync.start", days_back=day.days_back, full=day.full, streams=list(kinds))
-    results: list[StreamResult] = []
-    retry = retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds)
-    client = SmartUpClient(
-        user=settings.smartup_user,
-        password=settings.smartup_password,
-        project_code=settings.smartup_project_code,
-        read_timeout=settings.smartup_timeout_seconds,
-        retry=retry,
-    )
-    reporter = ProgressReporter(
-        kind=run.run_type, sinks=[RunProgressWriter(db, run.id), *progress], log=log
-    )
-    try:
-        with reporter:
-            engine = SyncEngine(
-                client=client, loader=loader_for(db), tz=settings.tz, log=log, progress=reporter
-            )
-            plan = plan_for(settings, limits_seen=limits_seen())
-            for name in kinds:
-                stream = STREAMS[name]
-                span = _span(stream, settings, plan[name], day)
-                seen: set[tuple[str, ...]] | None = set() if name == "products" else None
-                result = engine.sync(
-                    stream,
-                    stream.requests(settings, span),
-                    on_applied=_keep_state(name, day),
-                    seen=seen,
+        try:
+            with reporter:
+                engine = SyncEngine(
+                    client=client, loader=loader_for(db), tz=settings.tz, log=log, progress=reporter
                 )
-                if result.quota_spent:
-                    record_quota_spent(name, day=day.company_day(), now=day.moment())
-                    result.error = (
-                        f"SmartUp daily quota for {name} is spent; "
-                        f"it resets at 00:00 {settings.smartup_timezone}"
+                plan = plan_for(settings, limits_seen=limits_seen())
+                for name in kinds:
+                    stream = STREAMS[name]
+                    span = span_for(stream, settings, plan[name], day)
+                    seen: set[tuple[str, ...]] | None = set() if name == "products" else None
+                    result = engine.sync(
+                        stream,
+                        stream.requests(settings, span),
+                        on_applied=state_keeper(name, day),
+                        seen=seen,
                     )
-                if result.error is None:
-                    _after_complete(name, span, seen, settings, day, result, log)
-                result.error = (
-                    one_line(result.error, secrets=settings.secrets) if result.error else None
-                )
-                results.append(result)
-                log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
-    except Exception as error:
-        message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
-        with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
-            finish_run(run, results, error=message, secrets=settings.secrets)
-        log.error("sync.error", error=message)
-        log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
-        with suppress(pw.PeeweeException):
-            alert_after_run(run, kinds, results, settings=settings, log=log)
-        raise
-    finally:
-        client.close()
-    finish_run(run, results, secrets=settings.secrets)
-    duration = round(time.monotonic() - started, 3)
-    log.info(
-        "sync.finish",
-        status=run.status,
-        duration_s=duration,
-        error=run.error_message,
-        synced_products_count=run.synced_products_count,
-        synced_orders_count=run.synced_orders_count,
-    )
-    alert_after_run(run, kinds, results, settings=settings, log=log)
-    return RunOutcome(run.status, run.id, results, run.error_message, duration)
-
-
-def _after_complete(
-    name: str,
-    span: dict[str, Reach],
-    seen: set[tuple[str, ...]] | None,
-    settings: Settings,
-    day: _Day,
-    result: StreamResult,
-    log: Any,
-) -> None:
-    """Every request of ``name`` succeeded: reconcile the catalogue (products), and record
-    the sweeps completed."""
-    swept = [key for key, reach in span.items() if reach.sweep]
-    if seen is not None:
-        complete = any(reach.first is None for reach in span.values())
-        reconciled = reconcile_products(
-            seen,
-            complete_catalogue=complete,
-            max_gone_percent=settings.sync_max_gone_percent,
-            now=day.now,
+                    if result.quota_spent:
+                        record_quota_spent(name, day=day.company_day(), now=day.moment())
+                        result.error = (
+                            f"SmartUp daily quota for {name} is spent; "
+                            f"it resets at 00:00 {settings.smartup_timezone}"
+                        )
+                    if result.error is None:
+                        after_complete(name, span, seen, settings, day, result, log)
+                    result.error = (
+                        one_line(result.error, secrets=settings.secrets) if result.error else None
+                    )
+                    results.append(result)
+                    log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+        except Exception as error:
+            message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
+            with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
+                finish_run(run, results, error=message, secrets=settings.secrets)
+            log.error("sync.error", error=message)
+            log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
+            with suppress(pw.PeeweeException):
+                alert_after_run(run, kinds, results, settings=settings, log=log)
+            raise
+        finally:
+            client.close()
+        finish_run(run, results, secrets=settings.secrets)
+        duration = round(time.monotonic() - started, 3)
+        log.info(
+            "sync.finish",
+            status=run.status,
+            duration_s=duration,
+            error=run.error_message,
+            synced_products_count=run.synced_products_count,
+            synced_orders_count=run.synced_orders_count,
         )
-        result.gone = reconciled.gone
-        if reconciled.gone or reconciled.revived:
-            log.info("sync.products.reconciled", gone=reconciled.gone, revived=reconciled.revived)
-        if reconciled.refused:
-            result.warning = reconciled.refused
-            log.warning("sync.products.reconcile_refused", reason=reconciled.refused)
-            for key in span:  # the next run asks for the whole catalogue again
-                clear_sweep(name, key)
-            swept = []
-    for key in swept:
-        mark_sweep(name, key, now=day.now)
+        alert_after_run(run, kinds, results, settings=settings, log=log)
+        return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
 def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dict[str, Any]:
