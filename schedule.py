@@ -124,11 +124,12 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
         self.settings = settings
 
     def enqueue_jobs(self) -> Any:
-        if not all(job_id in self for job_id in PERIODIC_JOBS):
+        registered = registered_intervals(self)  # read once: Redis may empty meanwhile
+        if None in registered.values():
             get_logger().warning("schedule.restored", jobs=register(self, self.settings))
         elif (plan := current_plan(self.settings)) is not None:
             wanted = {kind: plan[kind].interval_used for kind, _ in PERIODIC_JOBS.values()}
-            if registered_intervals(self) != wanted:
+            if registered != wanted:
                 get_logger().info(
                     "schedule.replanned", jobs=register(self, self.settings, plan=plan)
                 )

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
+from redis import Redis
 
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
@@ -23,6 +24,7 @@ PG_ADMIN_DSN = os.environ.get(
     "TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432"
 )
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 TODAY = datetime.now(ZoneInfo("Asia/Tashkent")).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
@@ -82,6 +84,16 @@ def pg(pg_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def redis() -> Iterator[Redis]:
+    """Our own Redis database number (``TEST_REDIS_URL``), emptied before and after."""
+    connection = Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'sync.sqlite3'}"
     apply_migrations(url)
@@ -105,7 +117,7 @@ def settings_for(sim: SmartUpSimulator, database_url: str, **overrides: object) 
         "smartup_user": USER,
         "smartup_password": PASSWORD,
         "smartup_filial_ids": ("100",),
-        "redis_url": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        "redis_url": REDIS_URL,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

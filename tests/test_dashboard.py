@@ -11,11 +11,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis import Redis
 
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from tests.conftest import settings_for
@@ -27,15 +25,6 @@ pytest.importorskip(
 )
 
 USERNAME, PASSWORD = "ops", "dash-Pa55-word"
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
 
 
 def free_port() -> int:

@@ -164,16 +164,6 @@ def private_redis() -> Iterator[PrivateRedis]:
     server.stop()
 
 
-@pytest.fixture
-def shared_redis() -> Iterator[Redis]:
-    """Our own database number of the shared Redis, emptied before and after."""
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
-
-
 def movable(job: Job, connection: Redis) -> bool:
     """Something will run ``job``: it sits in its queue, or is scheduled for a time that
     has not passed by more than the margin the movers allow."""
@@ -188,7 +178,7 @@ def movable(job: Job, connection: Redis) -> bool:
 
 
 def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
-    pg, simulator, shared_redis, monkeypatch
+    pg, simulator, redis, monkeypatch
 ):
     monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [15, 15])
     proxy = CuttableProxy()
@@ -202,18 +192,18 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
     holder = worker(environ)
     others: list[Proc] = []
     try:
-        wait_for(lambda: shared_redis.get(SCHEDULER_LOCK), timeout=60, what="the scheduler lock")
+        wait_for(lambda: redis.get(SCHEDULER_LOCK), timeout=60, what="the scheduler lock")
         job = enqueue_sync("products", settings=settings)
         wait_for(lambda: job.get_status(refresh=True) == "scheduled", timeout=60, what="the retry")
         holder.kill_tree()
-        assert shared_redis.get(SCHEDULER_LOCK)  # still held, by a dead worker
-        due = ScheduledJobRegistry(PRODUCTS_QUEUE, connection=shared_redis).get_scheduled_time(job)
+        assert redis.get(SCHEDULER_LOCK)  # still held, by a dead worker
+        due = ScheduledJobRegistry(PRODUCTS_QUEUE, connection=redis).get_scheduled_time(job)
         proxy.restore()
         others = [worker(environ), scheduler(environ)]
 
         while datetime.now(UTC) < due:  # the web app keeps asking meanwhile
             again = enqueue_sync("products", settings=settings)
-            assert again.id == job.id and movable(again, shared_redis)
+            assert again.id == job.id and movable(again, redis)
             time.sleep(1)
         wait_for(
             lambda: job.get_status(refresh=True) == "finished",
@@ -237,8 +227,8 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
     ], outputs
 
 
-def test_the_scheduler_moves_overdue_retries_of_our_queues(pg, simulator, shared_redis):
-    queue = Queue(PRODUCTS_QUEUE, connection=shared_redis)
+def test_the_scheduler_moves_overdue_retries_of_our_queues(pg, simulator, redis):
+    queue = Queue(PRODUCTS_QUEUE, connection=redis)
     now = datetime.now(UTC)
     overdue = queue.enqueue_at(now - timedelta(seconds=120), "jobs.tasks.sync_job", "products")
     future = queue.enqueue_at(now + timedelta(seconds=600), "jobs.tasks.sync_job", "products")
@@ -256,27 +246,27 @@ def test_the_scheduler_moves_overdue_retries_of_our_queues(pg, simulator, shared
     assert future.get_status(refresh=True) == "scheduled" and future.id not in queue.job_ids
 
 
-def test_enqueue_sync_returns_only_a_job_something_will_move(pg, simulator, shared_redis):
+def test_enqueue_sync_returns_only_a_job_something_will_move(pg, simulator, redis):
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
-    queue = Queue(PRODUCTS_QUEUE, connection=shared_redis)
+    queue = Queue(PRODUCTS_QUEUE, connection=redis)
     registry = ScheduledJobRegistry(queue=queue)
 
     lost = enqueue_sync("products", settings=settings)
-    shared_redis.lrem(queue.key, 0, lost.id)  # QUEUED in name, in no queue
+    redis.lrem(queue.key, 0, lost.id)  # QUEUED in name, in no queue
     replaced = enqueue_sync("products", settings=settings)
     assert replaced.id != lost.id and queue.job_ids == [replaced.id]
 
-    shared_redis.lrem(queue.key, 0, replaced.id)
+    redis.lrem(queue.key, 0, replaced.id)
     queue.schedule_job(replaced, datetime.now(UTC) + timedelta(seconds=300))
     assert enqueue_sync("products", settings=settings).id == replaced.id  # a retry to come
     assert queue.job_ids == []
 
-    shared_redis.zadd(registry.key, {replaced.id: time.time() - 60})  # its mover died
+    redis.zadd(registry.key, {replaced.id: time.time() - 60})  # its mover died
     moved = enqueue_sync("products", settings=settings)
     assert moved.id == replaced.id and moved.get_status(refresh=True) == "queued"
     assert queue.job_ids == [replaced.id] and registry.get_job_ids() == []
 
-    shared_redis.lrem(queue.key, 0, replaced.id)
+    redis.lrem(queue.key, 0, replaced.id)
     replaced.set_status(JobStatus.SCHEDULED)  # SCHEDULED in name, in no registry
     fresh = enqueue_sync("products", settings=settings)
     assert fresh.id != replaced.id and queue.job_ids == [fresh.id]
@@ -374,7 +364,7 @@ def test_a_worker_started_while_redis_is_down_serves_when_it_comes_up(pg, simula
 
 
 def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
-    pg, simulator, shared_redis, monkeypatch
+    pg, simulator, redis, monkeypatch
 ):
     monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [0, 0])  # retry at once
     simulator.add_fault("products", Fault(delay=30.0))
@@ -389,7 +379,7 @@ def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
     simulator.clear_faults()
     # What a live worker's maintenance does once the dead worker's heartbeat lapsed (about a
     # minute later): the abandoned job is retried. A later clock skips the wait.
-    StartedJobRegistry(PRODUCTS_QUEUE, connection=shared_redis).cleanup(time.time() + 3600)
+    StartedJobRegistry(PRODUCTS_QUEUE, connection=redis).cleanup(time.time() + 3600)
     assert job.get_status(refresh=True) == "queued"
     done = subprocess.run(
         [sys.executable, "-m", "jobs", "worker", "--burst"],
@@ -498,7 +488,7 @@ def private_cluster() -> Iterator[PrivateCluster]:
 
 
 def test_postgres_restarted_in_immediate_mode_mid_run(
-    private_cluster, simulator, shared_redis, monkeypatch
+    private_cluster, simulator, redis, monkeypatch
 ):
     monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [3, 3])
     simulator.add_fault("products", Fault(delay=8.0), times=1)

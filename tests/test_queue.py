@@ -10,33 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
-import pytest
-from redis import Redis
 from rq import Queue
 
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from jobs.simulator import Fault
 from models import Product, SyncRun, open_database
 from schedule import PERIODIC_JOBS, make_scheduler, register, registered_intervals
-from tests.conftest import PASSWORD, USER, settings_for
+from tests.conftest import PASSWORD, REDIS_URL, USER, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RQ = str(Path(sys.executable).parent / "rq")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    """Our own Redis database number, emptied before and after each test."""
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
 
 
 def env_for(sim, database_url: str, **extra: str) -> dict[str, str]:

@@ -136,15 +136,6 @@ def test_the_run_row_shows_progress_written_inside_an_open_load_transaction(pg):
 
 
 @pytest.fixture
-def redis() -> Iterator[Redis]:
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
-
-
-@pytest.fixture
 def month_simulator() -> Iterator[SmartUpSimulator]:
     """Orders over 30 days: every 7-day window of a 30-days-back run holds some."""
     products = generate_products(50)
