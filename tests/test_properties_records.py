@@ -237,9 +237,9 @@ def test_times_are_read_exactly_or_refused(text):
         read = parse_datetime(text, tz=TASHKENT)
     except FieldError:
         day = oracle_date(text)
-        parts = [int(part) for part in text[11:].split(":")] if len(text) > 10 else [0, 0]
-        hour, minute, second = (*parts, 0)[:3]
         try:
+            parts = [int(part) for part in text[11:].split(":")] if len(text) > 10 else [0, 0]
+            hour, minute, second = (*parts, 0)[:3]
             assert day is not None
             moment = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=TASHKENT)
             moment.astimezone(UTC)
