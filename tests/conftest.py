@@ -32,7 +32,9 @@ FAST_RETRY = RetryPolicy(
 # Property tests: few examples, always the same ones, in `make test`; many, new ones each
 # time, in `make fuzz` (HYPOTHESIS_PROFILE=fuzz; counts per property in tests/strategies.py).
 hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None)
-hypothesis_settings.register_profile("fuzz", deadline=None, print_blob=True)
+hypothesis_settings.register_profile(
+    "fuzz", derandomize=False, database=None, deadline=None, print_blob=True
+)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 TABLES = ("order_items", "orders", "products", "smartup_sync_runs")
 
