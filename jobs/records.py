@@ -4,10 +4,11 @@ SmartUp sends every value as a string: amounts as ``"1 200 000,50"``, dates as
 ``dd.mm.yyyy``, times as ``dd.mm.yyyy hh24:mi:ss`` in the company's local time, empty
 values as ``""``. A value is stored exactly as sent or the record is rejected, never
 turned into a third value: an amount is read only in the spellings :func:`parse_decimal`
-names, and one that the column would round is refused. A record is handled in two steps: ``identify_*`` takes its id and a
-content hash (cheap: enough to tell that a stored record did not change), and ``parse_*``
-builds its rows. A record that cannot be stored raises :class:`RecordRejected` with the
-record's id and the reason; the caller counts it and goes on with the next one.
+names, and one that the column would round is refused. A record is handled in two
+steps: ``identify_*`` takes its id and a content hash (cheap: enough to tell that a stored
+record did not change), and ``parse_*`` builds its rows. A record that cannot be stored
+raises :class:`RecordRejected` with the record's id and the reason; the caller counts it
+and goes on with the next one.
 """
 
 from __future__ import annotations
@@ -121,9 +122,7 @@ def parse_decimal(
         elif smartup := _SMARTUP_AMOUNT.fullmatch(value):  # "1 200 000,50", the usual
             number = Decimal(f"{smartup[1].replace(' ', '')}.{smartup[2] or '0'}")
             decimals = smartup[2] or ""
-        elif amount := (
-            _AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))
-        ):
+        elif amount := (_AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))):
             sign, digits, separator, mark, decimals = amount.groups("")
             if separator:
                 if separator == mark:

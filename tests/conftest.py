@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
+from hypothesis import settings as hypothesis_settings
 from redis import Redis
 
 from jobs.settings import Settings
@@ -30,6 +31,13 @@ USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
     attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10
 )
+# Property tests: few examples, always the same ones, in `make test`; many, new ones each
+# time, in `make fuzz` (HYPOTHESIS_PROFILE=fuzz; counts per property in tests/strategies.py).
+hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile(
+    "fuzz", derandomize=False, database=None, deadline=None, print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 TABLES = (
     "order_items",
     "orders",

@@ -50,6 +50,13 @@ class Piece:
 
 WHITESPACE = st.sampled_from([b"", b"", b"", b"", b" ", b"\n", b"\t", b"\r\n  "])
 
+
+def one_in(n: int) -> Any:
+    """True about one time in ``n``. (Hypothesis favours the ends of a range, so the
+    rare case is a value in the middle.)"""
+    return st.integers(0, n - 1).map(lambda drawn: drawn == n // 2)
+
+
 # -- strings -----------------------------------------------------------------------------
 
 SPECIAL_CHARACTERS = [
@@ -90,9 +97,16 @@ LOOKS_ESCAPED = ["\\u0000", "\\ud800", "\\\\u0000", "\\u", "\\"]
 SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f"}
 SHORT_ESCAPES.update({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
+# Text PostgreSQL keeps as it is, and text it refuses (NUL, lone surrogates).
+clean_characters = st.one_of(
+    st.sampled_from([c for c in SPECIAL_CHARACTERS if c != "\x00"]),
+    st.characters(exclude_characters="\x00"),
+    st.characters(exclude_characters="\x00"),
+)
 characters = st.one_of(
-    st.sampled_from(SPECIAL_CHARACTERS),
-    st.characters(),
+    clean_characters,
+    clean_characters,
+    st.just("\x00"),
     st.integers(0xD800, 0xDFFF).map(chr),  # surrogates: written as escapes
 )
 
@@ -102,13 +116,15 @@ def _escape(code: int, upper: bool) -> str:
 
 
 @st.composite
-def string_pieces(draw: Any, *, alphabet: Any = characters, max_size: int = 12) -> Piece:
+def string_pieces(draw: Any, *, hostile: bool = True, max_size: int = 12) -> Piece:
     """A JSON string: each character written raw, as a short escape or as ``\\uXXXX``
-    (astral ones as a surrogate pair); sometimes bytes that are not UTF-8 in between."""
+    (astral ones as a surrogate pair). ``hostile``: NUL, surrogates and bytes that are
+    not UTF-8 too; otherwise text PostgreSQL keeps."""
+    alphabet = characters if hostile else clean_characters
     parts: list[tuple[str, Any]] = []
     for _ in range(draw(st.integers(0, max_size))):
         choice = draw(st.integers(0, 30))
-        if choice == 0:
+        if choice == 0 and hostile:
             parts.append(("bytes", draw(st.sampled_from(INVALID_UTF8))))
         elif choice == 1 and max_size:  # text that looks like an escape: ordinary text
             parts += [("char", char) for char in draw(st.sampled_from(LOOKS_ESCAPED))]
@@ -255,13 +271,20 @@ def _arrays(draw: Any, children: Any) -> Piece:
 
 @st.composite
 def _objects(draw: Any, children: Any) -> Piece:
-    return object_of(draw, draw(st.lists(st.tuples(string_pieces(max_size=4), children), max_size=4)))
+    return object_of(
+        draw, draw(st.lists(st.tuples(string_pieces(max_size=4), children), max_size=4))
+    )
 
 
 json_pieces = st.recursive(
     st.one_of(string_pieces(), number_pieces(), literal_pieces),
     lambda children: st.one_of(_arrays(children), _objects(children)),
     max_leaves=8,
+)
+clean_json_pieces = st.recursive(
+    st.one_of(string_pieces(hostile=False), literal_pieces),
+    lambda children: st.one_of(_arrays(children), _objects(children)),
+    max_leaves=6,
 )
 hostile_pieces = st.one_of(json_pieces, not_json_pieces, deep_pieces)
 
@@ -273,7 +296,7 @@ GROUP_SEPARATORS = [" ", "\u00a0", "\u2009", "\u202f", "'", ",", "."]
 @st.composite
 def amount_spellings(draw: Any, *, max_decimals: int = 2) -> tuple[str, Decimal]:
     """An amount in one of the spellings SmartUp's grammar allows, and its value."""
-    integer = draw(st.integers(0, 10**17))
+    integer = draw(st.one_of(st.integers(0, 10**7), st.integers(0, 10**17)))
     decimals = draw(st.integers(0, max_decimals))
     fraction = draw(st.integers(0, 10**decimals - 1)) if decimals else 0
     sign = draw(st.sampled_from(["", "-", "+"]))
@@ -283,7 +306,7 @@ def amount_spellings(draw: Any, *, max_decimals: int = 2) -> tuple[str, Decimal]
     separator = draw(st.sampled_from(["", *GROUP_SEPARATORS]))
     marks = [m for m in ".," if m != separator]
     mark = draw(st.sampled_from(marks))
-    groups = []
+    groups: list[str] = []
     while digits:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]
@@ -293,22 +316,36 @@ def amount_spellings(draw: Any, *, max_decimals: int = 2) -> tuple[str, Decimal]
     return spelled, value
 
 
+valid_amount_text = amount_spellings().map(lambda pair: pair[0])
 amount_text = st.one_of(
-    amount_spellings().map(lambda pair: pair[0]),
+    valid_amount_text,
     st.text(st.sampled_from("0123456789 .,'+-e\u00a0\u2009\u202f\u0660x"), max_size=14),
     st.sampled_from(["1.2.3", "1,2,3", "12a", "1e400", "NaN", "", "-", "1_000", "١٢", " 12 "]),
+)
+valid_date_text = st.dates().map(lambda d: f"{d.day:02d}.{d.month:02d}.{d.year:04d}")
+valid_time_text = st.datetimes().map(
+    lambda t: t.strftime("%d.%m.") + f"{t.year:04d}" + t.strftime(" %H:%M:%S")
 )
 
 
 @st.composite
 def date_text(draw: Any, *, with_time: bool = False) -> str:
     """``dd.mm.yyyy`` (with ``hh24:mi[:ss]``), real or not, or any text."""
-    day, month, year = draw(st.integers(0, 32)), draw(st.integers(0, 13)), draw(st.integers(0, 9999))
+    day, month, year = (
+        draw(st.integers(0, 32)),
+        draw(st.integers(0, 13)),
+        draw(st.integers(0, 9999)),
+    )
     spelled = f"{day:02d}.{month:02d}.{year:04d}"
     if with_time and draw(st.booleans()):
-        hour, minute, second = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
+        hour, minute, second = (
+            draw(st.integers(0, 25)),
+            draw(st.integers(0, 61)),
+            draw(st.integers(0, 61)),
+        )
         spelled += f" {hour:02d}:{minute:02d}" + (f":{second:02d}" if draw(st.booleans()) else "")
-    return draw(st.one_of(st.just(spelled), st.just(spelled), st.text(max_size=20)))
+    drawn: str = draw(st.one_of(st.just(spelled), st.just(spelled), st.text(max_size=20)))
+    return drawn
 
 
 def text_value(strategy: Any) -> Any:
@@ -338,83 +375,114 @@ def _spelled_as_escapes(value: str) -> Any:
 
 
 IDS = [str(n) for n in range(1, 25)]
+valid_ids = text_value(st.sampled_from(IDS))
 id_pieces = st.one_of(
-    text_value(st.sampled_from(IDS)),
-    text_value(st.sampled_from(IDS)),
-    text_value(st.sampled_from(IDS)),
     string_pieces(max_size=6),
     number_pieces(),
     literal_pieces,
     st.just(plain_string("x" * 65)),
+    st.just(plain_string("")),
 )
-value_pieces = st.one_of(string_pieces(), string_pieces(), json_pieces, hostile_pieces)
+value_pieces = one_in(5).flatmap(
+    lambda odd: hostile_pieces if odd else st.one_of(string_pieces(), json_pieces)
+)
+
+
+def _field(valid: Any, hostile: Any = None) -> tuple[Any, Any]:
+    """A field's values: (in a clean record, in a hostile one)."""
+    rough = value_pieces if hostile is None else st.one_of(hostile, value_pieces)
+    return valid, one_in(3).flatmap(lambda odd: rough if odd else valid)
 
 
 @st.composite
-def _record(draw: Any, id_field: str, fields: dict[str, Any]) -> Piece:
+def _record(draw: Any, id_field: str, fields: dict[str, tuple[Any, Any]]) -> Piece:
+    """A SmartUp record: clean (every value one SmartUp could send) or, one time in
+    three, hostile (any value may be anything, the id too)."""
+    hostile = draw(one_in(3))
     members: list[tuple[Piece, Piece]] = []
-    if draw(st.integers(0, 15)):
-        members.append((draw(text_value(st.just(id_field))), draw(id_pieces)))
-    for name, strategy in fields.items():
-        if draw(st.integers(0, 3)):
-            members.append((plain_string(name), draw(strategy)))
+    if not (hostile and draw(one_in(12))):
+        members.append(
+            (
+                draw(text_value(st.just(id_field))),
+                draw(st.one_of(valid_ids, id_pieces) if hostile else valid_ids),
+            )
+        )
+    for name, (clean, rough) in fields.items():
+        if not draw(one_in(4)):
+            members.append((plain_string(name), draw(rough if hostile else clean)))
     for _ in range(draw(st.integers(0, 2))):
-        members.append((draw(string_pieces(max_size=5)), draw(value_pieces)))
+        extra = value_pieces if hostile else clean_json_pieces
+        members.append((draw(string_pieces(hostile=hostile, max_size=5)), draw(extra)))
     members = draw(st.permutations(members))
     return object_of(draw, list(members))
 
 
-def _text_or_any(strategy: Any) -> Any:
-    return st.one_of(text_value(strategy), text_value(strategy), value_pieces)
-
-
+clean_text = string_pieces(hostile=False)
 PRODUCT_FIELDS = {
-    "code": _text_or_any(st.from_regex(r"P[0-9]{4}", fullmatch=True)),
-    "name": st.one_of(string_pieces(), string_pieces(max_size=40), value_pieces),
-    "short_name": string_pieces(),
-    "measure_code": _text_or_any(st.sampled_from(["dona", "kg", "l"])),
-    "state": _text_or_any(st.sampled_from(["A", "P", ""])),
-    "barcodes": _text_or_any(st.from_regex(r"[0-9]{3,8}([|,; ]+[0-9]{3,8}){0,3}", fullmatch=True)),
+    "code": _field(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
+    "name": _field(st.one_of(clean_text, string_pieces(hostile=False, max_size=40))),
+    "short_name": _field(clean_text),
+    "measure_code": _field(text_value(st.sampled_from(["dona", "kg", "l"]))),
+    "state": _field(text_value(st.sampled_from(["A", "P", ""]))),
+    "barcodes": _field(
+        text_value(st.from_regex(r"[0-9]{3,8}([|,; ]+[0-9]{3,8}){0,3}", fullmatch=True))
+    ),
 }
 product_records = _record("product_id", PRODUCT_FIELDS)
 
+AMOUNT = _field(text_value(valid_amount_text), text_value(amount_text))
+
 
 @st.composite
-def _line(draw: Any) -> Piece:
-    amount = _text_or_any(amount_text)
+def _line(draw: Any, hostile: bool) -> Piece:
     fields = {
-        "product_unit_id": _text_or_any(st.sampled_from(IDS)),
-        "product_code": _text_or_any(st.from_regex(r"P[0-9]{4}", fullmatch=True)),
-        "product_name": string_pieces(),
-        "order_quant": amount,
-        "sold_quant": amount,
-        "return_quant": amount,
-        "product_price": amount,
-        "sold_amount": amount,
-        "vat_percent": amount,
-        "vat_amount": amount,
-        "inventory_kind": string_pieces(max_size=2),
+        "product_unit_id": _field(text_value(st.sampled_from(IDS))),
+        "product_code": _field(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
+        "product_name": _field(clean_text),
+        "order_quant": AMOUNT,
+        "sold_quant": AMOUNT,
+        "return_quant": AMOUNT,
+        "product_price": AMOUNT,
+        "sold_amount": AMOUNT,
+        "vat_percent": AMOUNT,
+        "vat_amount": AMOUNT,
+        "inventory_kind": _field(text_value(st.sampled_from(["G", "M", "P"]))),
     }
-    members = [(plain_string(k), draw(v)) for k, v in fields.items() if draw(st.integers(0, 3))]
+    members = [
+        (plain_string(name), draw(values[1] if hostile else values[0]))
+        for name, values in fields.items()
+        if not draw(one_in(4))
+    ]
     return object_of(draw, members)
 
 
 @st.composite
-def _lines(draw: Any) -> Piece:
-    return array_of(draw, draw(st.lists(st.one_of(_line(), _line(), _line(), value_pieces), max_size=4)))
+def _lines(draw: Any, hostile: bool) -> Piece:
+    """Order lines; in a hostile record one line in five is hostile, or not an object."""
+    count = draw(st.integers(0, 4))
+    lines = [
+        draw(st.one_of(_line(False), _line(False), _line(False), _line(True), value_pieces))
+        if hostile
+        else draw(_line(False))
+        for _ in range(count)
+    ]
+    return array_of(draw, lines)
 
 
 ORDER_FIELDS = {
-    "external_id": string_pieces(max_size=4),
-    "filial_id": _text_or_any(st.just("100")),
-    "status": _text_or_any(st.sampled_from(["B#S", "A", "C"])),
-    "deal_time": _text_or_any(date_text(with_time=True)),
-    "delivery_date": _text_or_any(date_text()),
-    "booked_date": _text_or_any(date_text()),
-    "total_amount": _text_or_any(amount_text),
-    "currency_code": _text_or_any(st.just("860")),
-    "person_name": string_pieces(),
-    "order_products": st.one_of(_lines(), _lines(), _lines(), value_pieces),
+    "external_id": _field(clean_text),
+    "filial_id": _field(text_value(st.just("100"))),
+    "status": _field(text_value(st.sampled_from(["B#S", "A", "C"]))),
+    "deal_time": _field(
+        st.one_of(text_value(valid_time_text), text_value(valid_date_text)),
+        text_value(date_text(with_time=True)),
+    ),
+    "delivery_date": _field(text_value(valid_date_text), text_value(date_text())),
+    "booked_date": _field(text_value(valid_date_text), text_value(date_text())),
+    "total_amount": AMOUNT,
+    "currency_code": _field(text_value(st.just("860"))),
+    "person_name": _field(clean_text),
+    "order_products": (_lines(False), st.one_of(_lines(True), _lines(True), value_pieces)),
 }
 order_records = _record("deal_id", ORDER_FIELDS)
 
@@ -422,7 +490,7 @@ order_records = _record("deal_id", ORDER_FIELDS)
 def records_of(kind: str) -> Any:
     """SmartUp-like records of ``kind`` (mostly), or any JSON value at all (sometimes)."""
     shaped = product_records if kind == "products" else order_records
-    return st.one_of(shaped, shaped, shaped, shaped, shaped, hostile_pieces)
+    return one_in(8).flatmap(lambda odd: hostile_pieces if odd else shaped)
 
 
 @st.composite
@@ -433,7 +501,9 @@ def bodies(draw: Any, kind: str) -> tuple[bytes, list[Any], Any]:
     key = "inventory" if kind == "products" else "order"
     records = draw(st.lists(records_of(kind), max_size=8))
     limits = draw(
-        st.one_of(json_pieces, st.just(Piece(b'{"left_limit_quant":"99"}', {"left_limit_quant": "99"})))
+        st.one_of(
+            json_pieces, st.just(Piece(b'{"left_limit_quant":"99"}', {"left_limit_quant": "99"}))
+        )
     )
     decoy = array_of(draw, draw(st.lists(records_of(kind), max_size=2)))
     other_key = "order" if key == "inventory" else "inventory"

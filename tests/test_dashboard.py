@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
-from tests.conftest import settings_for
-from tests.test_queue import REDIS_URL, ROOT, stop, wait_for
+from tests.conftest import REDIS_URL, settings_for
+from tests.test_queue import ROOT, stop, wait_for
 
 pytest.importorskip(
     "rq_dashboard",

@@ -34,8 +34,8 @@ from jobs.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
 from jobs.simulator import Fault
 from migrate import apply_migrations
 from models import Product, open_database
-from tests.conftest import settings_for
-from tests.test_queue import REDIS_URL, ROOT, CuttableProxy, env_for, runs, wait_for
+from tests.conftest import REDIS_URL, settings_for
+from tests.test_queue import ROOT, CuttableProxy, env_for, runs, wait_for
 
 REDIS_PORTS = range(6391, 6400)  # this suite's private Redis servers
 PG_PORT = int(os.environ.get("TEST_PRIVATE_PG_PORT", "5491"))

@@ -59,7 +59,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
-def serve_and_sync(sim: SmartUpSimulator, url: str, kind: str, body: bytes) -> tuple[Any, list]:
+def serve_and_sync(sim: Any, url: str, kind: str, body: bytes) -> tuple[Any, list[Any]]:
     sim.clear_faults()  # every attempt gets the body (a truncated one is asked for again)
     sim.add_fault(kind, Fault(status=200, body=body, content_type=JSON), times=10)
     with capture_logs() as logs:
@@ -138,9 +138,7 @@ def counts(outcome: Any) -> Any:
 @pytest.mark.parametrize("kind", ["products", "orders"])
 @examples(12, 2000)
 @given(data=st.data())
-def test_any_answer_of_the_right_shape_is_applied_record_by_record(
-    kind, data, smartup, pg_url
-):
+def test_any_answer_of_the_right_shape_is_applied_record_by_record(kind, data, smartup, pg_url):
     body, sent, _ = data.draw(bodies(kind))
     sql(pg_url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     records, accepted, rejects = expected_outcome(kind, body)

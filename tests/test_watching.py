@@ -32,9 +32,8 @@ from jobs.state import record_limits
 from jobs.tasks import run_sync
 from models import SyncRun, open_database
 from schedule import PERIODIC_JOBS, make_scheduler, register
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.conftest import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER, settings_for
 from tests.test_queue import (
-    REDIS_URL,
     ROOT,
     env_for,
     finish,
