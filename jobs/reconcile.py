@@ -53,6 +53,8 @@ def reconcile_products(
     now = now or datetime.now(UTC)
     ids = sorted({key[-1] for key in seen})
     if complete_catalogue and not ids:
+        if not _count_stored(db):  # nothing stored, nothing to lose: an empty shop stays so
+            return Reconciled()
         return Reconciled(refused="the full catalogue export was empty: no product marked gone")
     with db.atomic():
         _fill_seen(db, ids)
@@ -91,6 +93,13 @@ _UNSEEN = (
     f"external_source = '{SOURCE}' AND deleted_at IS NULL AND NOT EXISTS "
     f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)"
 )
+
+
+def _count_stored(db: pw.Database) -> int:
+    row = db.execute_sql(
+        f"SELECT count(*) FROM products WHERE external_source = '{SOURCE}' AND deleted_at IS NULL"
+    ).fetchone()
+    return int(row[0])
 
 
 def _count_missing(db: pw.Database) -> tuple[int, int]:
