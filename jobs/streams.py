@@ -120,7 +120,7 @@ class OrdersStream(Stream):
     )
 
     def weight(self, record: Any) -> int:
-        """An order and its lines: a line, as parsed by ijson, holds as much as a product."""
+        """An order and its lines: a line, as read from the body, holds as much as a product."""
         lines = record.get("order_products") if isinstance(record, dict) else None
         return 1 + (len(lines) if isinstance(lines, list) else 0)
 
