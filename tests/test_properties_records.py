@@ -92,7 +92,7 @@ piece_sizes = st.lists(st.integers(1, 300), min_size=1, max_size=5)
 
 
 @pytest.mark.parametrize("kind", ["products", "orders"])
-@examples(30, 3000)
+@examples(30, 600)
 @given(data=st.data(), sizes=piece_sizes)
 def test_the_reader_yields_every_record_exactly_as_sent(kind, data, sizes):
     body, expected, limits = data.draw(bodies(kind))
@@ -107,7 +107,7 @@ def test_the_reader_yields_every_record_exactly_as_sent(kind, data, sizes):
 
 
 @pytest.mark.parametrize("kind", ["products", "orders"])
-@examples(40, 1000)
+@examples(40, 300)
 @given(data=st.data(), sizes=piece_sizes)
 def test_the_reader_refuses_every_other_shape(kind, data, sizes):
     body = data.draw(bad_shapes(kind))
@@ -115,7 +115,7 @@ def test_the_reader_refuses_every_other_shape(kind, data, sizes):
         read_all(body, KEYS[kind], sizes)
 
 
-@examples(40, 1000)
+@examples(40, 400)
 @given(data=st.data(), cut=st.floats(0, 1, exclude_max=True))
 def test_a_body_cut_short_is_never_taken_whole(data, cut):
     body, _, _ = data.draw(bodies("products"))
@@ -162,14 +162,14 @@ def oracle_amount(text: str) -> Decimal | None:
     return None
 
 
-@examples(120, 10000)
+@examples(120, 2000)
 @given(spelled=amount_spellings(max_decimals=6))
 def test_every_spelling_of_an_amount_reads_as_its_value(spelled):
     text, value = spelled
     assert parse_decimal(text, scale=6) == value
 
 
-@examples(120, 10000)
+@examples(120, 2000)
 @given(text=st.one_of(amount_text, st.text(max_size=12)))
 def test_any_text_reads_as_the_grammar_says_or_is_refused(text):
     expected = oracle_amount(text)
@@ -181,7 +181,7 @@ def test_any_text_reads_as_the_grammar_says_or_is_refused(text):
         assert read is None if text == "" else read == expected
 
 
-@examples(100, 5000)
+@examples(100, 1000)
 @given(
     value=st.decimals(allow_nan=False, allow_infinity=False, places=None),
     scale=st.sampled_from([2, 6]),
@@ -218,7 +218,7 @@ def oracle_date(text: str) -> date | None:
         return None
 
 
-@examples(120, 10000)
+@examples(120, 2000)
 @given(text=date_text(with_time=True))
 def test_dates_are_read_exactly_or_refused(text):
     expected = oracle_date(text)
@@ -230,7 +230,7 @@ def test_dates_are_read_exactly_or_refused(text):
         assert read == (None if text == "" else expected)
 
 
-@examples(120, 10000)
+@examples(120, 2000)
 @given(text=date_text(with_time=True))
 def test_times_are_read_exactly_or_refused(text):
     try:
@@ -291,7 +291,7 @@ def as_read(value: Any) -> Any:
     return value
 
 
-@examples(120, 10000)
+@examples(120, 1000)
 @given(piece=hostile_pieces)
 def test_raw_is_the_record_exactly_or_the_record_is_refused(piece):
     if piece.value is UNREADABLE:
@@ -307,7 +307,7 @@ def test_raw_is_the_record_exactly_or_the_record_is_refused(piece):
 
 
 @pytest.mark.parametrize("kind", ["products", "orders"])
-@examples(120, 10000)
+@examples(120, 600)
 @given(data=st.data())
 def test_a_record_is_rows_or_a_reject_never_anything_else(kind, data):
     record = as_read(data.draw(records_of(kind)).value)

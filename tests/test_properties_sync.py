@@ -136,7 +136,7 @@ def counts(outcome: Any) -> Any:
 
 
 @pytest.mark.parametrize("kind", ["products", "orders"])
-@examples(12, 2000)
+@examples(12, 150)
 @given(data=st.data())
 def test_any_answer_of_the_right_shape_is_applied_record_by_record(kind, data, smartup, pg_url):
     body, sent, _ = data.draw(bodies(kind))
@@ -169,7 +169,7 @@ def test_any_answer_of_the_right_shape_is_applied_record_by_record(kind, data, s
 
 
 @pytest.mark.parametrize("kind", ["products", "orders"])
-@examples(6, 500)
+@examples(6, 100)
 @given(data=st.data())
 def test_an_answer_of_the_wrong_shape_fails_the_run_and_changes_nothing(
     kind, data, smartup, pg_url
