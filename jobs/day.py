@@ -16,7 +16,7 @@ from typing import Any
 
 from jobs.engine import StreamResult
 from jobs.plan import Reach, StreamPlan, next_midnight, quota_for, reach_for, reserve_for
-from jobs.reconcile import reconcile_products
+from jobs.reconcile import SeenIds, reconcile_products
 from jobs.settings import Settings
 from jobs.smartup import ExportRequest
 from jobs.state import (
@@ -125,7 +125,7 @@ def state_keeper(stream: str, day: RunDay) -> Any:
 def after_complete(
     name: str,
     span: dict[str, Reach],
-    seen: set[tuple[str, ...]] | None,
+    seen: SeenIds | None,
     settings: Settings,
     day: RunDay,
     result: StreamResult,

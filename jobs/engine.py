@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from jobs.loader import LoadCounts, Loader
 from jobs.progress import NO_PROGRESS, Progress
@@ -28,6 +28,13 @@ from jobs.smartup import (
     limits_spent,
 )
 from jobs.streams import Stream
+
+
+class KeySink(Protocol):
+    """Where the engine puts the key of every record it receives (reconciliation)."""
+
+    def add(self, key: tuple[str, ...], /) -> None: ...
+
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
 LOOKUP_BATCH = 2000  # weight of the records looked up at once (see Stream.weight)
@@ -108,7 +115,7 @@ class SyncEngine:
         requests: list[ExportRequest],
         *,
         on_applied: Callable[[ExportRequest, dict[str, Any] | None], None] | None = None,
-        seen: set[tuple[str, ...]] | None = None,
+        seen: KeySink | None = None,
     ) -> StreamResult:
         """Apply every export call of ``stream``; stop at the first that cannot be had.
 
@@ -150,7 +157,7 @@ class SyncEngine:
         stream: Stream,
         request: ExportRequest,
         number: int,
-        seen: set[tuple[str, ...]] | None,
+        seen: KeySink | None,
     ) -> _Applied:
         waits = self.client.retry.broken_body_waits()
         while True:
@@ -169,9 +176,7 @@ class SyncEngine:
                 )
                 time.sleep(wait)
 
-    def _apply(
-        self, stream: Stream, request: ExportRequest, seen: set[tuple[str, ...]] | None
-    ) -> _Applied:
+    def _apply(self, stream: Stream, request: ExportRequest, seen: KeySink | None) -> _Applied:
         rejects: list[RecordRejected] = []
         received = 0
 

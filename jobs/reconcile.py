@@ -15,9 +15,11 @@ gone, marks nothing and says why.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 import peewee as pw
 from psycopg2.extras import execute_values
@@ -27,6 +29,42 @@ from models import Product, is_postgres
 SEEN_TABLE = "smartup_seen_products"
 INSERT_PAGE = 5000
 SOURCE = "smartup"
+
+
+class SeenIds:
+    """The product ids a run received, kept small: as a set of key tuples 200,000 ids hold
+    about 30 MB, which a full export would add to the sync's peak memory. An id that is a
+    plain decimal number (SmartUp's are) is kept as an 8-byte integer; any other as text.
+    The same id may be added twice."""
+
+    def __init__(self) -> None:
+        self._numbers = array("q")
+        self._others: set[str] = set()
+
+    def add(self, key: tuple[str, ...]) -> None:
+        product_id = key[-1]
+        if _plain_number(product_id):
+            self._numbers.append(int(product_id))
+        else:
+            self._others.add(product_id)
+
+    def __bool__(self) -> bool:
+        return bool(self._numbers) or bool(self._others)
+
+    def ids(self) -> Iterator[str]:
+        """Every id added, as text (an id added twice comes twice)."""
+        yield from map(str, self._numbers)
+        yield from self._others
+
+
+def _plain_number(text: str) -> bool:
+    """Digits that ``str(int(text))`` gives back exactly, within 64 bits."""
+    return (
+        0 < len(text) <= 18
+        and text.isascii()
+        and text.isdigit()
+        and (text[0] != "0" or text == "0")
+    )
 
 
 @dataclass(frozen=True)
@@ -39,7 +77,7 @@ class Reconciled:
 
 
 def reconcile_products(
-    seen: Collection[tuple[str, ...]],
+    seen: SeenIds,
     *,
     complete_catalogue: bool,
     max_gone_percent: float,
@@ -51,13 +89,12 @@ def reconcile_products(
     if isinstance(db, pw.DatabaseProxy):
         db = db.obj  # the database the models are bound to
     now = now or datetime.now(UTC)
-    ids = sorted({key[-1] for key in seen})
-    if complete_catalogue and not ids:
+    if complete_catalogue and not seen:
         if not _count_stored(db):  # nothing stored, nothing to lose: an empty shop stays so
             return Reconciled()
         return Reconciled(refused="the full catalogue export was empty: no product marked gone")
     with db.atomic():
-        _fill_seen(db, ids)
+        _fill_seen(db, seen.ids())
         try:
             revived = _revive(db, now)
             if not complete_catalogue:
@@ -77,16 +114,22 @@ def reconcile_products(
             db.execute_sql(f"DROP TABLE {SEEN_TABLE}")
 
 
-def _fill_seen(db: pw.Database, ids: list[str]) -> None:
+def _fill_seen(db: pw.Database, ids: Iterable[str]) -> None:
     db.execute_sql(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (external_id TEXT PRIMARY KEY)")
     insert = f"INSERT INTO {SEEN_TABLE} (external_id) VALUES "
-    if is_postgres(db):
-        cursor = db.cursor()
-        execute_values(cursor, insert + "%s", [(i,) for i in ids], page_size=INSERT_PAGE)
-        return
-    for start in range(0, len(ids), INSERT_PAGE):
-        page = ids[start : start + INSERT_PAGE]
-        db.execute_sql(insert + ", ".join(["(?)"] * len(page)), page)
+    ids = iter(ids)
+    while page := list(islice(ids, INSERT_PAGE)):
+        if is_postgres(db):
+            execute_values(
+                db.cursor(),
+                insert + "%s ON CONFLICT DO NOTHING",
+                [(i,) for i in page],
+                page_size=INSERT_PAGE,
+            )
+        else:
+            db.execute_sql(
+                insert + ", ".join(["(?)"] * len(page)) + " ON CONFLICT DO NOTHING", page
+            )
 
 
 _UNSEEN = (

@@ -28,6 +28,7 @@ from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
 from jobs.plan import plan_for
 from jobs.progress import ProgressReporter, Sink
+from jobs.reconcile import SeenIds
 from jobs.runs import (
     FAILED,
     RunLock,
@@ -203,7 +204,7 @@ class _Run:
                 for name in kinds:
                     stream = STREAMS[name]
                     span = span_for(stream, settings, plan[name], day)
-                    seen: set[tuple[str, ...]] | None = set() if name == "products" else None
+                    seen = SeenIds() if name == "products" else None
                     result = engine.sync(
                         stream,
                         stream.requests(settings, span),

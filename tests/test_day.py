@@ -394,3 +394,14 @@ def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
     products = overview["kinds"]["products"]
     assert products["plan"]["interval_used_s"] == 1080
     assert [s["filial_id"] for s in products["state"]] == [None]
+
+
+def test_seen_ids_are_kept_exactly_whatever_their_spelling():
+    from jobs.reconcile import SeenIds
+
+    seen = SeenIds()
+    assert not seen
+    spelled = ["100001", "0", "007", "12345678901234567890", "A-17", "١٢", "100001"]
+    for product_id in spelled:
+        seen.add(("smartup", product_id))
+    assert seen and sorted(seen.ids()) == sorted(spelled)
