@@ -262,3 +262,8 @@ def test_limits_spent_only_at_zero():
     assert limits_spent({"left_limit_quant": "0"})
     assert not limits_spent({"left_limit_quant": "1"})
     assert not limits_spent(None) and not limits_spent({})
+
+
+def test_a_body_nested_past_what_json_reads_states_no_refusal():
+    body = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert refusal_in(body.encode(), stream="orders", status=200) is None

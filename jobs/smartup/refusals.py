@@ -38,7 +38,7 @@ def refusal_in(
         return None
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what json.loads reads
         document = None
     if isinstance(document, dict):
         limits = document.get("limits")
