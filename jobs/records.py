@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -115,37 +116,58 @@ def parse_decimal(
     """
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        if _PLAIN_AMOUNT.fullmatch(value):
-            number = Decimal(value)
-            decimals = value[value.index(".") + 1 :] if "." in value else ""
-        elif smartup := _SMARTUP_AMOUNT.fullmatch(value):  # "1 200 000,50", the usual
-            number = Decimal(f"{smartup[1].replace(' ', '')}.{smartup[2] or '0'}")
-            decimals = smartup[2] or ""
-        elif amount := (_AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))):
-            sign, digits, separator, mark, decimals = amount.groups("")
-            if separator:
-                if separator == mark:
-                    raise FieldError(f"{field} is not a number: {_show(value)}")
-                digits = digits.replace(separator, "")
-            number = Decimal(f"{sign}{digits}.{decimals}" if decimals else sign + digits)
-        else:
-            raise FieldError(f"{field} is not a number: {_show(value)}")
-        # Digits past the column's scale would be rounded away: only zeros may go.
-        too_precise = len(decimals) > scale and decimals[scale:].strip("0") != ""
-    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+    try:
+        if isinstance(value, str):
+            return _text_amount(value, scale, limit)
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return _number_amount(value, scale, limit)
+    except _NotAmount as problem:
+        raise FieldError(f"{field} {problem}: {_show(value)}") from None
+    raise FieldError(f"{field} is not a number: {_show(value)}")
+
+
+class _NotAmount(ValueError):
+    """Why a value is no amount, without the field's name (added by the caller)."""
+
+
+@lru_cache(maxsize=4096)
+def _text_amount(value: str, scale: int, limit: Decimal) -> Decimal:
+    """An amount spelled as text. Cached: prices and quantities repeat from line to line,
+    and a Decimal is immutable (a refusal raises, and is not cached)."""
+    if _PLAIN_AMOUNT.fullmatch(value):
         number = Decimal(value)
-        if not number.is_finite():
-            raise FieldError(f"{field} is out of range: {_show(value)}")
-        _, digits_tuple, exponent = number.as_tuple()
-        extra = -int(exponent) - scale
-        too_precise = extra > 0 and any(digits_tuple[-extra:])
+        decimals = value[value.index(".") + 1 :] if "." in value else ""
+    elif smartup := _SMARTUP_AMOUNT.fullmatch(value):  # "1 200 000,50", the usual
+        number = Decimal(f"{smartup[1].replace(' ', '')}.{smartup[2] or '0'}")
+        decimals = smartup[2] or ""
+    elif amount := (_AMOUNT.fullmatch(value) or _AMOUNT.fullmatch(value.strip(" \t\r\n"))):
+        sign, digits, separator, mark, decimals = amount.groups("")
+        if separator:
+            if separator == mark:
+                raise _NotAmount("is not a number")
+            digits = digits.replace(separator, "")
+        number = Decimal(f"{sign}{digits}.{decimals}" if decimals else sign + digits)
     else:
-        raise FieldError(f"{field} is not a number: {_show(value)}")
+        raise _NotAmount("is not a number")
+    # Digits past the column's scale would be rounded away: only zeros may go.
+    too_precise = len(decimals) > scale and decimals[scale:].strip("0") != ""
+    return _bounded(number, scale, limit, too_precise=too_precise)
+
+
+def _number_amount(value: int | Decimal, scale: int, limit: Decimal) -> Decimal:
+    number = Decimal(value)
+    if not number.is_finite():
+        raise _NotAmount("is out of range")
+    _, digits_tuple, exponent = number.as_tuple()
+    extra = -int(exponent) - scale
+    return _bounded(number, scale, limit, too_precise=extra > 0 and any(digits_tuple[-extra:]))
+
+
+def _bounded(number: Decimal, scale: int, limit: Decimal, *, too_precise: bool) -> Decimal:
     if abs(number) >= limit:
-        raise FieldError(f"{field} is out of range: {_show(value)}")
+        raise _NotAmount("is out of range")
     if too_precise:
-        raise FieldError(f"{field} has more than {scale} decimals: {_show(value)}")
+        raise _NotAmount(f"has more than {scale} decimals")
     return number
 
 
@@ -367,23 +389,25 @@ def parse_order(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) ->
 def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:
     if not isinstance(line, Mapping):
         raise FieldError(f"order line {line_no} is not an object: {_show(line)}")
-    where = f"order line {line_no}"
-    return (
-        line_no,
-        text(line.get("product_unit_id"), field=f"{where} product_unit_id"),
-        text(line.get("product_code"), field=f"{where} product_code"),
-        text(line.get("product_barcode"), field=f"{where} product_barcode"),
-        text(line.get("product_name"), field=f"{where} product_name"),
-        _quantity(line.get("order_quant"), field=f"{where} order_quant"),
-        _quantity(line.get("sold_quant"), field=f"{where} sold_quant"),
-        _quantity(line.get("return_quant"), field=f"{where} return_quant"),
-        parse_decimal(line.get("product_price"), field=f"{where} product_price"),
-        parse_decimal(line.get("sold_amount"), field=f"{where} sold_amount"),
-        _quantity(line.get("vat_percent"), field=f"{where} vat_percent"),
-        parse_decimal(line.get("vat_amount"), field=f"{where} vat_amount"),
-        text(line.get("inventory_kind"), field=f"{where} inventory_kind"),
-        text(line.get("warehouse_code"), field=f"{where} warehouse_code"),
-    )
+    try:
+        return (
+            line_no,
+            text(line.get("product_unit_id"), field="product_unit_id"),
+            text(line.get("product_code"), field="product_code"),
+            text(line.get("product_barcode"), field="product_barcode"),
+            text(line.get("product_name"), field="product_name"),
+            _quantity(line.get("order_quant"), field="order_quant"),
+            _quantity(line.get("sold_quant"), field="sold_quant"),
+            _quantity(line.get("return_quant"), field="return_quant"),
+            parse_decimal(line.get("product_price"), field="product_price"),
+            parse_decimal(line.get("sold_amount"), field="sold_amount"),
+            _quantity(line.get("vat_percent"), field="vat_percent"),
+            parse_decimal(line.get("vat_amount"), field="vat_amount"),
+            text(line.get("inventory_kind"), field="inventory_kind"),
+            text(line.get("warehouse_code"), field="warehouse_code"),
+        )
+    except FieldError as error:  # the field's name, said where it stands
+        raise FieldError(f"order line {line_no} {error}") from None
 
 
 def _quantity(value: Any, *, field: str) -> Decimal | None:
