@@ -128,7 +128,14 @@ def _timed_sync(kind: str, url: str, base_url: str) -> tuple[RunOutcome, float]:
     checkpoint()
     started = time.perf_counter()
     settings = make_settings(url, base_url)
-    outcome = run_sync(kind, settings=settings, days_back=ORDER_DAYS, today=sync_today())
+    # Every case asks for everything: the whole catalogue, a sweep of the orders window
+    outcome = run_sync(
+        kind,
+        settings=settings,
+        days_back=ORDER_DAYS,
+        full=kind == "products",
+        today=sync_today(),
+    )
     return outcome, time.perf_counter() - started
 
 
