@@ -26,7 +26,7 @@ from jobs.day import RunDay, after_complete, span_for, state_keeper, streams_ove
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
-from jobs.plan import plan_for
+from jobs.plan import StreamPlan, plan_for
 from jobs.progress import ProgressReporter, Sink
 from jobs.reconcile import SeenIds
 from jobs.runs import (
@@ -44,7 +44,7 @@ from jobs.state import (
     limits_seen,
     record_quota_spent,
 )
-from jobs.streams import RUN_KINDS, STREAMS
+from jobs.streams import RUN_KINDS, STREAMS, Stream
 from models import open_database
 
 SKIPPED = "SKIPPED"
@@ -179,65 +179,88 @@ class _Run:
     progress: Sequence[Sink] = ()
 
     def execute(self) -> RunOutcome:
-        run, db, kinds, settings, day = self.row, self.db, self.kinds, self.settings, self.day
-        retry, log, progress = self.retry, self.log, self.progress
         started = time.monotonic()
-        log.info("sync.start", days_back=day.days_back, full=day.full, streams=list(kinds))
-        results: list[StreamResult] = []
-        retry = retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds)
-        client = SmartUpClient(
-            user=settings.smartup_user,
-            password=settings.smartup_password,
-            project_code=settings.smartup_project_code,
-            read_timeout=settings.smartup_timeout_seconds,
-            retry=retry,
+        day = self.day
+        self.log.info(
+            "sync.start", days_back=day.days_back, full=day.full, streams=list(self.kinds)
         )
+        results: list[StreamResult] = []
+        client = self._client()
         reporter = ProgressReporter(
-            kind=run.run_type, sinks=[RunProgressWriter(db, run.id), *progress], log=log
+            kind=self.row.run_type,
+            sinks=[RunProgressWriter(self.db, self.row.id), *self.progress],
+            log=self.log,
         )
         try:
             with reporter:
                 engine = SyncEngine(
-                    client=client, loader=loader_for(db), tz=settings.tz, log=log, progress=reporter
+                    client=client,
+                    loader=loader_for(self.db),
+                    tz=self.settings.tz,
+                    log=self.log,
+                    progress=reporter,
                 )
-                plan = plan_for(settings, limits_seen=limits_seen())
-                for name in kinds:
-                    stream = STREAMS[name]
-                    span = span_for(stream, settings, plan[name], day)
-                    seen = SeenIds() if name == "products" else None
-                    result = engine.sync(
-                        stream,
-                        stream.requests(settings, span),
-                        on_applied=state_keeper(name, day),
-                        seen=seen,
-                    )
-                    if result.quota_spent:
-                        record_quota_spent(name, day=day.company_day(), now=day.moment())
-                        result.error = (
-                            f"SmartUp daily quota for {name} is spent; "
-                            f"it resets at 00:00 {settings.smartup_timezone}"
-                        )
-                    if result.error is None:
-                        after_complete(name, span, seen, settings, day, result, log)
-                    result.error = (
-                        one_line(result.error, secrets=settings.secrets) if result.error else None
-                    )
-                    results.append(result)
-                    log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+                plan = plan_for(self.settings, limits_seen=limits_seen())
+                for name in self.kinds:
+                    results.append(self._sync_stream(engine, STREAMS[name], plan[name]))
         except Exception as error:
-            message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
-            with suppress(pw.PeeweeException):  # the database failed: the next run closes the row
-                finish_run(run, results, error=message, secrets=settings.secrets)
-            log.error("sync.error", error=message)
-            log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
-            with suppress(pw.PeeweeException):
-                alert_after_run(run, kinds, results, settings=settings, log=log)
+            self._fail(error, results, started)
             raise
         finally:
             client.close()
-        finish_run(run, results, secrets=settings.secrets)
+        return self._finish(results, started)
+
+    def _client(self) -> SmartUpClient:
+        settings = self.settings
+        return SmartUpClient(
+            user=settings.smartup_user,
+            password=settings.smartup_password,
+            project_code=settings.smartup_project_code,
+            read_timeout=settings.smartup_timeout_seconds,
+            retry=self.retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds),
+        )
+
+    def _sync_stream(self, engine: SyncEngine, stream: Stream, plan: StreamPlan) -> StreamResult:
+        """One stream: its requests as far back as the day's state says, then what a
+        complete stream leaves behind."""
+        name, settings, day = stream.name, self.settings, self.day
+        span = span_for(stream, settings, plan, day)
+        seen = SeenIds() if name == "products" else None
+        result = engine.sync(
+            stream,
+            stream.requests(settings, span),
+            on_applied=state_keeper(name, day),
+            seen=seen,
+        )
+        if result.quota_spent:
+            record_quota_spent(name, day=day.company_day(), now=day.moment())
+            result.error = (
+                f"SmartUp daily quota for {name} is spent; "
+                f"it resets at 00:00 {settings.smartup_timezone}"
+            )
+        if result.error is None:
+            after_complete(name, span, seen, settings, day, result, self.log)
+        result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
+        self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
+        return result
+
+    def _fail(self, error: Exception, results: list[StreamResult], started: float) -> None:
+        """Close the row as FAILED when the database still answers (else the next run
+        closes it), and say so."""
+        settings, run = self.settings, self.row
+        message = one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets)
+        with suppress(pw.PeeweeException):
+            finish_run(run, results, error=message, secrets=settings.secrets)
+        self.log.error("sync.error", error=message)
+        self.log.info("sync.finish", status=FAILED, duration_s=round(time.monotonic() - started, 3))
+        with suppress(pw.PeeweeException):
+            alert_after_run(run, self.kinds, results, settings=settings, log=self.log)
+
+    def _finish(self, results: list[StreamResult], started: float) -> RunOutcome:
+        run = self.row
+        finish_run(run, results, secrets=self.settings.secrets)
         duration = round(time.monotonic() - started, 3)
-        log.info(
+        self.log.info(
             "sync.finish",
             status=run.status,
             duration_s=duration,
@@ -245,7 +268,7 @@ class _Run:
             synced_products_count=run.synced_products_count,
             synced_orders_count=run.synced_orders_count,
         )
-        alert_after_run(run, kinds, results, settings=settings, log=log)
+        alert_after_run(run, self.kinds, results, settings=self.settings, log=self.log)
         return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
