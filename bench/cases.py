@@ -382,7 +382,7 @@ def orders_memory(bench: Bench) -> None:
 
 def naive(bench: Bench) -> None:
     """One peewee get-then-save per record, each in autocommit, as simple workers do."""
-    from models import Product, open_database
+    from jobs.models import Product, open_database
 
     count = bench.size(5_000)
     records = generate_products(count, seed=SEED)

@@ -20,9 +20,9 @@ from typing import Any
 import requests
 
 from jobs.health import PERIODIC_KINDS, is_stale
+from jobs.models import AlertState, database
 from jobs.runs import FAILED, last_success_of, one_line
 from jobs.settings import Settings
-from models import AlertState, database
 
 OK, FAILING, STALE = "ok", "failed", "stale"
 TIMEOUT_SECONDS = 5.0

@@ -245,7 +245,7 @@ def _report_run(
     settings: Settings, run_id: int | None, run_status: str | None, error: str | None
 ) -> int:
     """The summary ``sync`` prints, read back from the run row."""
-    from models import SyncRun, open_database
+    from jobs.models import SyncRun, open_database
 
     db = open_database(settings.database_url)
     try:
@@ -274,8 +274,8 @@ def _report_run(
 
 
 def status(settings: Settings, *, limit: int = 10) -> int:
+    from jobs.models import open_database
     from jobs.runs import latest_runs
-    from models import open_database
 
     db = open_database(settings.database_url)
     try:
@@ -375,9 +375,9 @@ def plan(settings: Settings) -> int:
     """The day's plan per stream, from the settings and the quotas last seen."""
     import peewee as pw
 
+    from jobs.models import open_database
     from jobs.plan import STREAMS, plan_for
     from jobs.state import limits_seen
-    from models import open_database
 
     seen: dict[str, int | None] = {}
     try:
@@ -445,8 +445,8 @@ def check(settings: Settings) -> int:
     from jobs.alerts import alert_stale
     from jobs.health import database_problems, queue_problems
     from jobs.logs import get_logger
+    from jobs.models import open_database
     from jobs.queueing import redis_connection
-    from models import open_database
 
     now = datetime.now(UTC)
     problems: list[str] = []
@@ -462,7 +462,7 @@ def check(settings: Settings) -> int:
     except (pw.PeeweeException, psycopg2.Error) as error:
         problems.append(one_line(f"database error: {error}", secrets=settings.secrets))
     try:
-        from schedule import PERIODIC_JOBS
+        from jobs.scheduler import PERIODIC_JOBS
 
         problems += queue_problems(
             redis_connection(settings), periodic_ids=list(PERIODIC_JOBS), now=now

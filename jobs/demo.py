@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from jobs.migrate import apply_migrations
+from jobs.models import Order, OrderItem, Product, open_database
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
 from jobs.smartup import RetryPolicy
 from jobs.tasks import run_sync
-from migrate import apply_migrations
-from models import Order, OrderItem, Product, open_database
 
 DEMO_USER, DEMO_PASSWORD, DEMO_FILIAL = "demo@smartup", "demo-secret", "100"
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jobs.models import SyncRun
 from jobs.plan import quota_for, reserve_for
 from jobs.runs import RUNNING, last_success_of
 from jobs.settings import Settings
 from jobs.state import quota_today
-from models import SyncRun
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -18,12 +18,12 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from jobs.health import PERIODIC_KINDS, is_stale
+from jobs.models import SyncRun, open_database
 from jobs.plan import plan_for, quota_for, reserve_for
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
 from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, load_settings
 from jobs.state import all_states, limits_seen, quota_today
-from models import SyncRun, open_database
 
 SYNC_FUNCTION = "jobs.tasks.sync_job"
 

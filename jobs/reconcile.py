@@ -24,7 +24,7 @@ from itertools import islice
 import peewee as pw
 from psycopg2.extras import execute_values
 
-from models import Product, is_postgres
+from jobs.models import Product, is_postgres
 
 SEEN_TABLE = "smartup_seen_products"
 INSERT_PAGE = 5000

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from models import JSONText
+from jobs.models import JSONText
 
 # Part of every content hash: bump it when parsing changes, so the next sync rewrites
 # rows that were stored under the old rules even though SmartUp sent the same record.

@@ -20,7 +20,7 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
-from models import SyncRun, is_postgres
+from jobs.models import SyncRun, is_postgres
 
 RUNNING, SUCCESS, PARTIAL, FAILED = "RUNNING", "SUCCESS", "PARTIAL", "FAILED"
 INTERRUPTED = "interrupted: the database or the worker went away"

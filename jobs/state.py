@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from models import QuotaSeen, SyncState
+from jobs.models import QuotaSeen, SyncState
 
 NO_FILIAL = ""  # the filial key of a request made without a filial_id header
 

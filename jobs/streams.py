@@ -12,6 +12,7 @@ from datetime import date, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from jobs.loader import ChildTarget, LoadTarget, Reference
+from jobs.models import Order, OrderItem, Product
 from jobs.plan import DAY_RANGE_LIMIT, Reach
 from jobs.records import (
     ORDER_COLUMNS,
@@ -26,7 +27,6 @@ from jobs.records import (
 )
 from jobs.settings import Settings
 from jobs.smartup import ExportRequest
-from models import Order, OrderItem, Product
 
 Span = Mapping[str, Reach]
 """What one run asks of a stream: per filial key (``""`` when none), how far back."""

@@ -26,6 +26,7 @@ from jobs.day import RunDay, after_complete, span_for, state_keeper, streams_ove
 from jobs.engine import StreamResult, SyncEngine
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
+from jobs.models import open_database
 from jobs.plan import StreamPlan, plan_for
 from jobs.progress import ProgressReporter, Sink
 from jobs.reconcile import SeenIds
@@ -45,7 +46,6 @@ from jobs.state import (
     record_quota_spent,
 )
 from jobs.streams import RUN_KINDS, STREAMS, Stream
-from models import open_database
 
 SKIPPED = "SKIPPED"
 META_RETRIES = "retries"  # job.meta: how many retries the job was enqueued with

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from redis import Redis
 
+from jobs.migrate import apply_migrations
+from jobs.models import open_database
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
 from jobs.smartup import RetryPolicy
-from migrate import apply_migrations
-from models import open_database
 
 PG_ADMIN_DSN = os.environ.get(
     "TEST_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432"

@@ -27,9 +27,9 @@ from typing import Any
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+from jobs.models import Order, OrderItem, Product, SyncRun, open_database
 from jobs.queueing import OVERDUE_SECONDS, enqueue_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
-from models import Order, OrderItem, Product, SyncRun, open_database
 from tests.conftest import PASSWORD, TODAY, USER, settings_for
 from tests.test_outages import PrivateCluster, PrivateRedis, Proc, scheduler, worker
 from tests.test_queue import env_for

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models import open_database
+from jobs.models import open_database
 from tests.conftest import PASSWORD, USER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +147,6 @@ def test_sync_products_full_reconciles(pg, simulator):
     assert done.returncode == 0, done.stderr
     assert '"gone": 1' in done.stdout
     open_database(pg)
-    from models import Product
+    from jobs.models import Product
 
     assert Product.select().where(Product.deleted_at.is_null(False)).count() == 1

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+from jobs.models import Order, Product, SyncRun, open_database
 from jobs.plan import plan_for
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from jobs.state import advance_watermark, mark_sweep, quota_today, stream_state
 from jobs.tasks import SKIPPED, RunOutcome, run_sync
-from models import Order, Product, SyncRun, open_database
 from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import psycopg2
 
+from jobs.models import Order, OrderItem, Product, open_database
 from jobs.tasks import run_sync
-from models import Order, OrderItem, Product, open_database
 from tests.conftest import FAST_RETRY, TODAY, settings_for
 
 SKIP = {"id", "first_synced_at", "last_synced_at", "order", "order_id", "product", "product_id"}

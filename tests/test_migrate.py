@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import psycopg2
 
-from migrate import MIGRATIONS_DIR
+from jobs.migrate import MIGRATIONS_DIR
 from tests.conftest import PG_URL_BASE, _admin
 
 ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.py"))

@@ -30,10 +30,10 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 import jobs.queueing
+from jobs.migrate import apply_migrations
+from jobs.models import Product, open_database
 from jobs.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
 from jobs.simulator import Fault
-from migrate import apply_migrations
-from models import Product, open_database
 from tests.conftest import REDIS_URL, settings_for
 from tests.test_queue import ROOT, CuttableProxy, env_for, runs, wait_for
 

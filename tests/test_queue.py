@@ -15,10 +15,10 @@ from pathlib import Path
 
 from rq import Queue
 
+from jobs.models import Product, SyncRun, open_database
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.scheduler import PERIODIC_JOBS, make_scheduler, register, registered_intervals
 from jobs.simulator import Fault
-from models import Product, SyncRun, open_database
-from schedule import PERIODIC_JOBS, make_scheduler, register, registered_intervals
 from tests.conftest import PASSWORD, REDIS_URL, USER, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent

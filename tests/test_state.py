@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from jobs.models import open_database
 from jobs.state import (
     advance_watermark,
     all_states,
@@ -16,7 +17,6 @@ from jobs.state import (
     record_quota_spent,
     stream_state,
 )
-from models import open_database
 
 DAY = date(2026, 11, 29)
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+from jobs.models import Order, OrderItem, Product, SyncRun
 from jobs.simulator import Fault
 from jobs.tasks import run_sync
-from models import Order, OrderItem, Product, SyncRun
 from tests.conftest import FAST_RETRY, PASSWORD, TODAY, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -25,7 +25,7 @@ def sync(sim, url, kind="full", **overrides):
 
 
 def reopen(url):
-    from models import open_database
+    from jobs.models import open_database
 
     return open_database(url)
 

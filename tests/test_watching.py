@@ -22,16 +22,16 @@ from structlog.testing import capture_logs
 import jobs
 from jobs.cli import check
 from jobs.logs import configure_logging
+from jobs.models import SyncRun, open_database
 from jobs.progress import ProgressReporter, format_progress, request_label
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from jobs.runs import RunProgressWriter, start_run
+from jobs.scheduler import PERIODIC_JOBS, make_scheduler, register
 from jobs.settings import load_settings
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from jobs.smartup import ExportRequest
 from jobs.state import record_limits
 from jobs.tasks import run_sync
-from models import SyncRun, open_database
-from schedule import PERIODIC_JOBS, make_scheduler, register
 from tests.conftest import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER, settings_for
 from tests.test_queue import (
     ROOT,

@@ -13,7 +13,7 @@ import peewee as pw
 from jobs.loader.portable import PortableLoader
 from jobs.loader.postgres import PostgresLoader
 from jobs.loader.targets import ChildTarget, LoadCounts, Loader, LoadTarget, Reference
-from models import is_postgres
+from jobs.models import is_postgres
 
 __all__ = [
     "ChildTarget",

@@ -6,7 +6,7 @@ Frozen: later changes get migrations of their own. Runs on PostgreSQL and SQLite
 import peewee as pw
 from peewee_migrate import Migrator
 
-from models import AwareDateTimeField, JSONField
+from jobs.models import AwareDateTimeField, JSONField
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) -> None:

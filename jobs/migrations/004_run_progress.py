@@ -11,7 +11,7 @@ Runs on PostgreSQL and SQLite alike.
 import peewee as pw
 from peewee_migrate import Migrator
 
-from models import AwareDateTimeField, JSONField
+from jobs.models import AwareDateTimeField, JSONField
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) -> None:

@@ -7,7 +7,7 @@ Runs on PostgreSQL and SQLite alike.
 import peewee as pw
 from peewee_migrate import Migrator
 
-from models import AwareDateTimeField
+from jobs.models import AwareDateTimeField
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) -> None:

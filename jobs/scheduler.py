@@ -1,0 +1,182 @@
+"""The ``scheduler`` process: register the periodic syncs in rq-scheduler, then run its loop.
+
+``python schedule.py`` (re)registers one periodic products job and one periodic orders job
+under fixed ids, each at the interval the day's plan uses (:mod:`jobs.plan`:
+``SYNC_INTERVAL_SECONDS``, stretched when a day of runs would not fit the stream's SmartUp
+quota minus the reserve): running it again replaces them (a changed interval takes effect)
+and cancels periodic jobs of ours it no longer defines. The loop reads ``REDIS_URL``
+(rq-scheduler's own ``rqscheduler`` command would need ``--url``), puts the registrations
+back within one loop interval if Redis lost them (a restart of a Redis that keeps
+nothing), and re-plans from the quotas last seen in PostgreSQL, registering again when
+the plan changed (a new ``limit_quant`` takes effect without a restart).
+
+Redis going away never ends the process: its connection waits for Redis to answer again
+(:mod:`jobs.patient_redis`, logged once as ``schedule.redis.down`` and ``schedule.redis.up``).
+Every loop also moves retries of our queues that are overdue because the worker that held
+RQ's scheduler lock died (``schedule.overdue.moved``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq_scheduler import Scheduler
+
+from jobs.logs import configure_logging, get_logger
+from jobs.patient_redis import give_up, patient_connection
+from jobs.plan import STREAMS, StreamPlan, plan_for
+from jobs.queueing import (
+    KEY_PREFIX,
+    ORDERS_QUEUE,
+    PRODUCTS_QUEUE,
+    move_overdue_jobs,
+    register_queues,
+)
+from jobs.settings import Settings, SettingsError, load_settings
+
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
+PERIODIC_JOBS = {
+    f"{PERIODIC_PREFIX}products": ("products", PRODUCTS_QUEUE),
+    f"{PERIODIC_PREFIX}orders": ("orders", ORDERS_QUEUE),
+}
+LOOP_SECONDS = 10
+
+
+def limits_seen(settings: Settings) -> dict[str, int | None] | None:
+    """The latest ``limit_quant`` SmartUp sent per stream, as kept in PostgreSQL; None when
+    the database cannot say."""
+    import peewee as pw
+    import psycopg2
+
+    from jobs.models import open_database
+    from jobs.state import limits_seen as seen_in_db
+
+    try:
+        db = open_database(settings.database_url)
+    except (pw.PeeweeException, psycopg2.Error):
+        return None
+    try:
+        return seen_in_db(STREAMS)
+    except (pw.PeeweeException, psycopg2.Error):
+        return None
+    finally:
+        db.close()
+
+
+def current_plan(settings: Settings) -> dict[str, StreamPlan] | None:
+    """The day's plan from the settings and the quotas last seen; None when the database
+    cannot say what was seen."""
+    seen = limits_seen(settings)
+    return None if seen is None else plan_for(settings, limits_seen=seen)
+
+
+def register(
+    scheduler: Scheduler, settings: Settings, *, plan: dict[str, StreamPlan] | None = None
+) -> list[str]:
+    """Make the scheduler hold exactly our periodic jobs, at the intervals of the plan
+    (``plan``, else the current one), and log the plan (``schedule.plan``)."""
+    # Without the database, the default quotas: a first registration must not wait for it
+    plan = plan or current_plan(settings) or plan_for(settings, limits_seen={})
+    get_logger().info("schedule.plan", streams={name: p.as_dict() for name, p in plan.items()})
+    register_queues(scheduler.connection)
+    for job in scheduler.get_jobs():
+        if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
+            scheduler.cancel(job)
+    for job_id, (kind, queue) in PERIODIC_JOBS.items():
+        if job_id in scheduler:
+            scheduler.cancel(job_id)
+        interval = plan[kind].interval_used
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC).replace(tzinfo=None),  # rq-scheduler wants naive UTC
+            func="jobs.queueing.scheduled_enqueue",
+            args=[kind],
+            interval=interval,
+            repeat=None,
+            id=job_id,
+            queue_name=queue,
+            timeout=60,
+            description=f"every {interval}s: queue a smartup {kind} sync",
+        )
+    return list(PERIODIC_JOBS)
+
+
+def registered_intervals(scheduler: Scheduler) -> dict[str, int | None]:
+    """The interval each of our periodic jobs is registered with, by kind."""
+    found: dict[str, int | None] = {kind: None for kind, _ in PERIODIC_JOBS.values()}
+    for job in scheduler.get_jobs():
+        if job.id in PERIODIC_JOBS:
+            found[PERIODIC_JOBS[job.id][0]] = job.meta.get("interval")
+    return found
+
+
+class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
+    """rq-scheduler's loop, which first puts back registrations that vanished from Redis,
+    and registers again when the plan (re-made from the quotas last seen) changed."""
+
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+
+    def enqueue_jobs(self) -> Any:
+        registered = registered_intervals(self)  # read once: Redis may empty meanwhile
+        if None in registered.values():
+            get_logger().warning("schedule.restored", jobs=register(self, self.settings))
+        elif (plan := current_plan(self.settings)) is not None:
+            wanted = {kind: plan[kind].interval_used for kind, _ in PERIODIC_JOBS.values()}
+            if registered != wanted:
+                get_logger().info(
+                    "schedule.replanned", jobs=register(self, self.settings, plan=plan)
+                )
+        moved = move_overdue_jobs(self.connection)
+        if moved:
+            get_logger().warning("schedule.overdue.moved", jobs=moved)
+        return super().enqueue_jobs()
+
+    def register_death(self) -> None:
+        """On SIGTERM: stop waiting for a Redis that is away, so that the process ends."""
+        give_up(self.connection)
+        with suppress(RedisError):
+            super().register_death()
+
+    def remove_lock(self) -> None:
+        with suppress(RedisError):
+            super().remove_lock()
+
+
+def make_scheduler(
+    settings: Settings, connection: Redis | None = None, *, loop_seconds: float = LOOP_SECONDS
+) -> SelfHealingScheduler:
+    return SelfHealingScheduler(
+        connection=connection or patient_connection(settings.redis_url, process="schedule"),
+        interval=loop_seconds,
+        settings=settings,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--register-only", action="store_true", help="register, then exit")
+    parser.add_argument("--burst", action="store_true", help="move due jobs once, then exit")
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    scheduler = make_scheduler(settings)
+    jobs = register(scheduler, settings)
+    get_logger().info("schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler))
+    if not args.register_only:
+        scheduler.run(burst=args.burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
