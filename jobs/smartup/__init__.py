@@ -4,6 +4,7 @@ from jobs.smartup.body import UnreadableRecord
 from jobs.smartup.client import ExportRequest, ExportResponse, SmartUpClient
 from jobs.smartup.errors import (
     SmartUpAuthError,
+    SmartUpBadCharset,
     SmartUpBadResponse,
     SmartUpBrokenResponse,
     SmartUpError,
@@ -19,6 +20,7 @@ __all__ = [
     "ExportResponse",
     "RetryPolicy",
     "SmartUpAuthError",
+    "SmartUpBadCharset",
     "SmartUpBadResponse",
     "SmartUpBrokenResponse",
     "SmartUpClient",

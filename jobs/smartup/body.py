@@ -16,6 +16,31 @@ strings are kept. The record parser rejects what cannot be stored; it is never h
 changed value. A record that cannot even be built (nested too deep, ``NaN``, an exponent
 no Decimal holds) comes out as an :class:`UnreadableRecord` with the reason and the text
 members of its top level, where its id may be, and the records after it are read as usual.
+
+The charset. The body is read in the charset its ``Content-Type`` declares (matched
+case-insensitively, as :func:`codecs.lookup` does):
+
+- UTF-8, declared or not (no ``charset`` parameter), is read as described above: bytes
+  that are not UTF-8 become lone surrogates, and the records holding them are rejected.
+- A charset Python knows as a text encoding (windows-1251, koi8-r, utf-16, ...) is decoded
+  as declared, incrementally and strictly; the text is then read as for UTF-8. A byte that
+  is not valid in it fails the body whole (:class:`BodyProblem` with ``bad_charset``),
+  naming the charset and the byte's offset.
+- A charset Python does not know, or a codec that is not a text encoding (``rot13``,
+  ``hex``, ``base64``, ``zlib``, ...), fails the body whole before anything is read.
+
+A byte order mark. RFC 8259 (8.1) lets a JSON reader ignore a BOM; the WHATWG Encoding
+standard's "BOM sniff" makes a UTF-8, UTF-16LE or UTF-16BE BOM decide the encoding over
+the declared label. Both are followed: a body that starts with ``EF BB BF`` is read as
+UTF-8, with ``FF FE`` as UTF-16LE, with ``FE FF`` as UTF-16BE, whatever charset is
+declared, and the mark itself is not part of the document. A BOM that contradicts the
+label wins because the label can only be wrong then: read in the label, those bytes
+could not begin a JSON document, so honouring the label would refuse the body anyway.
+Two exceptions, both stricter than WHATWG: a label Python does not know still fails the
+body (the sender's setup is wrong; we do not guess), and under a declared UTF-32 label a
+UTF-32 BOM (``FF FE 00 00``, ``00 00 FE FF``) is left to the UTF-32 codec (WHATWG knows no
+UTF-32 and would misread it as UTF-16LE). One U+FEFF at the very start of the decoded
+text (a BOM the declared codec kept, as ``utf-16-le`` does) is skipped too.
 """
 
 from __future__ import annotations
@@ -47,12 +72,22 @@ class UnreadableRecord(NamedTuple):
 
 class BodyProblem(Exception):
     """The body is not the document expected. ``truncated``: it only ended too early
-    (worth asking again); ``not_json``: it is not JSON at all (an HTML page, plain text)."""
+    (worth asking again); ``not_json``: it is not JSON at all (an HTML page, plain text);
+    ``bad_charset``: its declared charset is unknown, or its bytes are not valid in it
+    (the same bytes would come again: not worth asking again)."""
 
-    def __init__(self, message: str, *, truncated: bool = False, not_json: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        truncated: bool = False,
+        not_json: bool = False,
+        bad_charset: bool = False,
+    ) -> None:
         super().__init__(message)
         self.truncated = truncated
         self.not_json = not_json
+        self.bad_charset = bad_charset
 
 
 class _NotJSONConstant(ValueError):
@@ -74,6 +109,42 @@ _scan = json.JSONDecoder(
 ).raw_decode
 _decode_string = json.JSONDecoder(strict=False).decode
 
+UTF8_NAMES = frozenset({"utf-8", "utf-8-sig"})  # codecs.lookup(...).name of UTF-8 labels
+_UTF32_NAMES = frozenset({"utf-32", "utf-32-le", "utf-32-be"})
+_SNIFFED_BOMS = (  # the WHATWG Encoding standard's BOM sniff, in its order
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16BE"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16LE"),
+)
+_UTF32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+SHOWN_LABEL_CHARS = 60
+
+
+def shown_label(label: str) -> str:
+    """A declared charset as it can appear in a one-line message: quoted, with control and
+    other unprintable characters escaped, cut to a reasonable length."""
+    cut = label[:SHOWN_LABEL_CHARS]
+    return repr(cut) + ("..." if len(label) > SHOWN_LABEL_CHARS else "")
+
+
+def text_codec(label: str | None) -> codecs.CodecInfo:
+    """The codec of a declared charset (None or empty: UTF-8), matched case-insensitively.
+
+    Raises :class:`BodyProblem` (``bad_charset``) for a label Python does not know and for
+    a codec that is not a text encoding (``rot13``, ``hex``, ``base64``, ``zlib``, ...)."""
+    if not label:
+        return codecs.lookup("utf-8")
+    try:
+        codec = codecs.lookup(label)
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        codec = None
+    if codec is None or not getattr(codec, "_is_text_encoding", True):
+        raise BodyProblem(
+            f"declares charset {shown_label(label)}, which is not a text encoding Python knows",
+            bad_charset=True,
+        )
+    return codec
+
 
 class RecordsReader:
     """Reads one export body: ``for record in reader.records(): ...``; then ``limits``.
@@ -81,22 +152,68 @@ class RecordsReader:
     ``read(size)`` gives the next bytes of the body (``b""`` at its end). Every problem with
     the body as a whole raises :class:`BodyProblem`, at the latest before :meth:`records`
     returns, so a caller that applies the records in one transaction can roll them back.
+
+    ``charset`` is the charset the answer declares (its ``Content-Type`` parameter as
+    sent; None when it declares none): see the module's docstring for how it is honoured.
+    Once :meth:`records` has begun, ``encoding`` is the codec the body is read in.
     """
 
-    def __init__(self, read: Callable[[int], bytes], *, records_key: str) -> None:
+    def __init__(
+        self, read: Callable[[int], bytes], *, records_key: str, charset: str | None = None
+    ) -> None:
         self._read = read
         self._key = records_key
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._charset = charset
+        self._decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")(
+            "surrogateescape"
+        )
+        self.encoding = "utf-8"
+        self._encoding_source = ""  # how the encoding was chosen, for messages
+        self._bytes_decoded = 0  # body bytes handed to the decoder so far
         self._buf = ""
         self._pos = 0
         self._eof = False
         self.limits: Any = None
+
+    def _choose_decoder(self) -> None:
+        """Pick the decoder from the declared charset and a byte order mark (see the
+        module's docstring); the first bytes read for the sniff are decoded first."""
+        declared = text_codec(self._charset)
+        head = b""
+        while len(head) < 4:
+            chunk = self._read(CHUNK_BYTES)
+            if not chunk:
+                break
+            head += chunk
+        name = declared.name
+        source = f"its declared charset {shown_label(self._charset)}" if self._charset else ""
+        skipped = 0
+        if not (name in _UTF32_NAMES and head.startswith(_UTF32_BOMS)):
+            for bom, sniffed, standard_name in _SNIFFED_BOMS:
+                if head.startswith(bom):
+                    name, skipped = sniffed, len(bom)
+                    source = f"{standard_name}, as its byte order mark says"
+                    break
+        self.encoding = name
+        self._encoding_source = source or "UTF-8"
+        if name not in UTF8_NAMES:  # UTF-8 keeps the decoder made in __init__
+            self._decoder = codecs.getincrementaldecoder(name)("strict")
+        self._bytes_decoded = skipped
+        rest, read = head[skipped:], self._read
+
+        def read_rest(size: int) -> bytes:  # the sniffed bytes first, then the body's own
+            self._read = read
+            return rest
+
+        if rest:
+            self._read = read_rest
 
     # -- the document ------------------------------------------------------------------
 
     def records(self) -> Iterator[Any]:
         """Yield each record of the array under the records key (an
         :class:`UnreadableRecord` for one that cannot be built)."""
+        self._choose_decoder()
         first = self._peek()
         if first == "\ufeff":  # a byte order mark: tolerated at the very start
             self._pos += 1
@@ -231,7 +348,11 @@ class RecordsReader:
         while ahead < need and not self._eof:
             chunk = self._read(CHUNK_BYTES)
             self._eof = not chunk
-            text = self._decoder.decode(chunk, final=self._eof)
+            try:
+                text = self._decoder.decode(chunk, final=self._eof)
+            except UnicodeDecodeError as error:
+                raise self._undecodable(error, chunk) from None
+            self._bytes_decoded += len(chunk)
             parts.append(text)
             ahead += len(text)
         self._buf = "".join(parts)
@@ -251,6 +372,19 @@ class RecordsReader:
                 return ""
 
     # -- problems ------------------------------------------------------------------------
+
+    def _undecodable(self, error: UnicodeDecodeError, chunk: bytes) -> BodyProblem:
+        """Bytes not valid in the body's encoding (never UTF-8: that decoder cannot fail)."""
+        # A decoder may hold back the bytes of a character begun in the previous chunk and
+        # decode them before ``chunk``: the error's offsets count from the first of them.
+        held_back = max(len(error.object) - len(chunk), 0)
+        offset = max(self._bytes_decoded - held_back + error.start, 0)
+        bad = bytes(error.object[error.start : error.end][:8]).hex(" ")
+        return BodyProblem(
+            f"is not valid in {self._encoding_source}: {error.reason} "
+            f"(bytes {bad} at offset {offset})",
+            bad_charset=True,
+        )
 
     def _unexpected(self, expected: str, *, shape: str = "") -> BodyProblem:
         found = self._peek()

@@ -8,6 +8,8 @@ memory does not grow with the size of an export.
 
 from __future__ import annotations
 
+import email.message
+import email.utils
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from jobs.smartup.body import CHUNK_BYTES, BodyProblem, RecordsReader
 from jobs.smartup.errors import (
     SmartUpAuthError,
+    SmartUpBadCharset,
     SmartUpBadResponse,
     SmartUpBrokenResponse,
     SmartUpError,
@@ -95,47 +98,60 @@ class ExportResponse:
         """Yield each record of the export array (see :mod:`jobs.smartup.body`; a record
         that cannot be built comes as an :class:`UnreadableRecord`).
 
-        Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying)
-        and :class:`SmartUpBadResponse` when it is not the JSON expected: either before
-        the first record or, at the latest, before the last record has been taken, so
-        nothing read from such a body need be kept.
+        The body is read in the charset its ``Content-Type`` declares (see
+        :mod:`jobs.smartup.body`).
+
+        Raises :class:`SmartUpBrokenResponse` when the body breaks off (worth retrying),
+        :class:`SmartUpBadCharset` when its declared charset is unknown or its bytes are
+        not valid in it, and :class:`SmartUpBadResponse` when it is not the JSON expected:
+        either before the first record or, at the latest, before the last record has
+        been taken, so nothing read from such a body need be kept.
         """
         body = _Body(self._response.raw, self._request)
-        reader = RecordsReader(body.read, records_key=self._request.records_key)
+        reader = RecordsReader(
+            body.read,
+            records_key=self._request.records_key,
+            charset=declared_charset(self._response.headers.get("Content-Type")),
+        )
         try:
             for record in reader.records():
                 self.record_count += 1
                 yield record
         except BodyProblem as problem:
-            raise self._problem(problem, body.head) from None
+            raise self._problem(problem, body.head, reader.encoding) from None
         self.limits = _loggable(reader.limits)
 
-    def _problem(self, problem: BodyProblem, head: bytes) -> SmartUpError:
+    def _problem(self, problem: BodyProblem, head: bytes, encoding: str) -> SmartUpError:
+        if problem.bad_charset:
+            return SmartUpBadCharset(
+                f"SmartUp's answer to the {self._request.describe()} {problem}"
+            )
+        head_text = _decoded(head, encoding)
         if problem.truncated:
             return SmartUpBrokenResponse(
                 f"the {self._request.describe()} ended before its JSON did (truncated body)"
             )
         if problem.not_json:
-            return self._refusal(head, self._not_json(head))
+            return self._refusal(head_text, self._not_json(head_text))
         return self._refusal(
-            head,
+            head_text,
             SmartUpBadResponse(
                 f"SmartUp's answer to the {self._request.describe()} {problem}: "
-                f"body starts {_snippet(head)}"
+                f"body starts {_snippet_of(head_text)}"
             ),
         )
 
-    def _refusal(self, head: bytes, otherwise: SmartUpError) -> SmartUpError:
+    def _refusal(self, head: str, otherwise: SmartUpError) -> SmartUpError:
         """SmartUp's own error when the body states one (its code and message, or
         "quota spent"), else ``otherwise``."""
         stated = refusal_in(head, stream=self._request.name, status=self._response.status_code)
         return stated if stated is not None else otherwise
 
-    def _not_json(self, chunk: bytes) -> SmartUpBadResponse:
+    def _not_json(self, head: str) -> SmartUpBadResponse:
         content_type = self._response.headers.get("Content-Type", "no content type")
         return SmartUpBadResponse(
             f"SmartUp answered {self._response.status_code} with a body that is not JSON "
-            f"({content_type}) for the {self._request.describe()}: {_snippet(chunk)}"
+            f"({content_type}) for the {self._request.describe()}: {_snippet_of(head)}"
         )
 
 
@@ -254,10 +270,33 @@ def _loggable(limits: Any) -> dict[str, Any] | None:
     return limits if len(text) <= LIMITS_LOGGED_CHARS else None
 
 
+def declared_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a ``Content-Type`` header, as sent (unquoted); None
+    when there is none or it is empty."""
+    if not content_type:
+        return None
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    charset = header.get_param("charset")
+    if charset is None:
+        return None
+    return email.utils.collapse_rfc2231_value(charset) or None
+
+
+def _decoded(head: bytes, encoding: str) -> str:
+    """The first bytes of a body as text, for messages and refusals: undecodable bytes
+    (and a character cut at the end) become U+FFFD."""
+    return head.decode(encoding, errors="replace")
+
+
 def _snippet(data: bytes, limit: int = 160) -> str:
     """A short one-line view of a body, for error messages."""
-    text = data[: limit * 4].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
+    return _snippet_of(data[: limit * 4].decode("utf-8", errors="replace"), limit)
+
+
+def _snippet_of(text: str, limit: int = 160) -> str:
+    """A short one-line view of a body's text, for error messages."""
+    text = " ".join(text[: limit * 4].split())
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 

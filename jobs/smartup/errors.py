@@ -21,6 +21,12 @@ class SmartUpBadResponse(SmartUpError):
     """A 200 whose body is not the JSON export expected (an HTML page, plain text, ...)."""
 
 
+class SmartUpBadCharset(SmartUpBadResponse):
+    """A 200 whose body declares a charset Python does not know as a text encoding, or
+    holds bytes that are not valid in the charset it declares (or its byte order mark
+    says). Never retried: the same bytes would come again."""
+
+
 class SmartUpBrokenResponse(SmartUpError):
     """The body broke off midway (dropped connection, timeout, truncated JSON)."""
 

@@ -29,11 +29,14 @@ def limits_spent(limits: Mapping[str, Any] | None) -> bool:
 
 
 def refusal_in(
-    body: bytes, *, stream: str, status: int
+    body: bytes | str, *, stream: str, status: int
 ) -> SmartUpQuotaSpent | SmartUpRefused | None:
     """The error SmartUp's ``body`` (answered with ``status``) states, or None when it
-    states none that can be told apart (an HTML page, an empty body, other JSON)."""
-    text = body.decode("utf-8", errors="replace").strip()
+    states none that can be told apart (an HTML page, an empty body, other JSON). Bytes
+    are read as UTF-8; a caller that knows the body's charset passes the decoded text."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    text = body.strip().lstrip("\ufeff").strip()
     if not text or text.startswith("<"):
         return None
     try:
