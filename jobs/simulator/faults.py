@@ -10,6 +10,8 @@ request's normal answer into one of the others.
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,7 +50,8 @@ class Fault:
     is slept first; then ``drop_connection`` wins over ``status``, which wins over
     ``invalid_json``; ``truncate_at`` applies to what is left, a normal answer (it cuts
     200 answers only; an auth or filter error is sent whole). ``headers`` are added to
-    whatever answer is sent.
+    whatever answer is sent. ``encoding``, ``bom`` and ``export_content_type`` change how
+    a normal export is sent (and ``encoding`` how a text ``body`` is).
 
     Attributes:
         status: reply with this status (e.g. 401, 429, 503, 608) instead of data.
@@ -64,6 +67,13 @@ class Fault:
         invalid_json: answer 200 with ``Content-Type: application/json`` and a body that
             is not JSON.
         drop_connection: close the connection without sending any response.
+        encoding: send the export (or a text ``body``) encoded in this Python codec
+            instead of UTF-8 (e.g. ``"cp1251"``, ``"utf-16-le"``), strictly: a record it
+            cannot encode breaks the answer off. Its Content-Type then says
+            ``application/json; charset=<encoding>`` unless ``export_content_type`` is set.
+        bom: bytes sent before the export body, e.g. ``codecs.BOM_UTF8`` (not encoded).
+        export_content_type: the Content-Type header of the export, whatever its bytes
+            (e.g. ``"application/json; charset=x-unknown"`` over UTF-8 bytes).
     """
 
     status: int | None = None
@@ -74,8 +84,13 @@ class Fault:
     truncate_at: float | None = None
     invalid_json: bool = False
     drop_connection: bool = False
+    encoding: str | None = None
+    bom: bytes = b""
+    export_content_type: str | None = None
 
     def __post_init__(self) -> None:
+        if self.encoding is not None:
+            codecs.lookup(self.encoding)  # LookupError now rather than in the server thread
         if self.status is not None and not 100 <= self.status <= 999:
             raise ValueError(f"status must be a three-digit HTTP status, not {self.status}")
         if self.delay < 0:
@@ -110,14 +125,36 @@ class _ExportAnswer:
     suffix: bytes
     headers: Mapping[str, str]
     truncate_at: float | None
+    content_type: str = _JSON_CONTENT_TYPE
+    encoding: str | None = None  # re-encode the (UTF-8) body in this codec
+    bom: bytes = b""  # sent before the body
 
     def body_length(self) -> int:
+        if self.encoding is not None:
+            return sum(map(len, self.chunks(64 * 1024)))
         separators = max(len(self.records) - 1, 0)
-        return len(self.prefix) + sum(map(len, self.records)) + separators + len(self.suffix)
+        return (
+            len(self.bom)
+            + len(self.prefix)
+            + sum(map(len, self.records))
+            + separators
+            + len(self.suffix)
+        )
 
     def chunks(self, size: int) -> Iterator[bytes]:
-        """The body in pieces of about ``size`` bytes (at least one piece)."""
-        buffer = bytearray(self.prefix)
+        """The body in pieces of about ``size`` bytes (at least one piece), in its encoding."""
+        if self.encoding is None:
+            yield from self._utf8_chunks(size, self.bom)
+            return
+        encoder = codecs.getincrementalencoder(self.encoding)("strict")
+        pieces = list(self._utf8_chunks(size, b""))
+        for number, piece in enumerate(pieces):  # whole records: each piece is whole UTF-8
+            final = number == len(pieces) - 1
+            encoded = encoder.encode(piece.decode("utf-8"), final=final)
+            yield self.bom + encoded if number == 0 else encoded
+
+    def _utf8_chunks(self, size: int, bom: bytes) -> Iterator[bytes]:
+        buffer = bytearray(bom + self.prefix)
         separator = b""
         for record in self.records:
             buffer += separator
@@ -154,12 +191,33 @@ def _scripted_answer(fault: Fault) -> _Answer | None:
         message = fault.body
         if message is None:
             message = _DEFAULT_MESSAGES.get(fault.status, f"Ошибка {fault.status}")
-        return _PlainAnswer(fault.status, _bytes(message), fault.content_type, fault.headers)
+        return _PlainAnswer(
+            fault.status, _bytes(message, fault.encoding), fault.content_type, fault.headers
+        )
     if fault.invalid_json:
         page = _HTML_ERROR_PAGE if fault.body is None else fault.body
-        return _PlainAnswer(200, _bytes(page), _JSON_CONTENT_TYPE, fault.headers)
+        return _PlainAnswer(200, _bytes(page, fault.encoding), _JSON_CONTENT_TYPE, fault.headers)
     return None
 
 
-def _bytes(body: str | bytes) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else body
+def _faulted_export(answer: _ExportAnswer, fault: Fault) -> _ExportAnswer:
+    """A normal export answer changed as ``fault`` says (headers, truncation, charset)."""
+    content_type = fault.export_content_type
+    if content_type is None:
+        content_type = (
+            answer.content_type
+            if fault.encoding is None
+            else f"application/json; charset={fault.encoding}"
+        )
+    return dataclasses.replace(
+        answer,
+        headers=fault.headers,
+        truncate_at=fault.truncate_at,
+        content_type=content_type,
+        encoding=fault.encoding,
+        bom=fault.bom,
+    )
+
+
+def _bytes(body: str | bytes, encoding: str | None = None) -> bytes:
+    return body.encode(encoding or "utf-8") if isinstance(body, str) else body

@@ -15,7 +15,6 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 
 from jobs.simulator.faults import (
-    _JSON_CONTENT_TYPE,
     _Answer,
     _DropAnswer,
     _ExportAnswer,
@@ -203,7 +202,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _send_export(self, answer: _ExportAnswer) -> None:
         """Stream an export with chunked encoding, or break it off at ``truncate_at``."""
         self.send_response(200)
-        self.send_header("Content-Type", _JSON_CONTENT_TYPE)
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Transfer-Encoding", "chunked")
         for name, value in answer.headers.items():
             self.send_header(name, value)

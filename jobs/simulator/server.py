@@ -40,6 +40,7 @@ from jobs.simulator.faults import (
     Fault,
     _Answer,
     _ExportAnswer,
+    _faulted_export,
     _PlainAnswer,
     _scripted_answer,
 )
@@ -431,9 +432,7 @@ class SmartUpSimulator:
                 refusal = dataclasses.replace(refusal, headers=fault.headers)
             return endpoint, refusal
         if fault is not None:
-            answer = dataclasses.replace(
-                answer, headers=fault.headers, truncate_at=fault.truncate_at
-            )
+            answer = _faulted_export(answer, fault)
         with self._lock:
             self._bytes_served[endpoint] += answer.body_length()
         return endpoint, answer

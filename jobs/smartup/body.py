@@ -34,13 +34,16 @@ standard's "BOM sniff" makes a UTF-8, UTF-16LE or UTF-16BE BOM decide the encodi
 the declared label. Both are followed: a body that starts with ``EF BB BF`` is read as
 UTF-8, with ``FF FE`` as UTF-16LE, with ``FE FF`` as UTF-16BE, whatever charset is
 declared, and the mark itself is not part of the document. A BOM that contradicts the
-label wins because the label can only be wrong then: read in the label, those bytes
-could not begin a JSON document, so honouring the label would refuse the body anyway.
+label wins because the label is the likelier to be wrong: read in any ASCII-compatible
+charset, or in UTF-16 or UTF-32, those bytes cannot begin a JSON document, so honouring
+the label would only refuse the body.
 Two exceptions, both stricter than WHATWG: a label Python does not know still fails the
 body (the sender's setup is wrong; we do not guess), and under a declared UTF-32 label a
 UTF-32 BOM (``FF FE 00 00``, ``00 00 FE FF``) is left to the UTF-32 codec (WHATWG knows no
-UTF-32 and would misread it as UTF-16LE). One U+FEFF at the very start of the decoded
-text (a BOM the declared codec kept, as ``utf-16-le`` does) is skipped too.
+UTF-32 and would misread it as UTF-16LE). Without a BOM, the labels ``utf-16`` and
+``utf-32`` (no byte order named) mean little-endian, as WHATWG says of ``utf-16``. One
+U+FEFF at the very start of the decoded text (a BOM the declared codec kept, as
+``utf-16-le`` does) is skipped too.
 """
 
 from __future__ import annotations
@@ -194,6 +197,10 @@ class RecordsReader:
                     name, skipped = sniffed, len(bom)
                     source = f"{standard_name}, as its byte order mark says"
                     break
+        if name == "utf-16" and not skipped:  # WHATWG: the label "utf-16" is UTF-16LE
+            name = "utf-16-le"
+        elif name == "utf-32" and not head.startswith(_UTF32_BOMS):  # likewise, for UTF-32
+            name = "utf-32-le"
         self.encoding = name
         self._encoding_source = source or "UTF-8"
         if name not in UTF8_NAMES:  # UTF-8 keeps the decoder made in __init__
@@ -350,7 +357,7 @@ class RecordsReader:
             self._eof = not chunk
             try:
                 text = self._decoder.decode(chunk, final=self._eof)
-            except UnicodeDecodeError as error:
+            except UnicodeError as error:
                 raise self._undecodable(error, chunk) from None
             self._bytes_decoded += len(chunk)
             parts.append(text)
@@ -373,17 +380,20 @@ class RecordsReader:
 
     # -- problems ------------------------------------------------------------------------
 
-    def _undecodable(self, error: UnicodeDecodeError, chunk: bytes) -> BodyProblem:
+    def _undecodable(self, error: UnicodeError, chunk: bytes) -> BodyProblem:
         """Bytes not valid in the body's encoding (never UTF-8: that decoder cannot fail)."""
-        # A decoder may hold back the bytes of a character begun in the previous chunk and
-        # decode them before ``chunk``: the error's offsets count from the first of them.
-        held_back = max(len(error.object) - len(chunk), 0)
-        offset = max(self._bytes_decoded - held_back + error.start, 0)
-        bad = bytes(error.object[error.start : error.end][:8]).hex(" ")
+        where = ""
+        if isinstance(error, UnicodeDecodeError):
+            # A decoder may hold back the bytes of a character begun in the previous chunk
+            # and decode them before ``chunk``: the error's offsets count from the first.
+            held_back = max(len(error.object) - len(chunk), 0)
+            offset = max(self._bytes_decoded - held_back + error.start, 0)
+            bad = bytes(error.object[error.start : error.end][:8]).hex(" ")
+            reason, where = error.reason, f" (bytes {bad} at offset {offset})"
+        else:
+            reason = str(error)
         return BodyProblem(
-            f"is not valid in {self._encoding_source}: {error.reason} "
-            f"(bytes {bad} at offset {offset})",
-            bad_charset=True,
+            f"is not valid in {self._encoding_source}: {reason}{where}", bad_charset=True
         )
 
     def _unexpected(self, expected: str, *, shape: str = "") -> BodyProblem:
