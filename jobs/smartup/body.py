@@ -182,11 +182,10 @@ class RecordsReader:
         """Pick the decoder from the declared charset and a byte order mark (see the
         module's docstring); the first bytes read for the sniff are decoded first."""
         declared = text_codec(self._charset)
-        head = b""
-        while len(head) < 4:
+        head, ended = b"", False
+        while len(head) < 4 and not ended:
             chunk = self._read(CHUNK_BYTES)
-            if not chunk:
-                break
+            ended = not chunk
             head += chunk
         name = declared.name
         source = f"its declared charset {shown_label(self._charset)}" if self._charset else ""
@@ -209,11 +208,10 @@ class RecordsReader:
         rest, read = head[skipped:], self._read
 
         def read_rest(size: int) -> bytes:  # the sniffed bytes first, then the body's own
-            self._read = read
+            self._read = _nothing_more if ended else read
             return rest
 
-        if rest:
-            self._read = read_rest
+        self._read = read_rest
 
     # -- the document ------------------------------------------------------------------
 
@@ -416,6 +414,11 @@ class RecordsReader:
         if self._peek() != "" or isinstance(value, UnreadableRecord):
             return BodyProblem("is not JSON", not_json=True)
         return BodyProblem(f"is {_kind(first)}, not an object holding the {self._key!r} array")
+
+
+def _nothing_more(size: int) -> bytes:
+    """What is left of a body whose end has been read already."""
+    return b""
 
 
 def _near_end(error: json.JSONDecodeError, text: str) -> bool:
