@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jobs.models import Order, OrderItem, Product, SyncRun
-from jobs.simulator import Fault, SmartUpSimulator
+from jobs.simulator import PRODUCTS_PATH, Fault, SmartUpSimulator
 from jobs.simulator.catalogue import generate_orders, generate_products
 from jobs.smartup.body import BodyProblem, RecordsReader
 from jobs.smartup.client import declared_charset
@@ -277,6 +278,52 @@ def test_any_codec_that_encodes_a_body_reads_back_what_utf8_reads(body, chunk):
     records, _ = read(data, label, chunk=chunk)
     assert records == read(document.encode(), None)[0]
     assert records == json.loads(document)["inventory"]
+
+
+# -- the simulator serves any charset -------------------------------------------------------
+
+
+def _export(sim: SmartUpSimulator) -> requests.Response:
+    return requests.post(
+        sim.base_url + PRODUCTS_PATH,
+        json={},
+        auth=(USER, PASSWORD),
+        headers={"project_code": "trade"},
+        timeout=10,
+    )
+
+
+def test_the_simulator_serves_an_export_in_a_charset_with_its_header_and_a_bom():
+    products = [{**p, "name": f"Товар №{i} «ё»"} for i, p in enumerate(generate_products(3))]
+    with SmartUpSimulator(products=products, user=USER, password=PASSWORD) as sim:
+        normal = _export(sim)
+        sim.add_fault(
+            "products",
+            Fault(
+                encoding="utf-16-be",
+                bom=codecs.BOM_UTF16_BE,
+                export_content_type="application/json; Charset=UTF-16BE",
+            ),
+        )
+        sim.add_fault("products", Fault(encoding="cp1251"))
+        sim.add_fault("products", Fault(export_content_type="application/json; charset=x-none"))
+        utf16, cp1251, labelled = _export(sim), _export(sim), _export(sim)
+    assert normal.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert utf16.headers["Content-Type"] == "application/json; Charset=UTF-16BE"
+    records = normal.text[: normal.text.index('"limits"')]  # the limits count requests
+    assert utf16.content.startswith(codecs.BOM_UTF16_BE + records.encode("utf-16-be"))
+    assert json.loads(utf16.content[2:].decode("utf-16-be"))["inventory"] == products
+    assert cp1251.headers["Content-Type"] == "application/json; charset=cp1251"
+    assert cp1251.content.startswith(records.encode("cp1251"))
+    assert json.loads(cp1251.content.decode("cp1251"))["inventory"] == products
+    assert labelled.headers["Content-Type"] == "application/json; charset=x-none"
+    assert labelled.content.startswith(records.encode())
+    assert "Товар №2 «ё»" in normal.content.decode()
+
+
+def test_a_fault_with_an_encoding_python_does_not_know_is_refused_when_made():
+    with pytest.raises(LookupError):
+        Fault(encoding="x-none")
 
 
 # -- end to end: over HTTP into PostgreSQL ------------------------------------------------
