@@ -138,6 +138,12 @@ def test_a_lone_surrogate_or_a_cut_character_in_utf16_fails_whole(chunk):
     assert cut.bad_charset and f"at offset {len(data)})" in str(cut)
 
 
+def test_a_codec_that_fails_without_naming_bytes_fails_whole_all_the_same():
+    found = problem(TEXT.encode(), "undefined")  # a text codec that decodes nothing
+    assert found.bad_charset
+    assert str(found) == "is not valid in its declared charset 'undefined': undefined encoding"
+
+
 # -- the reader: byte order marks --------------------------------------------------------
 
 

@@ -355,7 +355,7 @@ class RecordsReader:
             self._eof = not chunk
             try:
                 text = self._decoder.decode(chunk, final=self._eof)
-            except UnicodeError as error:
+            except ValueError as error:  # UnicodeError, or what an odd codec raises
                 raise self._undecodable(error, chunk) from None
             self._bytes_decoded += len(chunk)
             parts.append(text)
@@ -378,7 +378,7 @@ class RecordsReader:
 
     # -- problems ------------------------------------------------------------------------
 
-    def _undecodable(self, error: UnicodeError, chunk: bytes) -> BodyProblem:
+    def _undecodable(self, error: ValueError, chunk: bytes) -> BodyProblem:
         """Bytes not valid in the body's encoding (never UTF-8: that decoder cannot fail)."""
         where = ""
         if isinstance(error, UnicodeDecodeError):
@@ -389,7 +389,7 @@ class RecordsReader:
             bad = bytes(error.object[error.start : error.end][:8]).hex(" ")
             reason, where = error.reason, f" (bytes {bad} at offset {offset})"
         else:
-            reason = str(error)
+            reason = " ".join(str(error).split())[:200]
         return BodyProblem(
             f"is not valid in {self._encoding_source}: {reason}{where}", bad_charset=True
         )
