@@ -25,11 +25,13 @@ from jobs.simulator import (
     PRICE_TYPES_PATH,
     PRICE_TYPES_V2_PATH,
     PRICES_PATH,
+    PRODUCT_CONDITIONS,
     PRODUCT_GROUPS_PATH,
     PRODUCTS_PATH,
     RETAIL_PRICE_TYPE_ID,
     STOCK_PATH,
     WAREHOUSES_PATH,
+    Endpoint,
     Fault,
     SmartUpSimulator,
     generate_groups,
@@ -120,8 +122,8 @@ def test_generators_are_deterministic_and_consistent_with_each_other(catalogue):
     ]
     assert renamed  # a line keeps the old code of a product renamed since
 
-    rows = [row for condition in "FBT" for row in stock[condition]]
-    assert len(rows) == 600 and all(stock[c] for c in "FBT")
+    rows = [row for condition in PRODUCT_CONDITIONS for row in stock[condition]]
+    assert len(rows) == 600 and all(stock[c] for c in PRODUCT_CONDITIONS)
     assert all(isinstance(row["quantity"], str) for row in rows)
     assert {row["warehouse_code"] for row in rows} == {"WH1", "WH2", "WH3"}
     assert any(row["card_code"] is None for row in rows)
@@ -359,13 +361,14 @@ def test_mutators_change_what_is_served(smartup, catalogue):
 
 def test_an_account_without_the_catalogue_answers_empty_arrays():
     with SmartUpSimulator(today=TODAY) as sim:
-        for name, key in (
+        arrays: tuple[tuple[Endpoint, str], ...] = (
             ("product_groups", "product_group"),
             ("price_types", "price_type"),
             ("prices", "inventory"),
             ("warehouses", "warehouse"),
             ("stock", "balance"),
-        ):
+        )
+        for name, key in arrays:
             body = STOCK_DAY if name == "stock" else {}
             assert post(sim, PATHS[name], body).json()[key] == []
         assert post(sim, PRICE_TYPES_V2_PATH).json() == {"count": "0", "data": []}

@@ -224,7 +224,11 @@ def generate_products(count: int, *, seed: int = 1) -> list[dict[str, Any]]:
     """Generate ``count`` SmartUp products (``inventory`` records), deterministically.
 
     ``product_id`` is ``str(100001 + i)`` and ``code`` is ``"P00001"``-style (about 1 in
-    50 is ``""``). Roughly 1 in 13 products is passive (``state == "P"``).
+    50 is ``""``). Roughly 1 in 13 products is passive (``state == "P"``). An empty
+    optional value is ``null`` on odd-numbered products and ``""`` on the others, as real
+    answers mix them. ``groups`` name a category (group ``1001``, types ``2001``..``2040``)
+    and often a brand (group ``1002``) by ``group_id``/``type_id``, ``type_code`` ``null``,
+    matching :func:`~jobs.simulator.reference.generate_groups`.
 
     Args:
         count: how many products to generate (0 or more).
@@ -356,8 +360,12 @@ def generate_orders(
     the ``days`` days that end at ``today`` (inclusive). Orders go round-robin to
     ``filial_ids`` (``filial_code`` is ``"F" + filial_id``). Each order has between
     ``lines[0]`` and ``lines[1]`` lines; every line has a ``product_unit_id`` unique across
-    all generated orders and refers to one of ``products`` by ``product_code`` (about 1 in
-    30 lines, and all lines of products without a code, give ``product_barcode`` instead).
+    all generated orders and refers to one of ``products`` by ``product_id``, and by
+    ``product_code`` too, except that about 1 in 30 lines (and all lines of products
+    without a code) give ``product_barcode`` with ``product_code`` ``null`` or ``""``, and
+    about 1 in 37 lines keep an old code (``"OLD-" + code``) that no longer matches the
+    product's. Lines name their price type by ``price_type_id`` (retail ``3001``, whose
+    ``price_type_code`` is ``null``, or wholesale ``3003``, ``PRCT:3``).
 
     Args:
         count: how many orders to generate (0 or more).

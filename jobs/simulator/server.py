@@ -1,10 +1,12 @@
 """A loopback HTTP server that speaks SmartUp's export API (see ``SMARTUP_API.md``).
 
 :class:`SmartUpSimulator` answers ``POST`` requests to the products export
-(:data:`PRODUCTS_PATH`) and the orders export (:data:`ORDERS_PATH`) the way SmartUp does:
-HTTP Basic auth, the ``project_code`` and ``filial_id`` headers, body filters with
-``dd.mm.yyyy`` dates, the day-range limit, a ``limits`` object in every answer, and
-plain-text (often Russian) error bodies. Scripted :class:`Fault` objects make it misbehave
+(:data:`PRODUCTS_PATH`), the orders export (:data:`ORDERS_PATH`) and the catalogue's
+exports (groups, price types v1 and v2, prices, warehouses, stock; :data:`PATHS` names
+them all) the way SmartUp does: HTTP Basic auth, the ``project_code`` and ``filial_id``
+headers, body filters with ``dd.mm.yyyy`` dates, the day-range limit, a ``limits`` object
+in answers, daily quotas shared by a class of exports, and plain-text (often Russian)
+error bodies. Scripted :class:`Fault` objects make it misbehave
 on purpose (error statuses, delays, bodies that break off, HTML instead of JSON, dropped
 connections) so clients can be tested against what a real account does under load.
 
