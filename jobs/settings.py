@@ -7,6 +7,7 @@ and passes the result down; nothing deeper reads ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -102,6 +103,43 @@ def _process_environment() -> Callable[[str], str]:
     env = Env()
     env.read_env(".env", recurse=False, override=False)
     return lambda name: str(env.str(name, ""))
+
+
+def _web_environment(env_file: str | None) -> Callable[[str], str]:
+    """The environment as the web app's calls read it: the process's variables only, and
+    ``env_file`` for those that are not set when the caller names one (never a ``.env``
+    it did not ask for)."""
+    if env_file is None:
+        return lambda name: os.environ.get(name, "")
+    env = Env()
+    if not env.read_env(env_file, recurse=False, override=False):
+        raise SettingsError("env_file", f"a readable file (cannot read {env_file!r})")
+    return lambda name: str(env.str(name, ""))
+
+
+def web_redis_url(*, env_file: str | None = None) -> str:
+    """``REDIS_URL`` alone: what :func:`jobs.enqueue_sync` needs when it is given no
+    connection. Raises :class:`SettingsError` naming it when it is not set."""
+    return _Reader(_web_environment(env_file)).required(
+        "REDIS_URL",
+        _redis_url,
+        "redis://, rediss:// or unix:// URL, or pass connection=redis.Redis(...)",
+    )
+
+
+def web_database_url(*, env_file: str | None = None) -> str:
+    """``DATABASE_URL`` alone: what :func:`jobs.sync_overview` needs. Raises
+    :class:`SettingsError` naming it when it is not set."""
+    return _Reader(_web_environment(env_file)).required(
+        "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
+    )
+
+
+def web_optional_redis_url(*, env_file: str | None = None) -> str | None:
+    """``REDIS_URL`` when it is set (the overview's queue part goes without it)."""
+    return _Reader(_web_environment(env_file)).optional(
+        "REDIS_URL", None, _redis_url, "redis://, rediss:// or unix:// URL"
+    )
 
 
 def load_database_url() -> str:

@@ -195,7 +195,7 @@ class _Run:
             with reporter:
                 engine = SyncEngine(
                     client=client,
-                    loader=loader_for(self.db),
+                    loader=loader_for(self.db, run_id=self.row.id),
                     tz=self.settings.tz,
                     log=self.log,
                     progress=reporter,
@@ -239,7 +239,7 @@ class _Run:
                 f"it resets at 00:00 {settings.smartup_timezone}"
             )
         if result.error is None:
-            after_complete(name, span, seen, settings, day, result, self.log)
+            after_complete(name, span, seen, settings, day, result, self.log, run_id=self.row.id)
         result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
         self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
         return result
