@@ -63,7 +63,7 @@ def changed_since(url: str, cursor: datetime) -> list[tuple[Any, ...]]:
     try:
         with connection.cursor() as db:
             db.execute(readme_queries()["changed_products"], {"cursor": cursor})
-            return db.fetchall()
+            return list(db.fetchall())
     finally:
         connection.close()
 

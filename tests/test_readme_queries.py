@@ -109,7 +109,7 @@ def test_a_customers_orders_with_their_lines_and_products(pg, simulator):
     assert run_query(pg, "customer_orders", person_id="no such person") == []
 
 
-def _pairs(url: str, sql: str) -> list[tuple[Any, Any]]:
+def _pairs(url: str, sql: str) -> list[tuple[Any, ...]]:
     connection = psycopg2.connect(url)
     try:
         with connection.cursor() as cursor:
