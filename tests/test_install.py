@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from tests.conftest import REDIS_URL
 from tests.test_queue import ROOT
 
 pytestmark = pytest.mark.slow
+LEFT_OUT = (".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".demo", ".dev")
 
 WEB_APP_MODELS = '''\
 """The web app's own models: a name smartup-sync must not take."""
@@ -61,12 +63,16 @@ def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str
 
 
 def test_pip_install_beside_a_web_app_with_its_own_models(tmp_path, pg, redis):
+    # A copy of the checkout as a clone holds it: pip builds in the tree it is given, and
+    # must neither leave build/ in ours nor pick up what an earlier build left there
+    checkout = tmp_path / "smartup-sync"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*LEFT_OUT), symlinks=True)
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
     started = time.monotonic()
     run([sys.executable, "-m", "venv", str(venv)])
-    install = run([str(python), "-m", "pip", "install", str(ROOT)], cwd=tmp_path)
-    print(f"pip install {ROOT}: {time.monotonic() - started:.0f} s")  # the closing note
+    install = run([str(python), "-m", "pip", "install", str(checkout)], cwd=tmp_path)
+    print(f"pip install <checkout>: {time.monotonic() - started:.0f} s")  # the closing note
     print(install.stdout.strip().splitlines()[-1])
     assert "Successfully installed" in install.stdout and "smartup-sync-" in install.stdout
 

@@ -114,7 +114,7 @@ def test_the_overview_shows_the_plan_the_scheduler_registered(tmp_path, pg, simu
 def readme_flask_example() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
-    [example] = [block for block in blocks if "Flask(__name__)" in block]
+    [example] = [str(block) for block in blocks if "Flask(__name__)" in block]
     return example
 
 
