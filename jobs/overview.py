@@ -19,9 +19,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.health import PERIODIC_KINDS, STALE_INTERVALS
+from jobs.health import PERIODIC_KINDS, SCHEDULER_KEY, STALE_INTERVALS
 from jobs.models import SyncRun, open_database
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
+from jobs.queueing import KEY_PREFIX, ORDERS_QUEUE, PRODUCTS_QUEUE
 from jobs.registered_plan import registered_plan
 from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
@@ -29,6 +29,7 @@ from jobs.state import all_states, quota_today
 from jobs.streams import RUN_KINDS
 
 SYNC_FUNCTION = "jobs.tasks.sync_job"
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.scheduler)
 DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
 
 
@@ -58,6 +59,7 @@ def sync_overview(
         )
     secrets = settings.secrets if settings is not None else _url_secrets(database_url)
     jobs: dict[str, dict[str, Any]] = {}
+    next_runs: dict[str, str | None] = {}
     queues: dict[str, Any] | None = None
     redis_error = None
     try:
@@ -74,6 +76,7 @@ def sync_overview(
             redis_error = "REDIS_URL is not set: no queue part"
         else:
             queues, jobs = _queue_part(connection)
+            next_runs = _next_runs(connection)
     except RedisError as error:
         redis_error = one_line(f"Redis error: {error}", secrets=secrets)
     db = open_database(database_url)
@@ -94,6 +97,7 @@ def sync_overview(
                 "waiting": (jobs.get(kind) or {}).get("waiting"),
                 "quota": _quota(kind, plan.get(kind), today),
                 "plan": plan.get(kind),
+                "next_run_at": next_runs.get(kind),
                 "state": [
                     {
                         "filial_id": state.filial_id or None,
@@ -203,6 +207,15 @@ def _queue_part(
                 for stream in RUN_KINDS.get(kind, (kind,)):
                     found.setdefault(stream, {}).setdefault(state, _job(job, kind))
     return queues, found
+
+
+def _next_runs(connection: Redis) -> dict[str, str | None]:
+    """Per kind: when rq-scheduler next queues its periodic sync (None: not registered)."""
+    found: dict[str, str | None] = {}
+    for kind in PERIODIC_KINDS:
+        due = connection.zscore(SCHEDULER_KEY, f"{PERIODIC_PREFIX}{kind}")
+        found[kind] = _iso(datetime.fromtimestamp(due, UTC)) if due is not None else None
+    return found
 
 
 def _fetch(job_id: str, connection: Redis) -> Job | None:

@@ -156,10 +156,12 @@ class DashboardSettings:
     redis_url: str = "redis://localhost:6379/0"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)  # for the page of the day
 
 
 def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings:
-    """``REDIS_URL``, ``RQ_DASHBOARD_USERNAME`` and ``RQ_DASHBOARD_PASSWORD`` (both or none)."""
+    """``REDIS_URL``, ``RQ_DASHBOARD_USERNAME`` and ``RQ_DASHBOARD_PASSWORD`` (both or
+    none), and ``DATABASE_URL`` when set (the ``/sync`` page needs it)."""
     reader = _Reader(
         _process_environment() if environ is None else lambda name: environ.get(name, "")
     )
@@ -177,6 +179,9 @@ def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> Dashboa
         ),
         username=username,
         password=password,
+        database_url=reader.optional(
+            "DATABASE_URL", None, _database_url, "postgresql://... or sqlite:///..."
+        ),
     )
 
 

@@ -162,6 +162,7 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
     before = jobs.sync_overview(settings=settings, connection=redis)
     orders_before = before["kinds"]["orders"]
     assert orders_before.pop("plan")["interval_used_s"] == 600
+    assert orders_before.pop("next_run_at") is not None  # registered just now
     assert orders_before == {
         "last_run": None,
         "last_success": None,
