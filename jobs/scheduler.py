@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    from jobs.error_tracking import start
+
+    start(settings.sentry_dsn, secrets=settings.secrets, process="scheduler")
     scheduler = make_scheduler(settings)
     jobs = register(scheduler, settings)
     get_logger().info("schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler))

@@ -22,7 +22,7 @@ PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
 ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
 SECRET_VARIABLES = frozenset(
-    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD"}
+    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD", "SENTRY_DSN"}
 )
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 
@@ -58,6 +58,7 @@ class Settings:
     sync_max_gone_percent: float = 10.0
     sync_sweep_seconds: int = 86400
     sync_alert_webhook_url: str | None = field(default=None, repr=False)
+    sentry_dsn: str | None = field(default=None, repr=False)
 
     @property
     def products_export_url(self) -> str:
@@ -86,6 +87,11 @@ class Settings:
             path = urlsplit(self.sync_alert_webhook_url).path  # holds the token
             if len(path) >= 8:
                 found.append(path)
+        if self.sentry_dsn:  # its key lets anyone send events to the project
+            found.append(self.sentry_dsn)
+            key = urlsplit(self.sentry_dsn).username
+            if key and len(key) >= 8:
+                found.append(key)
         return tuple(s for s in found if s)
 
 
@@ -280,6 +286,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _webhook_url,
             "an https:// URL (http:// only for loopback hosts)",
         ),
+        sentry_dsn=reader.optional(
+            "SENTRY_DSN",
+            None,
+            _sentry_dsn,
+            "a Sentry DSN such as https://KEY@o1.ingest.sentry.io/2 (http:// only for loopback)",
+        ),
     )
 
 
@@ -357,6 +369,13 @@ def _webhook_url(raw: str) -> str:
     ):
         return raw
     raise ValueError("not https")
+
+
+def _sentry_dsn(raw: str) -> str:
+    parts = urlsplit(raw)
+    if not parts.username or not parts.path.strip("/"):
+        raise ValueError("no key or no project")
+    return _webhook_url(raw)
 
 
 def _redis_url(raw: str) -> str:

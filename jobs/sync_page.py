@@ -24,7 +24,8 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8p
 table { border-collapse: collapse; } th, td { padding: 4px 10px; text-align: left;
   border-bottom: 1px solid #d0d7de; vertical-align: top; } th { background: #f6f8fa; }
 .ok { color: #1a7f37; } .bad { color: #cf222e; font-weight: 600; } .warn { color: #9a6700; }
-.muted { color: #656d76; } .nowrap { white-space: nowrap; } .num { text-align: right; font-variant-numeric: tabular-nums; }
+.muted { color: #656d76; } .nowrap { white-space: nowrap; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 STATUS_CLASS = {"SUCCESS": "ok", "PARTIAL": "warn", "FAILED": "bad", "RUNNING": "muted"}

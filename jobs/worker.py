@@ -84,6 +84,9 @@ class SyncWorker(Worker):
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Work the queues until stopped (or, with ``burst``, until they are empty)."""
+    from jobs.error_tracking import start
+
+    start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
     connection = patient_connection(settings.redis_url, process="worker")
     register_queues(connection)  # the first command: waits here while Redis is down
     worker = SyncWorker(
