@@ -49,6 +49,7 @@ class SyncWorker(Worker):
     def execute_job(self, job: Any, queue: Any) -> Any:
         if self.sync_job_timeout is not None and job.func_name == SYNC_FUNCTION:
             job.timeout = self.sync_job_timeout  # before the fork: horse and monitor agree
+            self.connection.hset(job.key, "timeout", job.timeout)  # as `rq info` shows it
         return super().execute_job(job, queue)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:

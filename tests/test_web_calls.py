@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from redis import Redis
 from rq import Queue
+from rq.job import Job
 
 import jobs
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
 from jobs.scheduler import make_scheduler, register
 from jobs.settings import SettingsError
 from tests.conftest import REDIS_URL, settings_for
-from tests.test_queue import ROOT
+from tests.test_queue import ROOT, env_for, finish, start_worker
 
 ENQUEUE = "import jobs; job = jobs.enqueue_sync('orders'{extra}); print(job.id)"
 OVERVIEW = "import json, jobs; print(json.dumps(jobs.sync_overview({extra})))"
@@ -132,3 +133,13 @@ def test_the_readmes_flask_example_answers_400_for_an_unknown_kind(redis, monkey
     assert first.get_json() == second.get_json()  # still waiting: the same job
     assert first.get_json()["status"] == "queued"
     assert Redis.from_url(REDIS_URL).llen(Queue(ORDERS_QUEUE, connection=redis).key) == 1
+
+
+def test_the_worker_gives_a_job_queued_without_a_timeout_its_own(pg, simulator, redis):
+    """A job from the web app carries RQ's default timeout (180 s); the worker that takes
+    it runs it under its own ``SYNC_JOB_TIMEOUT_SECONDS`` (and says so on the job)."""
+    job = jobs.enqueue_sync("products", connection=redis)
+    assert job.timeout == Queue.DEFAULT_TIMEOUT
+    output = finish(start_worker(env_for(simulator, pg, SYNC_JOB_TIMEOUT_SECONDS="4000")))
+    assert job.get_status(refresh=True) == "finished", output
+    assert Job.fetch(job.id, connection=redis).timeout == 4000
