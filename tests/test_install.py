@@ -87,6 +87,15 @@ def test_pip_install_beside_a_web_app_with_its_own_models(tmp_path, pg, redis):
     via_module = run([str(python), "-m", "jobs", "--help"], cwd=tmp_path)
     assert via_script.stdout.replace("smartup-sync", "python -m jobs") == via_module.stdout
 
+    # The migrations travel with the package: the installed copy migrates a new database
+    migrated = run(
+        [str(python), "-m", "jobs.migrate"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"},
+    )
+    applied = json.loads(migrated.stdout.strip().splitlines()[-1])["applied"]
+    assert applied == sorted(p.stem for p in (ROOT / "jobs" / "migrations").glob("0*.py"))
+
     web_app = tmp_path / "web_app"
     web_app.mkdir()
     (web_app / "models.py").write_text(WEB_APP_MODELS)
