@@ -20,6 +20,7 @@ import pytest
 
 from jobs.models import SyncRun, open_database
 from jobs.queueing import enqueue_sync
+from jobs.settings import SettingsError, load_settings
 from jobs.simulator import Fault
 from tests.conftest import PASSWORD, REDIS_URL, settings_for
 from tests.test_queue import ROOT, env_for, finish, start_worker
@@ -203,3 +204,19 @@ def test_without_a_dsn_sentry_is_never_imported(pg, simulator):
         timeout=120,
     )
     assert done.stdout.strip().splitlines()[-1] == "False 1", done.stderr
+
+
+def test_the_dsn_is_a_checked_secret():
+    base = {
+        "DATABASE_URL": "postgresql://root@127.0.0.1/db",
+        "SMARTUP_BASE_URL": "https://smartup.example",
+        "SMARTUP_BASIC_USER": "user",
+        "SMARTUP_BASIC_PASS": "pass-word",
+    }
+    for bad in ("not a url", f"http://{KEY}@sentry.example/42", "https://sentry.example/42"):
+        with pytest.raises(SettingsError) as raised:
+            load_settings({**base, "SENTRY_DSN": bad})
+        assert raised.value.variable == "SENTRY_DSN" and bad not in str(raised.value)
+    settings = load_settings({**base, "SENTRY_DSN": f"https://{KEY}@o1.ingest.example/42"})
+    assert KEY in settings.secrets and KEY not in repr(settings)
+    assert load_settings(base).sentry_dsn is None
