@@ -1,8 +1,9 @@
 """smartup-sync: keeps a PostgreSQL database in step with SmartUp ERP.
 
-The web app's entry points are :func:`enqueue_sync` and :func:`sync_overview`; they are
-imported lazily so that ``jobs.simulator`` and the CLI do not pay for Redis and RQ when
-they do not need them.
+The web app's entry points are :func:`enqueue_sync` (needs Redis only: ``REDIS_URL`` or a
+connection) and :func:`sync_overview` (needs ``DATABASE_URL``, and Redis for its queue
+part); neither reads a ``.env`` unless asked. They are imported lazily so that
+``jobs.simulator`` and the CLI do not pay for Redis and RQ when they do not need them.
 """
 
 from __future__ import annotations

@@ -135,11 +135,13 @@ def _terminal_line() -> Any:
 
 
 def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
-    from jobs.tasks import SKIPPED, SyncFailed, run_sync
+    from jobs.error_tracking import start
+    from jobs.tasks import SKIPPED, SyncFailed, run_and_report
 
+    start(settings.sentry_dsn, secrets=settings.secrets, process="sync")
     line = _terminal_line()
     try:
-        outcome = run_sync(
+        outcome = run_and_report(
             kind,
             settings=settings,
             days_back=days_back,

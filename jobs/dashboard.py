@@ -20,10 +20,18 @@ from jobs.logs import configure_logging, get_logger
 from jobs.settings import SettingsError, _is_loopback, load_dashboard_settings
 
 DEFAULT_PORT = 9181
+RUNS_SHOWN = 15  # the last runs on the page of the day
 
 
-def make_app(redis_url: str, *, username: str | None, password: str | None) -> Any:
-    """rq-dashboard's Flask app on ``redis_url``; with a username, every request needs it."""
+def make_app(
+    redis_url: str,
+    *,
+    username: str | None,
+    password: str | None,
+    database_url: str | None = None,
+) -> Any:
+    """rq-dashboard's Flask app on ``redis_url``, with the page of the day at ``/sync``
+    and ``/sync.json`` (from ``database_url``); with a username, every request needs it."""
     from flask import Response, request
     from rq_dashboard.cli import make_flask_app
     from rq_dashboard.web import setup_rq_connection
@@ -53,7 +61,45 @@ def make_app(redis_url: str, *, username: str | None, password: str | None) -> A
 
         app.before_request(basic_auth)
 
+    add_sync_page(app, redis_url=redis_url, database_url=database_url)
     return app
+
+
+def add_sync_page(app: Any, *, redis_url: str, database_url: str | None) -> None:
+    """``/sync`` (:mod:`jobs.sync_page`) and ``/sync.json`` (:func:`jobs.sync_overview`)."""
+    from flask import Response, jsonify
+    from redis import Redis
+
+    def overview_and_runs() -> tuple[dict[str, Any], list[Any]]:
+        from jobs.models import open_database
+        from jobs.overview import sync_overview
+        from jobs.runs import latest_runs
+
+        assert database_url is not None
+        overview = sync_overview(database_url=database_url, connection=Redis.from_url(redis_url))
+        db = open_database(database_url)
+        try:
+            return overview, latest_runs(RUNS_SHOWN)
+        finally:
+            db.close()
+
+    def no_database() -> Response:
+        return Response("DATABASE_URL is not set: the sync page needs it\n", 503)
+
+    def sync_page() -> Any:
+        if database_url is None:
+            return no_database()
+        from jobs.sync_page import render_sync_page
+
+        return Response(render_sync_page(*overview_and_runs()), mimetype="text/html")
+
+    def sync_json() -> Any:
+        if database_url is None:
+            return no_database()
+        return jsonify(overview_and_runs()[0])
+
+    app.add_url_rule("/sync", "smartup_sync_page", sync_page, methods=["GET"])
+    app.add_url_rule("/sync.json", "smartup_sync_json", sync_json, methods=["GET"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        app = make_app(settings.redis_url, username=settings.username, password=settings.password)
+        app = make_app(
+            settings.redis_url,
+            username=settings.username,
+            password=settings.password,
+            database_url=settings.database_url,
+        )
     except ImportError:
         print(
             "rq-dashboard is not installed: pip install -r requirements-dashboard.txt",

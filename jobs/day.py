@@ -130,6 +130,8 @@ def after_complete(
     day: RunDay,
     result: StreamResult,
     log: Any,
+    *,
+    run_id: int | None = None,
 ) -> None:
     """Every request of ``name`` succeeded: reconcile the catalogue (products), and record
     the sweeps completed."""
@@ -141,6 +143,7 @@ def after_complete(
             complete_catalogue=complete,
             max_gone_percent=settings.sync_max_gone_percent,
             now=day.now,
+            run_id=run_id,
         )
         result.gone = reconciled.gone
         if reconciled.gone or reconciled.revived:

@@ -220,7 +220,7 @@ class SyncEngine:
                 identified.clear()
 
         with self.client.export(request) as response:
-            counts = self.loader.load(stream.target, parsed(response.records()))
+            counts = self.loader.load(stream.target, parsed(response.records()), stream=stream.name)
             return _Applied(received, counts, rejects, response.limits)
 
 

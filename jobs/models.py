@@ -220,6 +220,20 @@ class AlertState(BaseModel):
         table_name = "smartup_sync_alerts"
 
 
+class RegisteredPlan(BaseModel):
+    """Per stream: the plan the scheduler registered last (what ``sync_overview`` shows),
+    with the company time zone it plans in."""
+
+    id = pw.AutoField()
+    stream = pw.CharField(max_length=32, unique=True)
+    plan = JSONField()
+    timezone = pw.TextField()
+    registered_at = AwareDateTimeField()
+
+    class Meta:
+        table_name = "smartup_sync_plan"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Product,
     Order,
@@ -228,6 +242,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SyncState,
     QuotaSeen,
     AlertState,
+    RegisteredPlan,
 )
 
 

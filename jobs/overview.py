@@ -7,8 +7,10 @@ to JSON as it is. ``python -m jobs status --json`` prints it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -17,51 +19,85 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.health import PERIODIC_KINDS, is_stale
+from jobs.health import PERIODIC_KINDS, SCHEDULER_KEY, STALE_INTERVALS
 from jobs.models import SyncRun, open_database
-from jobs.plan import plan_for, quota_for, reserve_for
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
+from jobs.queueing import KEY_PREFIX, ORDERS_QUEUE, PRODUCTS_QUEUE
+from jobs.registered_plan import registered_plan
 from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
-from jobs.settings import Settings, load_settings
-from jobs.state import all_states, limits_seen, quota_today
+from jobs.settings import Settings, web_database_url, web_optional_redis_url
+from jobs.state import all_states, quota_today
+from jobs.streams import RUN_KINDS
 
 SYNC_FUNCTION = "jobs.tasks.sync_job"
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.scheduler)
+DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
 
 
 def sync_overview(
     *,
-    settings: Settings | None = None,
+    database_url: str | None = None,
     connection: Redis | None = None,
+    env_file: str | None = None,
+    settings: Settings | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Everything the web app shows about syncing, in one call.
 
-    Opens (and closes) its own database connection; when Redis cannot be reached the
-    database part is still returned, with ``redis_error`` saying why.
+    Needs the database: ``database_url``, else that of ``settings`` (the worker's own
+    commands), else ``DATABASE_URL`` from the environment (and from ``env_file`` when one
+    is named; no ``.env`` is read otherwise); without one it raises
+    :class:`~jobs.settings.SettingsError` naming ``DATABASE_URL``. Redis (``connection``,
+    else ``REDIS_URL``) gives the queue part; without it, or when it cannot be reached,
+    the database part is still returned, with ``redis_error`` saying why. The plan shown
+    is the one the scheduler registered (:mod:`jobs.registered_plan`), not one made from
+    this process's environment. Opens (and closes) its own database connection.
     """
-    settings = settings or load_settings()
     now = now or datetime.now(UTC)
-    today = now.astimezone(settings.tz).date()
+    if database_url is None:
+        database_url = (
+            settings.database_url if settings is not None else web_database_url(env_file=env_file)
+        )
+    secrets = settings.secrets if settings is not None else _url_secrets(database_url)
     jobs: dict[str, dict[str, Any]] = {}
+    next_runs: dict[str, str | None] = {}
     queues: dict[str, Any] | None = None
     redis_error = None
     try:
-        connection = connection or redis_connection(settings)
-        queues, jobs = _queue_part(connection)
+        if connection is None:
+            redis_url = (
+                settings.redis_url
+                if settings is not None
+                else web_optional_redis_url(env_file=env_file)
+            )
+            if redis_url is not None:
+                connection = Redis.from_url(redis_url)
+                secrets = (*secrets, *_url_secrets(redis_url))
+        if connection is None:
+            redis_error = "REDIS_URL is not set: no queue part"
+        else:
+            queues, jobs = _queue_part(connection)
+            next_runs = _next_runs(connection)
     except RedisError as error:
-        redis_error = one_line(f"Redis error: {error}", secrets=settings.secrets)
-    db = open_database(settings.database_url)
+        redis_error = one_line(f"Redis error: {error}", secrets=secrets)
+    db = open_database(database_url)
     try:
-        plan = plan_for(settings, limits_seen=limits_seen())
+        plan = registered_plan()
+        zone = next((p["timezone"] for p in plan.values()), None)
+        tz = ZoneInfo(zone or (settings.smartup_timezone if settings else DEFAULT_TIMEZONE))
+        today = now.astimezone(tz).date()
         states = all_states()
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
                 "last_success": _run(last_success_of(kind), kind, now),
-                "stale": is_stale(kind, settings, now=now),
-                "job": jobs.get(kind),
-                "quota": _quota(kind, settings, today),
-                "plan": plan[kind].as_dict(),
+                "stale": _stale(kind, plan.get(kind), now),
+                "job": (jobs.get(kind) or {}).get("running")
+                or (jobs.get(kind) or {}).get("waiting"),
+                "running": (jobs.get(kind) or {}).get("running"),
+                "waiting": (jobs.get(kind) or {}).get("waiting"),
+                "quota": _quota(kind, plan.get(kind), today),
+                "plan": plan.get(kind),
+                "next_run_at": next_runs.get(kind),
                 "state": [
                     {
                         "filial_id": state.filial_id or None,
@@ -83,6 +119,23 @@ def sync_overview(
         "queues": queues,
         "redis_error": redis_error,
     }
+
+
+def _url_secrets(url: str) -> tuple[str, ...]:
+    password = urlsplit(url).password
+    return (password,) if password else ()
+
+
+def _stale(kind: str, plan: dict[str, Any] | None, now: datetime) -> bool | None:
+    """No SUCCESS within :data:`STALE_INTERVALS` of the registered interval; None while
+    no scheduler has registered a plan (there is no interval to be late against)."""
+    if plan is None:
+        return None
+    success = last_success_of(kind)
+    if success is None:
+        return True
+    ended: datetime = success.finished_at or success.started_at
+    return ended < now - timedelta(seconds=STALE_INTERVALS * int(plan["interval_used_s"]))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -111,29 +164,30 @@ def _run(run: SyncRun | None, kind: str, now: datetime) -> dict[str, Any] | None
     }
 
 
-def _quota(stream: str, settings: Settings, today: date) -> dict[str, Any] | None:
+def _quota(stream: str, plan: dict[str, Any] | None, today: date) -> dict[str, Any] | None:
     quota = quota_today(stream, today=today)
     if quota is None:
         return None
-    daily = quota_for(stream, limit_seen=quota.limit)
     return {
         "day": quota.day.isoformat(),
         "limit": quota.limit,
         "used": quota.used,
         "left": quota.left,
         "exhausted": quota.exhausted,
-        "reserve": reserve_for(daily, reserve_percent=settings.smartup_quota_reserve_percent),
+        "reserve": plan["reserve"] if plan else None,
         "seen_at": _iso(quota.seen_at),
     }
 
 
-def _queue_part(connection: Redis) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Per queue: jobs waiting, running, workers; per kind: the job running, else the
-    one waiting (a ``full`` job counts for both kinds)."""
+def _queue_part(
+    connection: Redis,
+) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]:
+    """Per queue: jobs waiting, running, workers; per kind: the job running and the
+    first one waiting (a ``full`` job counts for both kinds)."""
     from rq import Worker
 
     queues: dict[str, Any] = {}
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, dict[str, Any]]] = {}
     for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
         queue = Queue(name, connection=connection)
         running = StartedJobRegistry(queue=queue).get_job_ids()
@@ -144,14 +198,24 @@ def _queue_part(connection: Redis) -> tuple[dict[str, Any], dict[str, dict[str, 
             "running": len(running),
             "workers": len(Worker.all(connection=connection, queue=queue)),
         }
-        for job_id in [*running, *waiting]:  # running first: it wins
-            job = _fetch(job_id, connection)
-            if job is None or job.func_name != SYNC_FUNCTION:
-                continue
-            kind = str(job.meta.get("kind") or (job.args[0] if job.args else ""))
-            for stream in ("products", "orders") if kind == "full" else (kind,):
-                found.setdefault(stream, _job(job, kind))
+        for state, job_ids in (("running", running), ("waiting", waiting)):
+            for job_id in job_ids:
+                job = _fetch(job_id, connection)
+                if job is None or job.func_name != SYNC_FUNCTION:
+                    continue
+                kind = str(job.meta.get("kind") or (job.args[0] if job.args else ""))
+                for stream in RUN_KINDS.get(kind, (kind,)):
+                    found.setdefault(stream, {}).setdefault(state, _job(job, kind))
     return queues, found
+
+
+def _next_runs(connection: Redis) -> dict[str, str | None]:
+    """Per kind: when rq-scheduler next queues its periodic sync (None: not registered)."""
+    found: dict[str, str | None] = {}
+    for kind in PERIODIC_KINDS:
+        due = connection.zscore(SCHEDULER_KEY, f"{PERIODIC_PREFIX}{kind}")
+        found[kind] = _iso(datetime.fromtimestamp(due, UTC)) if due is not None else None
+    return found
 
 
 def _fetch(job_id: str, connection: Redis) -> Job | None:

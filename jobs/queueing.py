@@ -24,7 +24,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from jobs.settings import Settings, check_days_back, load_settings
+from jobs.settings import Settings, check_days_back, web_redis_url
 from jobs.tasks import META_RETRIES, check_kind
 
 PRODUCTS_QUEUE = "smartup-products"
@@ -35,6 +35,7 @@ OVERDUE_SECONDS = 10  # RQ's own scheduler moves a due job within a second or tw
 RESULT_TTL_SECONDS = 24 * 3600  # how long `rq info` and the job API keep a result
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 RETRY_INTERVALS = [30, 120]  # waits before the 2 retries of a job that failed (database down)
+MARKER_TTL_SECONDS = 86400 + FAILURE_TTL_SECONDS  # outlives the longest job timeout allowed
 KEY_PREFIX = "smartup-sync"
 
 
@@ -56,8 +57,15 @@ def enqueue_sync(
     periodic: bool = False,
     settings: Settings | None = None,
     connection: Redis | None = None,
+    env_file: str | None = None,
 ) -> Job:
     """Queue a sync of ``kind`` (``products``, ``orders`` or ``full``); return its job.
+
+    Needs Redis only: ``connection``, else the Redis of ``settings`` (the worker's own
+    commands), else ``REDIS_URL`` from the environment (and from ``env_file`` when one is
+    named; no ``.env`` is read otherwise). Without any of them it raises
+    :class:`~jobs.settings.SettingsError` naming ``REDIS_URL``: it never guesses a Redis.
+    The job carries no timeout: the worker that runs it applies ``SYNC_JOB_TIMEOUT_SECONDS``.
 
     When a job of the same kind is still waiting, that job is returned and nothing is
     added; a ``full`` request (the whole catalogue) is never merged into a waiting
@@ -68,8 +76,9 @@ def enqueue_sync(
     """
     check_kind(kind)
     check_days_back(days_back)
-    settings = settings or load_settings()
-    connection = connection or redis_connection(settings)
+    if connection is None:
+        url = settings.redis_url if settings is not None else web_redis_url(env_file=env_file)
+        connection = Redis.from_url(url)
     marker = f"{KEY_PREFIX}:waiting:{kind}" + (":full" if full else "")
     register_queues(connection)
     with connection.lock(f"{KEY_PREFIX}:enqueue-lock:{kind}", timeout=10, blocking_timeout=10):
@@ -85,7 +94,6 @@ def enqueue_sync(
             kind,
             days_back,
             *((True,) if full else ()),  # sync_job(kind, days_back, full=False)
-            job_timeout=settings.sync_job_timeout_seconds,
             result_ttl=RESULT_TTL_SECONDS,
             failure_ttl=FAILURE_TTL_SECONDS,
             retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
@@ -94,7 +102,7 @@ def enqueue_sync(
             + (f" ({days_back} days back)" if days_back else ""),
             meta={"kind": kind, "periodic": periodic, META_RETRIES: len(RETRY_INTERVALS)},
         )
-        connection.set(marker, job.id, ex=settings.sync_job_timeout_seconds + FAILURE_TTL_SECONDS)
+        connection.set(marker, job.id, ex=MARKER_TTL_SECONDS)
         return job
 
 
@@ -162,4 +170,7 @@ def scheduled_enqueue(kind: str) -> str:
     rq-scheduler pushes a periodic job again even while its last copy still waits; by
     going through :func:`enqueue_sync`, those extra copies add no extra sync.
     """
-    return enqueue_sync(kind, periodic=True).id
+    from rq import get_current_job
+
+    job = get_current_job()  # run by a worker: its own Redis
+    return enqueue_sync(kind, periodic=True, connection=job.connection if job else None).id

@@ -20,10 +20,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 import peewee as pw
 from psycopg2.extras import execute_values
 
+from jobs.announce import announce
 from jobs.models import Product, is_postgres
 
 SEEN_TABLE = "smartup_seen_products"
@@ -82,9 +84,14 @@ def reconcile_products(
     complete_catalogue: bool,
     max_gone_percent: float,
     now: datetime | None = None,
+    run_id: int | None = None,
 ) -> Reconciled:
     """Revive the products in ``seen`` (keys ``("smartup", product_id)`` received by this
-    run); when ``complete_catalogue``, also mark gone the active products not in it."""
+    run); when ``complete_catalogue``, also mark gone the active products not in it.
+
+    On PostgreSQL, rows marked gone or revived get ``last_synced_at = now()`` (the
+    transaction's time, after the run's loads), and one ``NOTIFY smartup_sync`` says
+    how many, in the same transaction (:mod:`jobs.announce`)."""
     db = Product._meta.database
     if isinstance(db, pw.DatabaseProxy):
         db = db.obj  # the database the models are bound to
@@ -96,22 +103,33 @@ def reconcile_products(
     with db.atomic():
         _fill_seen(db, seen.ids())
         try:
-            revived = _revive(db, now)
-            if not complete_catalogue:
-                return Reconciled(revived=revived)
-            active, missing = _count_missing(db)
-            if active and missing * 100 > max_gone_percent * active:
-                return Reconciled(
-                    revived=revived,
-                    refused=(
-                        f"the full catalogue export lacks {missing} of {active} active products "
-                        f"({missing * 100 / active:.0f}%, more than SYNC_MAX_GONE_PERCENT="
-                        f"{max_gone_percent:g}): no product marked gone"
-                    ),
-                )
-            return Reconciled(gone=_mark_gone(db, now), revived=revived)
+            reconciled = _reconcile(db, complete_catalogue, max_gone_percent, now)
         finally:
             db.execute_sql(f"DROP TABLE {SEEN_TABLE}")
+        if is_postgres(db):
+            announce(
+                db.cursor(), "products", run_id, gone=reconciled.gone, revived=reconciled.revived
+            )
+    return reconciled
+
+
+def _reconcile(
+    db: pw.Database, complete_catalogue: bool, max_gone_percent: float, now: datetime
+) -> Reconciled:
+    revived = _revive(db, now)
+    if not complete_catalogue:
+        return Reconciled(revived=revived)
+    active, missing = _count_missing(db)
+    if active and missing * 100 > max_gone_percent * active:
+        return Reconciled(
+            revived=revived,
+            refused=(
+                f"the full catalogue export lacks {missing} of {active} active products "
+                f"({missing * 100 / active:.0f}%, more than SYNC_MAX_GONE_PERCENT="
+                f"{max_gone_percent:g}): no product marked gone"
+            ),
+        )
+    return Reconciled(gone=_mark_gone(db, now), revived=revived)
 
 
 def _fill_seen(db: pw.Database, ids: Iterable[str]) -> None:
@@ -153,24 +171,33 @@ def _count_missing(db: pw.Database) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _synced_at(db: pw.Database, now: datetime) -> tuple[str, tuple[Any, ...]]:
+    """``last_synced_at``'s new value: the transaction's time on PostgreSQL (later than
+    any load of the run, so a "changed since" cursor never skips it), ``now`` elsewhere."""
+    if is_postgres(db):
+        return "now()", ()
+    return db.param, (Product.last_synced_at.db_value(now),)
+
+
 def _mark_gone(db: pw.Database, now: datetime) -> int:
     param = db.param
+    synced_at, synced_param = _synced_at(db, now)
     cursor = db.execute_sql(
         f"UPDATE products SET is_active = {param}, deleted_at = {param}, "
-        f"last_synced_at = {param} WHERE {_UNSEEN}",
-        (False, Product.deleted_at.db_value(now), Product.last_synced_at.db_value(now)),
+        f"last_synced_at = {synced_at} WHERE {_UNSEEN}",
+        (False, Product.deleted_at.db_value(now), *synced_param),
     )
     return int(cursor.rowcount)
 
 
 def _revive(db: pw.Database, now: datetime) -> int:
-    param = db.param
+    synced_at, synced_param = _synced_at(db, now)
     state = "raw->>'state'" if is_postgres(db) else "json_extract(raw, '$.state')"
     cursor = db.execute_sql(
         f"UPDATE products SET deleted_at = NULL, is_active = ({state} = 'A'), "
-        f"last_synced_at = {param} WHERE external_source = '{SOURCE}' "
+        f"last_synced_at = {synced_at} WHERE external_source = '{SOURCE}' "
         f"AND deleted_at IS NOT NULL AND EXISTS "
         f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)",
-        (Product.last_synced_at.db_value(now),),
+        synced_param,
     )
     return int(cursor.rowcount)

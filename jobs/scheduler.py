@@ -84,6 +84,7 @@ def register(
     # Without the database, the default quotas: a first registration must not wait for it
     plan = plan or current_plan(settings) or plan_for(settings, limits_seen={})
     get_logger().info("schedule.plan", streams={name: p.as_dict() for name, p in plan.items()})
+    keep_plan(settings, plan)
     register_queues(scheduler.connection)
     for job in scheduler.get_jobs():
         if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
@@ -104,6 +105,31 @@ def register(
             description=f"every {interval}s: queue a smartup {kind} sync",
         )
     return list(PERIODIC_JOBS)
+
+
+def keep_plan(settings: Settings, plan: dict[str, StreamPlan]) -> bool:
+    """Write the plan being registered to PostgreSQL, where the web app's overview reads
+    it (:mod:`jobs.registered_plan`); a database that is away costs a warning
+    (``schedule.plan.unsaved``), not the registration."""
+    import peewee as pw
+    import psycopg2
+
+    from jobs.models import open_database
+    from jobs.registered_plan import save_plan
+
+    try:
+        db = open_database(settings.database_url)
+    except (pw.PeeweeException, psycopg2.Error) as error:
+        get_logger().warning("schedule.plan.unsaved", error=type(error).__name__)
+        return False
+    try:
+        save_plan(plan, timezone=settings.smartup_timezone)
+        return True
+    except (pw.PeeweeException, psycopg2.Error) as error:
+        get_logger().warning("schedule.plan.unsaved", error=type(error).__name__)
+        return False
+    finally:
+        db.close()
 
 
 def registered_intervals(scheduler: Scheduler) -> dict[str, int | None]:
@@ -170,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    from jobs.error_tracking import start
+
+    start(settings.sentry_dsn, secrets=settings.secrets, process="scheduler")
     scheduler = make_scheduler(settings)
     jobs = register(scheduler, settings)
     get_logger().info("schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler))

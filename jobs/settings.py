@@ -7,6 +7,7 @@ and passes the result down; nothing deeper reads ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -21,7 +22,7 @@ PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
 ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
 SECRET_VARIABLES = frozenset(
-    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD"}
+    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD", "SENTRY_DSN"}
 )
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 
@@ -57,6 +58,7 @@ class Settings:
     sync_max_gone_percent: float = 10.0
     sync_sweep_seconds: int = 86400
     sync_alert_webhook_url: str | None = field(default=None, repr=False)
+    sentry_dsn: str | None = field(default=None, repr=False)
 
     @property
     def products_export_url(self) -> str:
@@ -85,6 +87,11 @@ class Settings:
             path = urlsplit(self.sync_alert_webhook_url).path  # holds the token
             if len(path) >= 8:
                 found.append(path)
+        if self.sentry_dsn:  # its key lets anyone send events to the project
+            found.append(self.sentry_dsn)
+            key = urlsplit(self.sentry_dsn).username
+            if key and len(key) >= 8:
+                found.append(key)
         return tuple(s for s in found if s)
 
 
@@ -104,6 +111,43 @@ def _process_environment() -> Callable[[str], str]:
     return lambda name: str(env.str(name, ""))
 
 
+def _web_environment(env_file: str | None) -> Callable[[str], str]:
+    """The environment as the web app's calls read it: the process's variables only, and
+    ``env_file`` for those that are not set when the caller names one (never a ``.env``
+    it did not ask for)."""
+    if env_file is None:
+        return lambda name: os.environ.get(name, "")
+    env = Env()
+    if not env.read_env(env_file, recurse=False, override=False):
+        raise SettingsError("env_file", f"a readable file (cannot read {env_file!r})")
+    return lambda name: str(env.str(name, ""))
+
+
+def web_redis_url(*, env_file: str | None = None) -> str:
+    """``REDIS_URL`` alone: what :func:`jobs.enqueue_sync` needs when it is given no
+    connection. Raises :class:`SettingsError` naming it when it is not set."""
+    return _Reader(_web_environment(env_file)).required(
+        "REDIS_URL",
+        _redis_url,
+        "redis://, rediss:// or unix:// URL, or pass connection=redis.Redis(...)",
+    )
+
+
+def web_database_url(*, env_file: str | None = None) -> str:
+    """``DATABASE_URL`` alone: what :func:`jobs.sync_overview` needs. Raises
+    :class:`SettingsError` naming it when it is not set."""
+    return _Reader(_web_environment(env_file)).required(
+        "DATABASE_URL", _database_url, "postgresql://... or sqlite:///..."
+    )
+
+
+def web_optional_redis_url(*, env_file: str | None = None) -> str | None:
+    """``REDIS_URL`` when it is set (the overview's queue part goes without it)."""
+    return _Reader(_web_environment(env_file)).optional(
+        "REDIS_URL", None, _redis_url, "redis://, rediss:// or unix:// URL"
+    )
+
+
 def load_database_url() -> str:
     """Only ``DATABASE_URL``: what ``migrate.py`` (the release step) needs."""
     return _Reader(_process_environment()).required(
@@ -118,10 +162,12 @@ class DashboardSettings:
     redis_url: str = "redis://localhost:6379/0"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)  # for the page of the day
 
 
 def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings:
-    """``REDIS_URL``, ``RQ_DASHBOARD_USERNAME`` and ``RQ_DASHBOARD_PASSWORD`` (both or none)."""
+    """``REDIS_URL``, ``RQ_DASHBOARD_USERNAME`` and ``RQ_DASHBOARD_PASSWORD`` (both or
+    none), and ``DATABASE_URL`` when set (the ``/sync`` page needs it)."""
     reader = _Reader(
         _process_environment() if environ is None else lambda name: environ.get(name, "")
     )
@@ -139,6 +185,9 @@ def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> Dashboa
         ),
         username=username,
         password=password,
+        database_url=reader.optional(
+            "DATABASE_URL", None, _database_url, "postgresql://... or sqlite:///..."
+        ),
     )
 
 
@@ -237,6 +286,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _webhook_url,
             "an https:// URL (http:// only for loopback hosts)",
         ),
+        sentry_dsn=reader.optional(
+            "SENTRY_DSN",
+            None,
+            _sentry_dsn,
+            "a Sentry DSN such as https://KEY@o1.ingest.sentry.io/2 (http:// only for loopback)",
+        ),
     )
 
 
@@ -314,6 +369,13 @@ def _webhook_url(raw: str) -> str:
     ):
         return raw
     raise ValueError("not https")
+
+
+def _sentry_dsn(raw: str) -> str:
+    parts = urlsplit(raw)
+    if not parts.username or not parts.path.strip("/"):
+        raise ValueError("no key or no project")
+    return _webhook_url(raw)
 
 
 def _redis_url(raw: str) -> str:

@@ -195,7 +195,7 @@ class _Run:
             with reporter:
                 engine = SyncEngine(
                     client=client,
-                    loader=loader_for(self.db),
+                    loader=loader_for(self.db, run_id=self.row.id),
                     tz=self.settings.tz,
                     log=self.log,
                     progress=reporter,
@@ -239,7 +239,7 @@ class _Run:
                 f"it resets at 00:00 {settings.smartup_timezone}"
             )
         if result.error is None:
-            after_complete(name, span, seen, settings, day, result, self.log)
+            after_complete(name, span, seen, settings, day, result, self.log, run_id=self.row.id)
         result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
         self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
         return result
@@ -272,6 +272,44 @@ class _Run:
         return RunOutcome(run.status, run.id, results, run.error_message, duration)
 
 
+def run_and_report(kind: str, *, settings: Settings, attempt: int = 1, **kwargs: Any) -> RunOutcome:
+    """:func:`run_sync`, then one Sentry event for a FAILED or PARTIAL run, whether it
+    ended with a status or by raising (:mod:`jobs.error_tracking`; nothing without
+    ``SENTRY_DSN``). The worker's jobs and ``python -m jobs sync`` both run this way."""
+    from jobs.error_tracking import report_run
+
+    try:
+        outcome = run_sync(kind, settings=settings, attempt=attempt, **kwargs)
+    except SyncFailed as failed:
+        report_run(
+            run_type=kind,
+            run_id=failed.run_id,
+            attempt=attempt,
+            status=FAILED,
+            error=str(failed),
+            error_object=failed,
+        )
+        raise
+    except Exception as error:
+        report_run(
+            run_type=kind,
+            run_id=None,
+            attempt=attempt,
+            status=FAILED,
+            error=one_line(f"{type(error).__name__}: {error}", secrets=settings.secrets),
+            error_object=error,
+        )
+        raise
+    report_run(
+        run_type=kind,
+        run_id=outcome.run_id,
+        attempt=attempt,
+        status=outcome.status,
+        error=outcome.error,
+    )
+    return outcome
+
+
 def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dict[str, Any]:
     """The RQ job: settings from the environment, one run; the outcome as the job result.
     A job the scheduler queued says so in its meta (``periodic``): the quota guard
@@ -280,7 +318,7 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
 
     job = get_current_job()
     try:
-        outcome = run_sync(
+        outcome = run_and_report(
             kind,
             settings=load_settings(),
             days_back=days_back,

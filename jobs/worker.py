@@ -32,6 +32,7 @@ from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, register_queues
 from jobs.settings import Settings
 
 QUEUES = (PRODUCTS_QUEUE, ORDERS_QUEUE)
+SYNC_FUNCTION = "jobs.tasks.sync_job"
 WORKER_TTL_SECONDS = 60
 JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
 MAINTENANCE_SECONDS = 60
@@ -39,8 +40,17 @@ SCHEDULER_STOP_SECONDS = 10
 
 
 class SyncWorker(Worker):
-    """An RQ worker that lists itself again after Redis restarted empty, and that stops
-    when asked to even while Redis is away."""
+    """An RQ worker that lists itself again after Redis restarted empty, that stops
+    when asked to even while Redis is away, and that gives each sync job its own timeout
+    (``SYNC_JOB_TIMEOUT_SECONDS``): whoever queued the job (a web app) need not know it."""
+
+    sync_job_timeout: int | None = None
+
+    def execute_job(self, job: Any, queue: Any) -> Any:
+        if self.sync_job_timeout is not None and job.func_name == SYNC_FUNCTION:
+            job.timeout = self.sync_job_timeout  # before the fork: horse and monitor agree
+            self.connection.hset(job.key, "timeout", job.timeout)  # as `rq info` shows it
+        return super().execute_job(job, queue)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)
@@ -75,6 +85,9 @@ class SyncWorker(Worker):
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Work the queues until stopped (or, with ``burst``, until they are empty)."""
+    from jobs.error_tracking import start
+
+    start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
     connection = patient_connection(settings.redis_url, process="worker")
     register_queues(connection)  # the first command: waits here while Redis is down
     worker = SyncWorker(
@@ -84,5 +97,6 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         job_monitoring_interval=JOB_MONITORING_SECONDS,
         maintenance_interval=MAINTENANCE_SECONDS,
     )
+    worker.sync_job_timeout = settings.sync_job_timeout_seconds
     worker.work(burst=burst, with_scheduler=True)
     return 0

@@ -46,6 +46,7 @@ TABLES = (
     "smartup_sync_state",
     "smartup_quota",
     "smartup_sync_alerts",
+    "smartup_sync_plan",
 )
 
 

@@ -377,9 +377,12 @@ def test_a_simulated_day_stays_within_the_quota_and_as_fresh_as_planned(pg):
 
 def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
     from jobs.overview import sync_overview
+    from jobs.scheduler import current_plan, keep_plan
 
     assert run(simulator, pg, "full", periodic=False).status == "SUCCESS"
     settings = settings_for(simulator, pg)
+    plan = current_plan(settings)
+    assert plan is not None and keep_plan(settings, plan)  # as the scheduler registers it
     overview = sync_overview(settings=settings, now=MORNING + timedelta(minutes=1))
     orders = overview["kinds"]["orders"]
     assert orders["plan"]["interval_used_s"] == 600 and orders["plan"]["fits"] is True

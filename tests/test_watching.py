@@ -158,14 +158,18 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
     pg, month_simulator, redis
 ):
     settings = settings_for(month_simulator, pg, redis_url=REDIS_URL)
+    register(make_scheduler(settings, redis), settings)  # the plan the overview shows
     before = jobs.sync_overview(settings=settings, connection=redis)
     orders_before = before["kinds"]["orders"]
     assert orders_before.pop("plan")["interval_used_s"] == 600
+    assert orders_before.pop("next_run_at") is not None  # registered just now
     assert orders_before == {
         "last_run": None,
         "last_success": None,
         "stale": True,
         "job": None,
+        "running": None,
+        "waiting": None,
         "quota": None,
         "state": [],
     }
@@ -199,12 +203,19 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
         assert "RUNNING: orders export, filial 100, window " in status.stdout, status.stdout
         print(status.stdout)  # the closing note quotes this
 
-        during = jobs.sync_overview(settings=settings, connection=redis)["kinds"]["orders"]
+        second = enqueue_sync("orders", settings=settings)  # added: the first has started
+        overview = jobs.sync_overview(settings=settings, connection=redis)
+        during = overview["kinds"]["orders"]
         assert during["job"]["id"] == job.id and during["job"]["status"] == "started"
+        assert during["running"] == during["job"]
+        assert (during["waiting"]["id"], during["waiting"]["status"]) == (second.id, "queued")
+        assert overview["queues"][ORDERS_QUEUE]["running"] == 1
+        assert overview["queues"][ORDERS_QUEUE]["waiting"] == 1
         assert during["job"]["progress"]["request"].startswith("orders export")
         assert during["last_run"]["status"] == "RUNNING"
         assert during["last_run"]["progress"]["kind"] == "orders"
         json.dumps(during)
+        second.cancel()  # the figures below are the first job's
     finally:
         output = finish(worker)
     assert job.get_status(refresh=True) == "finished", output

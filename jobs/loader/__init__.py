@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 
-def loader_for(db: pw.Database) -> Loader:
-    """The fast path on PostgreSQL, the portable one elsewhere."""
-    return PostgresLoader(db) if is_postgres(db) else PortableLoader(db)
+def loader_for(db: pw.Database, *, run_id: int | None = None) -> Loader:
+    """The fast path on PostgreSQL (announcing changes as run ``run_id``), the portable
+    one elsewhere."""
+    return PostgresLoader(db, run_id=run_id) if is_postgres(db) else PortableLoader(db)

@@ -50,7 +50,10 @@ class PortableLoader:
             found.update((key, stored[1]) for key, stored in self._existing(target, batch).items())
         return found
 
-    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+    def load(
+        self, target: LoadTarget, records: Iterable[ParsedRecord], *, stream: str | None = None
+    ) -> LoadCounts:
+        """``stream`` is for the PostgreSQL loader's NOTIFY; SQLite has none."""
         counts = LoadCounts()
         with self.db.atomic():
             latest: dict[tuple[str, ...], ParsedRecord] = {}

@@ -17,6 +17,7 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
+from jobs.announce import announce
 from jobs.loader import copy_text
 from jobs.loader.copy_text import BatchSender, CopyBuffer
 from jobs.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
@@ -26,8 +27,9 @@ from jobs.records import ParsedRecord
 class PostgresLoader:
     """COPY into staging and merge, batch by batch, on a thread of its own."""
 
-    def __init__(self, db: pw.Database) -> None:
+    def __init__(self, db: pw.Database, *, run_id: int | None = None) -> None:
         self.db = db
+        self.run_id = run_id  # named in the NOTIFY of each answer that changed anything
         copy_text.keep_batches_out_of_the_heap()
         # While a load streams rows in, its connection is busy with COPY: look-ups go
         # through a second one, which sees what is committed, as a look-up should.
@@ -51,7 +53,9 @@ class PostgresLoader:
         )
         return {tuple(row[:-1]): row[-1] for row in cursor.fetchall()}
 
-    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+    def load(
+        self, target: LoadTarget, records: Iterable[ParsedRecord], *, stream: str | None = None
+    ) -> LoadCounts:
         with self.db.atomic():
             cursor = self.db.cursor()
             stage, child_stage = self._create_tables(cursor, target)
@@ -80,6 +84,14 @@ class PostgresLoader:
             if counts.inserted or counts.updated:
                 for referring, reference in target.referenced_by:
                     self._fill_reference(cursor, referring, reference)
+                if stream is not None:  # heard only if this transaction commits
+                    announce(
+                        cursor,
+                        stream,
+                        self.run_id,
+                        inserted=counts.inserted,
+                        updated=counts.updated,
+                    )
         return counts
 
     def _create_tables(self, cursor: Any, target: LoadTarget) -> tuple[str, str | None]:

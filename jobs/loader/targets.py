@@ -69,7 +69,10 @@ class Loader(Protocol):
         """The content hash stored for each of ``keys`` that has a row (one query)."""
         ...
 
-    def load(self, target: LoadTarget, records: Iterable[ParsedRecord]) -> LoadCounts:
+    def load(
+        self, target: LoadTarget, records: Iterable[ParsedRecord], *, stream: str | None = None
+    ) -> LoadCounts:
         """Store ``records`` in one transaction and count what changed. A record whose
-        ``row`` is None is already stored unchanged: it is counted, not written."""
+        ``row`` is None is already stored unchanged: it is counted, not written. With
+        ``stream``, an answer that changed anything is announced (PostgreSQL's NOTIFY)."""
         ...
