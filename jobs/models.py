@@ -182,6 +182,7 @@ class SyncState(BaseModel):
     stream = pw.CharField(max_length=16)
     filial_id = pw.CharField(max_length=32, default="")
     watermark = pw.DateField(null=True)  # newest SmartUp day fully covered by a success
+    sealed_through = pw.DateField(null=True)  # newest sealed company day (jobs.sealing)
     last_sweep_at = AwareDateTimeField(null=True)  # end of the last complete sweep
     last_success_at = AwareDateTimeField(null=True)
     updated_at = AwareDateTimeField()

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from environs import Env, EnvError
 
+from jobs.sealing import SEAL_MINUTES_DEFAULT, SEAL_MINUTES_MAX, SEAL_MINUTES_MIN
+
 T = TypeVar("T")
 
 PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
@@ -57,6 +59,7 @@ class Settings:
     smartup_quota_reserve_percent: int = 20
     sync_max_gone_percent: float = 10.0
     sync_sweep_seconds: int = 86400
+    sync_seal_minutes: int = SEAL_MINUTES_DEFAULT
     sync_alert_webhook_url: str | None = field(default=None, repr=False)
     sentry_dsn: str | None = field(default=None, repr=False)
 
@@ -279,6 +282,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             86400,
             _bounded(int, 3600, 7 * 86400),
             "an integer between 3600 and 604800",
+        ),
+        sync_seal_minutes=reader.optional(
+            "SYNC_SEAL_MINUTES",
+            SEAL_MINUTES_DEFAULT,
+            _bounded(int, SEAL_MINUTES_MIN, SEAL_MINUTES_MAX),
+            f"an integer between {SEAL_MINUTES_MIN} and {SEAL_MINUTES_MAX} (minutes)",
         ),
         sync_alert_webhook_url=reader.optional(
             "SYNC_ALERT_WEBHOOK_URL",

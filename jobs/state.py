@@ -188,3 +188,31 @@ def _state(row: SyncState) -> StreamState:
         last_sweep_at=row.last_sweep_at,
         last_success_at=row.last_success_at,
     )
+
+
+# --- sealed days (jobs.sealing): the newest sealed company day per stream and filial ---
+
+
+def sealed_through(stream: str, filial_id: str | None = None) -> date | None:
+    """The newest company day sealed for ``stream`` and filial (None: none yet)."""
+    row = SyncState.get_or_none(
+        (SyncState.stream == stream) & (SyncState.filial_id == (filial_id or NO_FILIAL))
+    )
+    return row.sealed_through if row is not None else None
+
+
+def record_sealed(
+    stream: str, filial_id: str | None, day: date | None, *, now: datetime | None = None
+) -> date | None:
+    """Keep ``day`` (from :func:`jobs.sealing.sealed_after`) as the newest sealed day of
+    ``stream`` and filial; it never moves back, and None changes nothing. Returns the
+    value kept."""
+    if day is None:
+        return sealed_through(stream, filial_id)
+    row = _state_row(stream, filial_id)
+    if row.sealed_through is None or day > row.sealed_through:
+        row.sealed_through = day
+        row.updated_at = now or _now()
+        row.save()
+    kept: date = row.sealed_through
+    return kept
