@@ -10,6 +10,7 @@ from jobs.smartup.errors import (
     SmartUpError,
     SmartUpHTTPError,
     SmartUpQuotaSpent,
+    SmartUpRangeTooLong,
     SmartUpRefused,
 )
 from jobs.smartup.refusals import limits_spent
@@ -27,6 +28,7 @@ __all__ = [
     "SmartUpError",
     "SmartUpHTTPError",
     "SmartUpQuotaSpent",
+    "SmartUpRangeTooLong",
     "SmartUpRefused",
     "UnreadableRecord",
     "limits_spent",

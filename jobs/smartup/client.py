@@ -31,7 +31,7 @@ from jobs.smartup.errors import (
     SmartUpHTTPError,
     SmartUpQuotaSpent,
 )
-from jobs.smartup.refusals import refusal_in
+from jobs.smartup.refusals import range_refusal_in, refusal_in
 from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
 
 LIMITS_LOGGED_CHARS = 4096  # a ``limits`` object longer than this is not logged
@@ -143,7 +143,10 @@ class ExportResponse:
 
     def _refusal(self, head: str, otherwise: SmartUpError) -> SmartUpError:
         """SmartUp's own error when the body states one (its code and message, or
-        "quota spent"), else ``otherwise``."""
+        "quota spent", or "period too long"), else ``otherwise``."""
+        too_long = range_refusal_in(head, what=self._request.describe())
+        if too_long is not None:
+            return too_long
         stated = refusal_in(head, stream=self._request.name, status=self._response.status_code)
         return stated if stated is not None else otherwise
 
@@ -241,10 +244,12 @@ class SmartUpClient:
             raw = (
                 response.raw.data if status == 429 else response.raw.read(2048, decode_content=True)
             )
-        if isinstance(
-            refusal_in(raw or b"", stream=request.name, status=status), SmartUpQuotaSpent
-        ):
+        stated = refusal_in(raw or b"", stream=request.name, status=status)
+        if isinstance(stated, SmartUpQuotaSpent):
             raise SmartUpQuotaSpent(request.name)
+        too_long = range_refusal_in(raw or b"", what=request.describe())
+        if too_long is not None and status == 400:
+            raise too_long
         body = _snippet(raw or b"")
         if status in AUTH_STATUSES:
             raise SmartUpAuthError(

@@ -44,3 +44,14 @@ class SmartUpQuotaSpent(SmartUpError):
 
 class SmartUpRefused(SmartUpError):
     """SmartUp answered with an error of its own (often as a 200): its code and message."""
+
+
+class SmartUpRangeTooLong(SmartUpRefused):
+    """SmartUp refused a date window as longer than the export allows (``A02-24-051``
+    "Период не может превышать N дней", a 400, or the same as a 200). Never retried as it
+    is: the same window would be refused again; ask again in windows of at most
+    ``allowed_days`` (None when the answer does not say how many days it allows)."""
+
+    def __init__(self, message: str, *, allowed_days: int | None) -> None:
+        self.allowed_days = allowed_days
+        super().__init__(message)
