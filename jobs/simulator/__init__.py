@@ -50,10 +50,12 @@ from jobs.simulator.server import (
     RecordedRequest,
     SmartUpSimulator,
 )
+from jobs.simulator.stamps import CHANGE_KINDS, ChangeKind
 
 __all__ = [
     "BRAND_GROUP_ID",
     "CATEGORY_GROUP_ID",
+    "CHANGE_KINDS",
     "DEFAULT_PASSWORD",
     "DEFAULT_USER",
     "ENDPOINT_CLASS",
@@ -69,6 +71,7 @@ __all__ = [
     "STOCK_PATH",
     "WAREHOUSES_PATH",
     "WHOLESALE_PRICE_TYPE_ID",
+    "ChangeKind",
     "Endpoint",
     "Fault",
     "ProductCondition",

@@ -60,6 +60,7 @@ from jobs.simulator.filters import (
 )
 from jobs.simulator.http import RecordedRequest, _HTTPServer
 from jobs.simulator.reference import PRODUCT_CONDITIONS, ProductCondition
+from jobs.simulator.stamps import ChangeKind, ChangeStamps, Clock
 from jobs.simulator.tables import (
     _ENCODER,
     _encode,
@@ -256,6 +257,11 @@ class SmartUpSimulator:
     :meth:`add_products` set ``modified_on`` to today). An order's ``created_on`` is its
     deal date and its ``modified_on`` is the deal date until :meth:`update_order` changes it.
 
+    Every change made through its methods (update, add, remove, set a price or a
+    quantity) is stamped with the moment it was made, by ``clock`` (default: the wall
+    clock): :meth:`changed_at` and :meth:`removed_at` give the stamps, kept beside the
+    data and never served (see :mod:`jobs.simulator.stamps`).
+
     Other paths answer 404, other methods on the export paths 405.
     """
 
@@ -282,6 +288,7 @@ class SmartUpSimulator:
         timezone: str | None = None,
         quotas: Mapping[str, int] | None = None,
         quota_refusal: QuotaRefusal = "429",
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -314,6 +321,8 @@ class SmartUpSimulator:
             quotas: requests a day by quota class (``reference`` 100, ``documents`` 500 by
                 default); an endpoint name sets its class's quota.
             quota_refusal: how a request over the quota is refused: ``"429"`` or ``"200"``.
+            clock: what time it is when a record changes (aware datetimes), for the change
+                stamps (see :meth:`changed_at`); default: the wall clock, in UTC.
             host: address to listen on.
             port: port to listen on; 0 picks a free one.
 
@@ -338,6 +347,7 @@ class SmartUpSimulator:
         self._address = (host, port)
 
         self._lock = threading.Lock()
+        self._stamps = ChangeStamps(clock)
         self._products: _Table[_ProductEntry] = _Table(lambda entry: entry.product_id)
         self._orders: _Table[_OrderEntry] = _Table(lambda entry: entry.deal_id)
         self._groups: list[dict[str, Any]] = []
@@ -449,6 +459,7 @@ class SmartUpSimulator:
             record.update(changes)
             new = _product_entry(record, created_on=old.created_on, modified_on=self._roll_day())
             self._products.replace(product_id, new)
+            self._stamps.stamp("products", new.product_id)
 
     def update_order(
         self, deal_id: str, *, modified_on: datetime.date | None = None, **changes: Any
@@ -469,6 +480,7 @@ class SmartUpSimulator:
             record.update(changes)
             new = _order_entry(record, modified_on=modified_on or self._roll_day())
             self._orders.replace(deal_id, new)
+            self._stamps.stamp("orders", new.deal_id)
 
     def add_products(self, products: Sequence[Mapping[str, Any]]) -> None:
         """Add products (or put back deleted ones), created and modified today."""
@@ -478,6 +490,8 @@ class SmartUpSimulator:
         ]
         with self._lock:
             self._products.add(entries)
+            for entry in entries:
+                self._stamps.stamp("products", entry.product_id)
 
     def delete_product(self, product_id: str) -> None:
         """Delete one product upstream: exports no longer hold it.
@@ -488,6 +502,7 @@ class SmartUpSimulator:
         with self._lock:
             self._find(self._products, product_id, "product_id")
             self._products.remove(product_id)
+            self._stamps.stamp_removed("products", product_id)
 
     def add_orders(
         self, orders: Sequence[Mapping[str, Any]], *, modified_on: datetime.date | None = None
@@ -497,6 +512,8 @@ class SmartUpSimulator:
         entries = [_order_entry(order, modified_on=day) for order in orders]
         with self._lock:
             self._orders.add(entries)
+            for entry in entries:
+                self._stamps.stamp("orders", entry.deal_id)
 
     # -- the catalogue: groups, price types, prices, warehouses, stock --
 
@@ -548,6 +565,7 @@ class SmartUpSimulator:
         with self._lock:
             group = _find_record(self._groups, "product_group_id", product_group_id)
             group.update(changes)
+            self._stamps.stamp("groups", product_group_id)
 
     def remove_group(self, product_group_id: str) -> None:
         """Remove one group (and its types) from the export.
@@ -558,6 +576,9 @@ class SmartUpSimulator:
         with self._lock:
             group = _find_record(self._groups, "product_group_id", product_group_id)
             self._groups = [g for g in self._groups if g is not group]
+            self._stamps.stamp_removed("groups", product_group_id)
+            for kind in group.get("product_group_types") or ():
+                self._stamps.stamp_removed("product_types", str(kind.get("product_type_id")))
 
     def update_group_type(self, product_type_id: str, **changes: Any) -> None:
         """Replace fields of one group type (rename, ``state="P"``, ...).
@@ -566,8 +587,10 @@ class SmartUpSimulator:
             KeyError: no group has a type with this ``product_type_id``.
         """
         with self._lock:
-            _, kind = self._find_group_type(product_type_id)
+            group, kind = self._find_group_type(product_type_id)
             kind.update(changes)
+            self._stamps.stamp("product_types", product_type_id)
+            self._stamps.stamp("groups", str(group.get("product_group_id")))
 
     def remove_group_type(self, product_type_id: str) -> None:
         """Remove one type from its group.
@@ -580,6 +603,8 @@ class SmartUpSimulator:
             group["product_group_types"] = [
                 t for t in group["product_group_types"] if t is not kind
             ]
+            self._stamps.stamp_removed("product_types", product_type_id)
+            self._stamps.stamp("groups", str(group.get("product_group_id")))
 
     def _find_group_type(self, product_type_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         for group in self._groups:
@@ -596,6 +621,7 @@ class SmartUpSimulator:
         """
         with self._lock:
             _find_record(self._price_types, "price_type_id", price_type_id).update(changes)
+            self._stamps.stamp("price_types", price_type_id)
 
     def set_price(
         self,
@@ -639,6 +665,7 @@ class SmartUpSimulator:
             entries = list(self._prices)
             entries[index] = _price_entry(record)
             self._prices = entries
+            self._stamps.stamp("prices", (inventory_code, price_type_code, card_code))
 
     def set_stock_quantity(
         self,
@@ -663,6 +690,7 @@ class SmartUpSimulator:
             entries = list(self._stock)
             entries[index] = _stock_entry(condition, {**entry.record, "quantity": quantity})
             self._stock = entries
+            self._stamps.stamp("stock", _stock_key(entries[index]))
 
     def add_stock_rows(
         self, rows: Sequence[Mapping[str, Any]], *, condition: ProductCondition = "F"
@@ -672,6 +700,8 @@ class SmartUpSimulator:
         added = [_stock_entry(condition, row) for row in rows]
         with self._lock:
             self._stock = self._stock + added
+            for entry in added:
+                self._stamps.stamp("stock", _stock_key(entry))
 
     def remove_stock_row(
         self,
@@ -688,6 +718,7 @@ class SmartUpSimulator:
         """
         with self._lock:
             index = self._stock_row(warehouse_code, product_id, batch_number, condition)
+            self._stamps.stamp_removed("stock", _stock_key(self._stock[index]))
             self._stock = self._stock[:index] + self._stock[index + 1 :]
 
     def _stock_row(
@@ -824,6 +855,25 @@ class SmartUpSimulator:
         with self._lock:
             entries = self._orders.entries
         return [json.loads(entry.encoded) for entry in entries]
+
+    # -- change stamps (when each record changed; see jobs.simulator.stamps) --
+
+    def set_clock(self, clock: Clock | None) -> None:
+        """From now on, stamp changes with ``clock()`` (None: the wall clock, in UTC)."""
+        with self._lock:
+            self._stamps.clock = clock or ChangeStamps().clock
+
+    def changed_at(self, kind: ChangeKind) -> dict[Any, datetime.datetime]:
+        """When each record of ``kind`` still served last changed (or was added), by the
+        simulator's clock; records loaded whole and never changed are not in it. Keys:
+        see :mod:`jobs.simulator.stamps`."""
+        with self._lock:
+            return self._stamps.changed_at(kind)
+
+    def removed_at(self, kind: ChangeKind) -> dict[Any, datetime.datetime]:
+        """When each removed record of ``kind`` was removed, by the simulator's clock."""
+        with self._lock:
+            return self._stamps.removed_at(kind)
 
     # -- faults --
 
@@ -1050,6 +1100,11 @@ class SmartUpSimulator:
         return _ExportAnswer(
             prefix=prefix, records=records, suffix=b"]}", headers={}, truncate_at=None
         )
+
+
+def _stock_key(entry: _StockEntry) -> tuple[str, str, str, str | None]:
+    """A balance row's key in the change stamps."""
+    return (entry.condition, entry.warehouse_code, entry.product_id, entry.batch_number)
 
 
 def _find_record(records: list[dict[str, Any]], key: str, value: str) -> dict[str, Any]:
