@@ -814,6 +814,13 @@ class SmartUpSimulator:
         with self._lock:
             self._quotas[quota_class] = limit
 
+    def daily_quota(self, name: str) -> int:
+        """The daily quota (``limit_quant``) of the class ``name`` (a class, or an
+        endpoint of it)."""
+        quota_class = _quota_class(name)
+        with self._lock:
+            return self._quotas[quota_class]
+
     def spend_quota(self, name: str, requests: int) -> None:
         """Another program on the same login spends ``requests`` of today's quota of the
         class ``name`` (a class, or an endpoint of it)."""
