@@ -24,6 +24,7 @@ it killed are removed, so that the next ``make dev`` finds no stranger on its qu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import signal
@@ -106,10 +107,8 @@ def end_processes(processes: Iterable[psutil.Process], *, grace_seconds: float) 
             pass
     _, left = psutil.wait_procs(alive, timeout=grace_seconds)
     for process in left:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(left, timeout=grace_seconds)
 
 

@@ -8,6 +8,7 @@ included).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -127,10 +128,8 @@ class DevProcess:
 
     def kill(self) -> None:
         for process in marked(self.mark):
-            try:
+            with contextlib.suppress(psutil.Error):
                 process.kill()
-            except psutil.Error:
-                pass
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -180,12 +179,9 @@ def test_ctrl_c_stops_children_that_ignore_sigterm_and_their_own_sessions(
     grandchild_pid = tmp_path / "grandchild.pid"
     procfile = tmp_path / "Procfile"
     procfile.write_text(
-        (ROOT / "Procfile").read_text()
-        + f"slow: {sys.executable} {script} {grandchild_pid}\n"
+        (ROOT / "Procfile").read_text() + f"slow: {sys.executable} {script} {grandchild_pid}\n"
     )
-    dev = DevProcess(
-        tmp_path, database, "--procfile", str(procfile), "worker", "scheduler", "slow"
-    )
+    dev = DevProcess(tmp_path, database, "--procfile", str(procfile), "worker", "scheduler", "slow")
     try:
         wait_for(grandchild_pid.exists, timeout=120, what="slow process's grandchild")
         wait_for(lambda: Worker.all(connection=redis), timeout=60, what="worker registered")
