@@ -160,7 +160,7 @@ def forget_workers(redis_url: str, pids: set[int]) -> int:
             if worker.hostname == socket.gethostname() and worker.pid in pids
         ]
         for worker in gone:
-            worker.register_death()
+            worker.register_death()  # type: ignore[no-untyped-call]
         return len(gone)
     finally:
         connection.close()
