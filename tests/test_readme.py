@@ -95,3 +95,9 @@ def test_the_readme_runnable_blocks_run_as_written(tmp_path: Path):
     demo, own = outputs[0], outputs[1]
     assert "SUCCESS" in demo
     assert re.search(r"^run 1 SUCCESS in ", own, re.MULTILINE), own
+
+
+def test_the_readme_describes_the_project_not_how_it_was_made():
+    text = (ROOT / "README.md").read_text().lower()
+    for word in ("seed", "session", "this round", "branches", "merged in"):
+        assert not re.search(rf"\b{word}\b", text), word
