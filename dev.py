@@ -253,8 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if migrated.returncode:
             return migrated.returncode
         print(
-            "dev: worker and scheduler under honcho (Ctrl-C stops everything); in another "
-            "shell: env $(cat .dev/dev.env) .venv/bin/python -m jobs status",
+            "dev: worker and scheduler under honcho (Ctrl-C stops everything); to watch, in "
+            "another shell: set -a; . .dev/dev.env; set +a; .venv/bin/python -m jobs status",
             flush=True,
         )
         honcho = subprocess.Popen(
