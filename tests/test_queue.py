@@ -116,7 +116,7 @@ def test_a_full_sync_through_the_queue(pg, simulator, redis):
     assert (run.run_type, run.status, run.job_id) == ("full", "SUCCESS", job.id), output
     assert (run.synced_products_count, run.synced_orders_count) == (100, 40)
     assert job.get_status(refresh=True) == "finished"
-    value = job.return_value()
+    value = job.return_value() or {}
     assert {k: value[k] for k in ("status", "run_id", "error")} == {
         "status": "SUCCESS",
         "run_id": run.id,
