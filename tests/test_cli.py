@@ -86,6 +86,8 @@ def test_the_demo_needs_no_servers(tmp_path):
     assert "stored: 120 products, 30 orders" in done.stdout
     again = run_cli("demo", "--products", "120", "--orders", "30", cwd=tmp_path)
     assert "products  120       0         0        120" in again.stdout
+    for output in (done.stdout + done.stderr, again.stdout + again.stderr):
+        assert '"level": "error"' not in output  # e.g. alerts on SQLite
 
 
 def test_statement_timeout_is_set_on_postgres(pg):
