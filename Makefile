@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test fuzz lint bench install install-dev dev clean
+.PHONY: demo test test-fast fuzz lint bench install install-dev dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# make test without the slow tests (make dev stopped by Ctrl-C, the README's runnable blocks)
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
 
 # The property tests with many more generated examples (tests/strategies.py says how many).
 fuzz: $(VENV)/.installed-dev

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from jobs.health import PERIODIC_KINDS, is_stale
-from jobs.models import AlertState, database
+from jobs.models import AlertState, database, is_postgres
 from jobs.runs import FAILED, last_success_of, one_line
 from jobs.settings import Settings
 
@@ -78,7 +78,10 @@ def _now() -> datetime:
 def change_state(kind: str, state: str, *, run_id: int | None, now: datetime) -> str | None:
     """Set ``kind``'s state; return the state it leaves, or None when it did not change."""
     with database.atomic():
-        row = AlertState.select().where(AlertState.kind == kind).for_update().first()
+        query = AlertState.select().where(AlertState.kind == kind)
+        if is_postgres(database.obj):  # SQLite has no FOR UPDATE (nor concurrent writers)
+            query = query.for_update()
+        row = query.first()
         if row is None:
             AlertState.create(kind=kind, state=state, run_id=run_id, changed_at=now)
             return OK if state != OK else None

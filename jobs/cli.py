@@ -2,6 +2,11 @@
 
 Exit codes: 0 on SUCCESS (and PARTIAL, with a warning), 1 on FAILED, 2 on bad arguments or
 configuration. ``check``: 0 when healthy, 1 with one line per problem.
+
+``sync`` and ``enqueue --wait`` print the same summary on stdout. Log lines are JSON on
+stdout, for log shippers, except where stdout is a terminal a person reads: there ``sync``
+and ``enqueue`` send them to stderr, so that the summary table stands alone (``check``
+always does).
 """
 
 from __future__ import annotations
@@ -24,21 +29,27 @@ from jobs.settings import Settings, SettingsError, check_days_back, load_setting
 from jobs.streams import RUN_KINDS
 
 DEMO_DATABASE = Path(".demo") / "smartup.sqlite3"
+DESCRIPTION = (
+    "smartup-sync: run or queue a sync, watch runs, check health, show the day's plan, "
+    "run the worker, or try it all in a demo. Exit codes: 0 success (PARTIAL too, with a "
+    "warning), 1 failed or unhealthy, 2 bad arguments or settings."
+)
 
 
-def _days_back(raw: str) -> int:
-    value = int(raw)
+def days_back(raw: str) -> int:
+    """``--days-back``: a whole number of days within the accepted range."""
     try:
+        value = int(raw)
         check_days_back(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of days from 1 to 90, not {raw!r}"
+        ) from None
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="python -m jobs", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("sync", "run one sync now, in this process"),
@@ -48,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("kind", choices=list(RUN_KINDS))
         command.add_argument(
             "--days-back",
-            type=_days_back,
+            type=days_back,
             metavar="N",
             help="orders modified in the last N days (1-90)",
         )
@@ -66,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--json", action="store_true", help="print jobs.sync_overview() as JSON instead"
     )
-    commands.add_parser("check", help="health: exit 0 when healthy, 1 with one line a problem")
+    commands.add_parser(
+        "check", help="health: exit 0 when healthy, else 1 and one line per problem"
+    )
     commands.add_parser(
         "plan", help="each stream's cadence, requests per run and per day, quota, reserve"
     )
@@ -85,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobs.logs import configure_logging
 
     args = build_parser().parse_args(argv)
-    configure_logging(stream=sys.stderr if args.command == "check" else None)
+    logs_to_stderr = args.command == "check" or (
+        args.command in ("sync", "enqueue") and sys.stdout.isatty()
+    )
+    configure_logging(stream=sys.stderr if logs_to_stderr else None)
     if args.command == "demo":
         return demo(products=args.products, orders=args.orders, database=args.database)
     try:
@@ -154,32 +170,38 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: b
     if outcome.status == SKIPPED:
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
-    rows = [
-        [r.stream, r.requests, r.received, r.inserted, r.updated, r.unchanged, r.rejected, r.gone]
-        for r in outcome.results
-    ]
-    print(f"run {outcome.run_id} {outcome.status} in {outcome.duration_s:.2f}s")
-    _print_table(
-        [
-            "stream",
-            "requests",
-            "received",
-            "inserted",
-            "updated",
-            "unchanged",
-            "rejected",
-            "gone",
-        ],
-        rows,
+    from jobs.tasks import summary_row
+
+    return print_summary(
+        outcome.run_id,
+        outcome.status,
+        outcome.duration_s,
+        [summary_row(result) for result in outcome.results],
+        outcome.error,
     )
-    if outcome.error:
-        print(f"error: {outcome.error}", file=sys.stderr)
-    if outcome.status == "PARTIAL":
+
+
+def print_summary(
+    run_id: int | None,
+    run_status: str | None,
+    duration_s: float | None,
+    streams: Sequence[dict[str, Any]],
+    error: str | None,
+) -> int:
+    """The summary of one run, as ``sync`` and ``enqueue --wait`` print it; the exit code."""
+    from jobs.tasks import SUMMARY_COLUMNS
+
+    took = f" in {duration_s:.2f}s" if duration_s is not None else ""
+    print(f"run {run_id} {run_status}{took}")
+    _print_table(SUMMARY_COLUMNS, [[row.get(c, "-") for c in SUMMARY_COLUMNS] for row in streams])
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+    if run_status == "PARTIAL":
         print(
             "warning: PARTIAL run: see sync.record.rejected / sync.error in the logs",
             file=sys.stderr,
         )
-    return 1 if outcome.status == "FAILED" else 0
+    return 1 if run_status == "FAILED" else 0
 
 
 def enqueue(
@@ -240,13 +262,22 @@ def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5
     if value.get("status") == "SKIPPED":
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
+    if "streams" in value:
+        return print_summary(
+            value.get("run_id"),
+            value.get("status"),
+            value.get("duration_s"),
+            value["streams"],
+            value.get("error"),
+        )
     return _report_run(settings, value.get("run_id"), value.get("status"), value.get("error"))
 
 
 def _report_run(
     settings: Settings, run_id: int | None, run_status: str | None, error: str | None
 ) -> int:
-    """The summary ``sync`` prints, read back from the run row."""
+    """The summary of a job whose result holds none (a worker of an older version), read
+    back from the run row: requests from its details, gone from ``products_gone``."""
     from jobs.models import SyncRun, open_database
 
     db = open_database(settings.database_url)
@@ -255,24 +286,19 @@ def _report_run(
     finally:
         db.close()
     if run is None:
-        print(f"run {run_id} {run_status}")
-    else:
-        took = f" in {run.duration_s:.2f}s" if run.duration_s is not None else ""
-        print(f"run {run.id} {run.status}{took}")
-        names = ("received", "inserted", "updated", "unchanged", "rejected")
-        rows = [
-            [stream, *(getattr(run, f"{stream}_{name}") for name in names)]
-            for stream in RUN_KINDS[run.run_type]
-        ]
-        _print_table(["stream", *names], rows)
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-    if run_status == "PARTIAL":
-        print(
-            "warning: PARTIAL run: see sync.record.rejected / sync.error in the logs",
-            file=sys.stderr,
-        )
-    return 1 if run_status == "FAILED" else 0
+        return print_summary(run_id, run_status, None, [], error)
+    details = run.details if isinstance(run.details, dict) else {}
+    names = ("received", "inserted", "updated", "unchanged", "rejected")
+    streams = [
+        {
+            "stream": stream,
+            "requests": (details.get(stream) or {}).get("requests", "-"),
+            **{name: getattr(run, f"{stream}_{name}", "-") for name in names},
+            "gone": run.products_gone if stream == "products" else 0,
+        }
+        for stream in RUN_KINDS[run.run_type]
+    ]
+    return print_summary(run.id, run_status, run.duration_s, streams, error)
 
 
 def status(settings: Settings, *, limit: int = 10) -> int:

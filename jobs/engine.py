@@ -21,6 +21,7 @@ from jobs.progress import NO_PROGRESS, Progress
 from jobs.records import Identity, ParsedRecord, RecordRejected
 from jobs.smartup import (
     ExportRequest,
+    RetryBudget,
     SmartUpClient,
     SmartUpError,
     SmartUpQuotaSpent,
@@ -159,11 +160,12 @@ class SyncEngine:
         number: int,
         seen: KeySink | None,
     ) -> _Applied:
-        waits = self.client.retry.broken_body_waits()
+        budget = self.client.retry.budget()  # one for the whole export, both kinds of retry
+        waits = self.client.retry.broken_body_waits(budget)
         while True:
             self.progress.request(number)
             try:
-                return self._apply(stream, request, seen)
+                return self._apply(stream, request, seen, budget)
             except SmartUpError as error:
                 wait = next(waits, None) if error.retryable else None
                 if wait is None:
@@ -176,7 +178,9 @@ class SyncEngine:
                 )
                 time.sleep(wait)
 
-    def _apply(self, stream: Stream, request: ExportRequest, seen: KeySink | None) -> _Applied:
+    def _apply(
+        self, stream: Stream, request: ExportRequest, seen: KeySink | None, budget: RetryBudget
+    ) -> _Applied:
         rejects: list[RecordRejected] = []
         received = 0
 
@@ -219,7 +223,7 @@ class SyncEngine:
                 batch.clear()
                 identified.clear()
 
-        with self.client.export(request) as response:
+        with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(stream.target, parsed(response.records()), stream=stream.name)
             return _Applied(received, counts, rejects, response.limits)
 

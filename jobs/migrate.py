@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import peewee as pw
 from peewee_migrate import Router
@@ -53,9 +54,32 @@ def main() -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    applied = apply_migrations(database_url)
+    try:
+        applied = apply_migrations(database_url)
+    except (pw.OperationalError, pw.InterfaceError) as error:
+        print(cannot_migrate(database_url, error), file=sys.stderr)
+        return 1
     get_logger().info("migrate.done", applied=applied)
     return 0
+
+
+def cannot_migrate(database_url: str, error: Exception) -> str:
+    """One line for a database that cannot be reached or does not exist: its name, where,
+    and what to do (``createdb`` for a missing one). Never the URL's password."""
+    from jobs.runs import one_line
+
+    parts = urlsplit(database_url)
+    name = unquote(parts.path.lstrip("/"))
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    if f'database "{name}" does not exist' in str(error):
+        options = [f"-h {parts.hostname}"] if parts.hostname else []
+        options += [f"-p {parts.port}"] if parts.port else []
+        options += [f"-U {unquote(parts.username)}"] if parts.username else []
+        command = " ".join(["createdb", *options, name])
+        return f"migrate: database {name} does not exist on {where}; create it first: {command}"
+    secrets = [unquote(parts.password)] if parts.password else []
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return one_line(f"migrate: cannot reach database {name} on {where}: {first}", secrets=secrets)
 
 
 if __name__ == "__main__":

@@ -177,8 +177,12 @@ def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> Dashboa
     username = reader.optional("RQ_DASHBOARD_USERNAME", None, _non_empty, "a user name")
     password = reader.optional("RQ_DASHBOARD_PASSWORD", None, _non_empty, "a password")
     if bool(username) != bool(password):
-        missing = "RQ_DASHBOARD_PASSWORD" if username else "RQ_DASHBOARD_USERNAME"
-        raise SettingsError(missing, "set together with the other RQ_DASHBOARD_ variable")
+        missing, given = (
+            ("RQ_DASHBOARD_PASSWORD", "RQ_DASHBOARD_USERNAME")
+            if username
+            else ("RQ_DASHBOARD_USERNAME", "RQ_DASHBOARD_PASSWORD")
+        )
+        raise SettingsError(missing, f"a value too, since {given} is set (set both or neither)")
     return DashboardSettings(
         redis_url=reader.optional(
             "REDIS_URL",

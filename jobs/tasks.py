@@ -335,7 +335,30 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
             job.meta.setdefault(META_RUN_ERRORS, {})[str(failed.run_id)] = str(failed)
             job.save_meta()  # type: ignore[no-untyped-call]
         raise
-    return {"status": outcome.status, "run_id": outcome.run_id, "error": outcome.error}
+    return {
+        "status": outcome.status,
+        "run_id": outcome.run_id,
+        "error": outcome.error,
+        "duration_s": outcome.duration_s,
+        "streams": [summary_row(result) for result in outcome.results],
+    }
+
+
+SUMMARY_COLUMNS = (
+    "stream",
+    "requests",
+    "received",
+    "inserted",
+    "updated",
+    "unchanged",
+    "rejected",
+    "gone",
+)
+
+
+def summary_row(result: StreamResult) -> dict[str, Any]:
+    """One stream's line of a run summary (what ``sync`` and ``enqueue --wait`` print)."""
+    return {column: getattr(result, column) for column in SUMMARY_COLUMNS}
 
 
 def attempt_of(job: Any) -> int:

@@ -86,6 +86,8 @@ def test_the_demo_needs_no_servers(tmp_path):
     assert "stored: 120 products, 30 orders" in done.stdout
     again = run_cli("demo", "--products", "120", "--orders", "30", cwd=tmp_path)
     assert "products  120       0         0        120" in again.stdout
+    for output in (done.stdout + done.stderr, again.stdout + again.stderr):
+        assert '"level": "error"' not in output  # e.g. alerts on SQLite
 
 
 def test_statement_timeout_is_set_on_postgres(pg):
@@ -150,3 +152,21 @@ def test_sync_products_full_reconciles(pg, simulator):
     from jobs.models import Product
 
     assert Product.select().where(Product.deleted_at.is_null(False)).count() == 1
+
+
+def test_help_is_plain_text_without_markup():
+    for args in (["--help"], *[[name, "--help"] for name in ("sync", "enqueue", "check")]):
+        shown = run_cli(*args)
+        assert shown.returncode == 0, shown.stderr
+        assert "``" not in shown.stdout, (args, shown.stdout)
+    checked = " ".join(run_cli("--help").stdout.split())
+    assert "one line per problem" in checked and "one line a problem" not in checked
+
+
+def test_a_bad_days_back_names_the_argument_not_a_function():
+    for value in ("abc", "0", "91"):
+        bad = run_cli("sync", "orders", "--days-back", value)
+        assert bad.returncode == 2
+        [line] = [x for x in bad.stderr.splitlines() if x.startswith("python -m jobs")][-1:]
+        assert "argument --days-back: expected a whole number of days from 1 to 90" in line
+        assert repr(value) in line and "_days_back" not in bad.stderr

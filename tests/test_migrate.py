@@ -75,3 +75,21 @@ def test_the_same_migrations_work_on_sqlite(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert orjson.loads(done.stdout.splitlines()[-1])["applied"] == expected
+
+
+def test_a_missing_database_gets_one_line_naming_it_with_createdb_and_exit_1():
+    name = f"smartup_test_missing_{os.getpid()}"
+    _admin(f"DROP DATABASE IF EXISTS {name}")
+    result = subprocess.run(
+        [sys.executable, "migrate.py"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"{PG_URL_BASE}/{name}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) == 1, lines
+    assert f"database {name} does not exist" in lines[0]
+    assert "createdb " in lines[0] and lines[0].endswith(f" {name}"), lines

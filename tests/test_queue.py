@@ -116,7 +116,19 @@ def test_a_full_sync_through_the_queue(pg, simulator, redis):
     assert (run.run_type, run.status, run.job_id) == ("full", "SUCCESS", job.id), output
     assert (run.synced_products_count, run.synced_orders_count) == (100, 40)
     assert job.get_status(refresh=True) == "finished"
-    assert job.return_value() == {"status": "SUCCESS", "run_id": run.id, "error": None}
+    value = job.return_value() or {}
+    assert {k: value[k] for k in ("status", "run_id", "error")} == {
+        "status": "SUCCESS",
+        "run_id": run.id,
+        "error": None,
+    }
+    assert value["duration_s"] > 0
+    assert [
+        (s["stream"], s["requests"], s["received"], s["inserted"]) for s in value["streams"]
+    ] == [
+        ("products", 1, 100, 100),
+        ("orders", 1, 40, 40),
+    ]
 
 
 def test_a_kind_that_is_already_waiting_is_not_queued_twice(pg, simulator, redis):

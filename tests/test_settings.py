@@ -180,3 +180,14 @@ def test_the_sweep_period_defaults_to_a_day_and_has_bounds():
     for bad in ("59", "604801", "daily"):
         with pytest.raises(SettingsError, match="SYNC_SWEEP_SECONDS"):
             load_settings({**base, "SYNC_SWEEP_SECONDS": bad})
+
+
+def test_a_half_set_dashboard_login_names_the_missing_variable_and_the_one_set():
+    from jobs.settings import load_dashboard_settings
+
+    with pytest.raises(SettingsError) as raised:
+        load_dashboard_settings({"RQ_DASHBOARD_USERNAME": "ops"})
+    assert str(raised.value) == (
+        "invalid setting RQ_DASHBOARD_PASSWORD: expected a value too, since "
+        "RQ_DASHBOARD_USERNAME is set (set both or neither)"
+    )

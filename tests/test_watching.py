@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -252,7 +253,7 @@ def test_enqueue_prints_a_word_and_wait_follows_the_job_to_its_end(pg, simulator
         done = cli("enqueue", "products", "--wait", environ=environ)
         assert done.returncode == 0, done.stderr
         assert "(queued)" in done.stdout and "JobStatus" not in done.stdout
-        assert "run 1 SUCCESS" in done.stdout and "products  100" in done.stdout
+        assert "run 1 SUCCESS" in done.stdout and "products  1         100" in done.stdout
 
         simulator.add_fault("products", Fault(status=401), times=5)
         failed = cli("enqueue", "products", "--wait", environ=environ)
@@ -631,3 +632,65 @@ def _runs(url: str) -> list[SyncRun]:
         return list(SyncRun.select())
     finally:
         db.close()
+
+
+def _summary(output: str) -> list[str]:
+    """The summary lines of a ``sync``/``enqueue --wait`` stdout (no log, no job line)."""
+    return [
+        line for line in output.splitlines() if line.strip() and not line.startswith(("{", "job "))
+    ]
+
+
+def test_enqueue_wait_prints_the_summary_sync_prints(pg, simulator, redis):
+    environ = env_for(simulator, pg)
+    synced = cli("sync", "full", environ=environ)
+    assert synced.returncode == 0, synced.stderr
+    worker = start_worker(environ, burst=False)
+    try:
+        waited = cli("enqueue", "full", "--wait", environ=environ)
+    finally:
+        stop(worker)
+    assert waited.returncode == 0, waited.stderr
+    by_sync, by_wait = _summary(synced.stdout), _summary(waited.stdout)
+    assert re.fullmatch(r"run 1 SUCCESS in \d+\.\d\ds", by_sync[0]), by_sync
+    assert re.fullmatch(r"run 2 SUCCESS in \d+\.\d\ds", by_wait[0]), by_wait
+    assert by_sync[1].split() == by_wait[1].split()  # the same columns
+    assert by_wait[1].split() == [
+        "stream",
+        "requests",
+        "received",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "gone",
+    ]
+    same_either_run = (0, 1, 2, 6, 7)  # not inserted/updated/unchanged: the second is a re-sync
+    assert [[row.split()[i] for i in same_either_run] for row in by_sync[3:]] == [
+        [row.split()[i] for i in same_either_run] for row in by_wait[3:]
+    ]
+    assert [row.split()[0] for row in by_wait[3:]] == ["products", "orders"]
+
+
+def test_sync_on_a_terminal_prints_its_table_there_and_its_logs_on_stderr(pg, simulator):
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs", "sync", "products"],
+            cwd=ROOT,
+            env=env_for(simulator, pg),
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        os.close(terminal)
+        shown = _read_all(main_fd)
+    finally:
+        os.close(main_fd)
+    assert done.returncode == 0, done.stderr
+    assert "run 1 SUCCESS" in shown and "received" in shown
+    assert '"event"' not in shown, shown
+    assert '"event": "sync.finish"' in done.stderr

@@ -14,11 +14,12 @@ from jobs.smartup.errors import (
     SmartUpRefused,
 )
 from jobs.smartup.refusals import limits_spent
-from jobs.smartup.retry import RetryPolicy
+from jobs.smartup.retry import RetryBudget, RetryPolicy
 
 __all__ = [
     "ExportRequest",
     "ExportResponse",
+    "RetryBudget",
     "RetryPolicy",
     "SmartUpAuthError",
     "SmartUpBadCharset",

@@ -32,7 +32,7 @@ from jobs.smartup.errors import (
     SmartUpQuotaSpent,
 )
 from jobs.smartup.refusals import range_refusal_in, refusal_in
-from jobs.smartup.retry import RETRY_STATUSES, RetryPolicy
+from jobs.smartup.retry import RETRY_STATUSES, RetryBudget, RetryPolicy
 
 LIMITS_LOGGED_CHARS = 4096  # a ``limits`` object longer than this is not logged
 AUTH_STATUSES = {
@@ -184,9 +184,9 @@ class SmartUpClient:
                 "project_code": project_code,
             }
         )
-        adapter = HTTPAdapter(max_retries=self.retry.urllib3_retry())
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._adapter = HTTPAdapter(max_retries=self.retry.urllib3_retry())
+        self._session.mount("https://", self._adapter)
+        self._session.mount("http://", self._adapter)
 
     def __enter__(self) -> SmartUpClient:
         return self
@@ -198,11 +198,16 @@ class SmartUpClient:
         self._session.close()
 
     @contextmanager
-    def export(self, request: ExportRequest) -> Iterator[ExportResponse]:
+    def export(
+        self, request: ExportRequest, *, budget: RetryBudget | None = None
+    ) -> Iterator[ExportResponse]:
         """Send ``request``: ``with client.export(r) as response: response.records()``.
 
+        ``budget``: the export's retry budget, shared with the caller's own retries of a
+        broken body (without one, this request's retries get a budget of their own).
         Raises :class:`SmartUpError` subclasses, one line each, free of credentials.
         """
+        self._adapter.max_retries = self.retry.urllib3_retry(budget)
         headers = {"filial_id": request.filial_id} if request.filial_id else {}
         try:
             response = self._session.post(
