@@ -48,8 +48,14 @@ def days_back(raw: str) -> int:
     return value
 
 
+def _prog() -> str:
+    """What the user typed: the console script's name, or ``python -m jobs``."""
+    script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return script if script == "smartup-sync" else "python -m jobs"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog=_prog(), description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("sync", "run one sync now, in this process"),
