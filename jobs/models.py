@@ -185,6 +185,7 @@ class SyncState(BaseModel):
     last_sweep_at = AwareDateTimeField(null=True)  # end of the last complete sweep
     last_success_at = AwareDateTimeField(null=True)
     updated_at = AwareDateTimeField()
+    day_range_limit = pw.IntegerField(null=True)  # limits.day_range_limit, as last seen
 
     class Meta:
         table_name = "smartup_sync_state"
@@ -192,7 +193,8 @@ class SyncState(BaseModel):
 
 
 class QuotaSeen(BaseModel):
-    """SmartUp's ``limits`` for one stream, as last seen, and the company day it counts."""
+    """SmartUp's ``limits`` for one quota pool (``stream`` holds the pool's name), as last
+    seen on any export of the pool, and the company day it counts."""
 
     id = pw.AutoField()
     stream = pw.CharField(max_length=16, unique=True)
