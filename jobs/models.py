@@ -200,9 +200,7 @@ class ProductCategory(BaseModel):
     with the product, as order lines are with their order."""
 
     id = pw.AutoField()
-    product = pw.ForeignKeyField(
-        Product, on_delete="CASCADE", column_name="product_id", index=True
-    )
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE", column_name="product_id", index=True)
     product_id: int
     line_no = pw.IntegerField()
     group_external_id = pw.TextField(null=True)
@@ -288,8 +286,8 @@ class Warehouse(BaseModel):
 
 
 class StockBalance(BaseModel):
-    """One row of ``balance$export``: a warehouse × product × batch (× card, expiry,
-    serial) in one condition (``F`` free, ``B`` booked, ``T`` in transit)."""
+    """One row of ``balance$export``: one warehouse, product and batch (and card, expiry
+    date, serial number) in one condition (``F`` free, ``B`` booked, ``T`` in transit)."""
 
     id = pw.AutoField()
     balance_key = pw.TextField(unique=True)

@@ -32,14 +32,6 @@ GROUP BY product_id, warehouse_id, warehouse_external_id, condition
 """
 
 
-def _money(**kwargs: object) -> pw.DecimalField:
-    return pw.DecimalField(max_digits=20, decimal_places=2, auto_round=False, **kwargs)
-
-
-def _quantity(**kwargs: object) -> pw.DecimalField:
-    return pw.DecimalField(max_digits=20, decimal_places=6, auto_round=False, **kwargs)
-
-
 def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) -> None:
     Product = migrator.orm["products"]
 
@@ -126,7 +118,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) ->
         product_barcode = pw.TextField(null=True)
         price_type_code = pw.TextField(index=True)
         card_code = pw.TextField(null=True)
-        price = _money(null=True)
+        price = pw.DecimalField(max_digits=20, decimal_places=2, null=True)
         currency_code = pw.TextField(null=True)
         product = pw.ForeignKeyField(
             Product, null=True, on_delete="SET NULL", column_name="product_id", index=True
@@ -167,8 +159,8 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) ->
         expiry_date = pw.DateField(null=True)
         serial_number = pw.TextField(null=True)
         condition = pw.CharField(max_length=1)
-        quantity = _quantity(null=True)
-        input_price = _money(null=True)
+        quantity = pw.DecimalField(max_digits=20, decimal_places=6, null=True)
+        input_price = pw.DecimalField(max_digits=20, decimal_places=2, null=True)
         measure_code = pw.TextField(null=True)
         inventory_kind = pw.TextField(null=True)
         balance_date = pw.DateField(null=True)
