@@ -1,8 +1,9 @@
-"""One call for the web app: :func:`sync_overview` says, per kind, when it last ran and
-last succeeded, what is waiting or running now (with its progress), and what is known of
-SmartUp's quota today, the day's plan and the sync state (watermark, last sweep) per
-filial. Plain data (str, int, float, bool, None, lists, dicts): it goes
-to JSON as it is. ``python -m jobs status --json`` prints it.
+"""One call for the web app: :func:`sync_overview` says, per enabled stream (kind), when it
+last ran and last succeeded, what is waiting or running now (with its progress), and what
+is known of its pool's SmartUp quota today, the day's plan and the sync state (watermark,
+last sweep) per filial; and per quota pool, its quota and what the day's plan spends.
+Plain data (str, int, float, bool, None, lists, dicts): it goes to JSON as it is.
+``python -m jobs status --json`` prints it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.health import PERIODIC_KINDS, is_stale
+from jobs.health import is_stale, periodic_kinds
+from jobs.kinds import FULL, META_KIND, META_PROGRESS
 from jobs.models import SyncRun, open_database
-from jobs.plan import plan_for, quota_for, reserve_for
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, redis_connection
-from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
+from jobs.plan import Pool, plan_for, quota_for, reserve_for
+from jobs.queueing import queues_of, redis_connection
+from jobs.runs import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, load_settings
-from jobs.state import all_states, limits_seen, quota_today
+from jobs.state import all_states, day_range_limits, limits_seen, quota_today
+from jobs.streams import enabled_streams
 
 SYNC_FUNCTION = "jobs.tasks.sync_job"
 
@@ -47,20 +50,22 @@ def sync_overview(
     redis_error = None
     try:
         connection = connection or redis_connection(settings)
-        queues, jobs = _queue_part(connection)
+        queues, jobs = _queue_part(connection, settings)
     except RedisError as error:
         redis_error = one_line(f"Redis error: {error}", secrets=settings.secrets)
     db = open_database(settings.database_url)
     try:
-        plan = plan_for(settings, limits_seen=limits_seen())
+        plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
         states = all_states()
+        pool_of = {stream.name: stream.pool for stream in enabled_streams(settings)}
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
                 "last_success": _run(last_success_of(kind), kind, now),
                 "stale": is_stale(kind, settings, now=now),
                 "job": jobs.get(kind),
-                "quota": _quota(kind, settings, today),
+                "pool": pool_of[kind].name,
+                "quota": _quota(pool_of[kind], settings, today),
                 "plan": plan[kind].as_dict(),
                 "state": [
                     {
@@ -73,13 +78,14 @@ def sync_overview(
                     if state.stream == kind
                 ],
             }
-            for kind in PERIODIC_KINDS
+            for kind in periodic_kinds(settings)
         }
     finally:
         db.close()
     return {
         "generated_at": _iso(now),
         "kinds": kinds,
+        "pools": [pool.as_dict() for pool in plan.pools.values()],
         "queues": queues,
         "redis_error": redis_error,
     }
@@ -101,22 +107,23 @@ def _run(run: SyncRun | None, kind: str, now: datetime) -> dict[str, Any] | None
         "finished_at": _iso(run.finished_at),
         "age_s": round((now - moment).total_seconds()),
         "duration_s": run.duration_s,
-        "received": getattr(run, f"{kind}_received"),
-        "inserted": getattr(run, f"{kind}_inserted"),
-        "updated": getattr(run, f"{kind}_updated"),
-        "unchanged": getattr(run, f"{kind}_unchanged"),
-        "rejected": getattr(run, f"{kind}_rejected"),
+        **{
+            name: value
+            for name, value in counts_of(run, kind).items()
+            if name in ("received", "inserted", "updated", "unchanged", "rejected")
+        },
         "error": run.error_message,
         "progress": run.progress if run.status == RUNNING else None,
     }
 
 
-def _quota(stream: str, settings: Settings, today: date) -> dict[str, Any] | None:
-    quota = quota_today(stream, today=today)
+def _quota(pool: Pool, settings: Settings, today: date) -> dict[str, Any] | None:
+    quota = quota_today(pool.name, today=today)
     if quota is None:
         return None
-    daily = quota_for(stream, limit_seen=quota.limit)
+    daily = quota_for(pool, limit_seen=quota.limit)
     return {
+        "pool": pool.name,
         "day": quota.day.isoformat(),
         "limit": quota.limit,
         "used": quota.used,
@@ -127,14 +134,17 @@ def _quota(stream: str, settings: Settings, today: date) -> dict[str, Any] | Non
     }
 
 
-def _queue_part(connection: Redis) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _queue_part(
+    connection: Redis, settings: Settings
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Per queue: jobs waiting, running, workers; per kind: the job running, else the
-    one waiting (a ``full`` job counts for both kinds)."""
+    one waiting (a ``full`` job counts for every enabled stream)."""
     from rq import Worker
 
     queues: dict[str, Any] = {}
     found: dict[str, dict[str, Any]] = {}
-    for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
+    every = [stream.name for stream in enabled_streams(settings)]
+    for name in queues_of(settings):
         queue = Queue(name, connection=connection)
         running = StartedJobRegistry(queue=queue).get_job_ids()
         scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
@@ -148,8 +158,8 @@ def _queue_part(connection: Redis) -> tuple[dict[str, Any], dict[str, dict[str, 
             job = _fetch(job_id, connection)
             if job is None or job.func_name != SYNC_FUNCTION:
                 continue
-            kind = str(job.meta.get("kind") or (job.args[0] if job.args else ""))
-            for stream in ("products", "orders") if kind == "full" else (kind,):
+            kind = str(job.meta.get(META_KIND) or (job.args[0] if job.args else ""))
+            for stream in every if kind == FULL else (kind,):
                 found.setdefault(stream, _job(job, kind))
     return queues, found
 
@@ -177,5 +187,5 @@ def _job(job: Job, kind: str) -> dict[str, Any]:
         "queue": job.origin,
         "enqueued_at": _iso(_aware(job.enqueued_at)),
         "started_at": _iso(_aware(job.started_at)),
-        "progress": job.meta.get("progress"),
+        "progress": job.meta.get(META_PROGRESS),
     }

@@ -62,6 +62,7 @@ class Planned(Protocol):
     name: str
     pool: Pool
     default_interval: int | None  # None: SYNC_INTERVAL_SECONDS
+    side_requests: tuple[tuple[Pool, int], ...]  # each sweep period, in other pools
 
     def requests_per_run(self, *, filials: int, settings: Settings | None) -> int: ...
 
@@ -262,16 +263,19 @@ def plan_day(
     if streams is None:
         from jobs.streams import default_streams
 
-        streams = default_streams()
+        streams = list[Planned](default_streams())
     seen = limits_seen or {}
     asked = intervals or {}
     ranges = day_range_limits or {}
     plans: dict[str, StreamPlan] = {}
     pools: dict[str, PoolPlan] = {}
-    for pool in dict.fromkeys(stream.pool for stream in streams):
+    sides = [(pool, count) for stream in streams for pool, count in stream.side_requests]
+    for pool in dict.fromkeys([*(stream.pool for stream in streams), *(p for p, _ in sides)]):
         members = [stream for stream in streams if stream.pool == pool]
         quota = quota_for(pool, limit_seen=seen.get(pool.name))
         reserve = reserve_for(quota, reserve_percent=reserve_percent)
+        # requests other pools' streams make here once a sweep period: set aside first
+        fixed = sum(n for p, n in sides if p == pool) * math.ceil(DAY_SECONDS / sweep_seconds)
         demands = [
             Demand(
                 name=stream.name,
@@ -289,7 +293,7 @@ def plan_day(
             )
             for stream in members
         ]
-        shared = share_pool(demands, quota - reserve)
+        shared = share_pool(demands, quota - reserve - fixed)
         pool_plans = [
             StreamPlan(
                 stream=d.name,
@@ -305,7 +309,7 @@ def plan_day(
             )
             for d in demands
         ]
-        spent = sum(p.requests_per_day for p in pool_plans)
+        spent = fixed + sum(p.requests_per_day for p in pool_plans)
         for p in pool_plans:
             plans[p.stream] = StreamPlan(**{**p.__dict__, "pool_requests_per_day": spent})
         pools[pool.name] = PoolPlan(

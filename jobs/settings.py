@@ -23,9 +23,11 @@ ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 SECRET_VARIABLES = frozenset(
     {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD"}
 )
-DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90
-DEFAULT_STREAMS = ("products", "orders")  # SYNC_STREAMS: the seed's behaviour, nothing more
-STOCK_CONDITIONS = ("F", "B", "T")  # free, booked, in transit  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
+DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
+# SYNC_STREAMS by default: the seed's behaviour, and nothing more spent on a shared quota
+DEFAULT_STREAMS: tuple[str, ...] = ("products", "orders")
+STOCK_CONDITIONS = ("F", "B", "T")  # free, booked, in transit
+DEFAULT_CONDITIONS: tuple[str, ...] = ("F",)  # SMARTUP_STOCK_CONDITIONS by default
 
 
 class SettingsError(Exception):
@@ -62,7 +64,7 @@ class Settings:
     sync_streams: tuple[str, ...] = DEFAULT_STREAMS
     stream_intervals: Mapping[str, int] = field(default_factory=dict)
     smartup_price_type_codes: tuple[str, ...] = ()
-    smartup_stock_conditions: tuple[str, ...] = ("F",)
+    smartup_stock_conditions: tuple[str, ...] = ("F",)  # a tuple of any length
 
     @property
     def products_export_url(self) -> str:
@@ -261,7 +263,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         smartup_stock_conditions=reader.optional(
             "SMARTUP_STOCK_CONDITIONS",
-            ("F",),
+            DEFAULT_CONDITIONS,
             _conditions,
             f"a comma-separated list of {', '.join(STOCK_CONDITIONS)}",
         ),

@@ -22,8 +22,9 @@ NO_FILIAL = ""  # the filial key of a request made without a filial_id header
 
 @dataclass(frozen=True)
 class Quota:
-    """SmartUp's daily quota for one pool (``stream`` holds the pool's name) as last seen. Numbers are None when SmartUp
-    did not send them (or sent something that is not a number)."""
+    """SmartUp's daily quota for one pool (``stream`` holds the pool's name) as last
+    seen. Numbers are None when SmartUp did not send them (or sent something that is not
+    a number)."""
 
     stream: str
     day: date  # the company day these figures count for
@@ -149,7 +150,8 @@ def day_range_limits() -> dict[str, int]:
     """The smallest ``day_range_limit`` last seen per stream (over its filials)."""
     found: dict[str, int] = {}
     for row in SyncState.select().where(SyncState.day_range_limit.is_null(False)):
-        found[row.stream] = min(found.get(row.stream, row.day_range_limit), row.day_range_limit)
+        days = int(row.day_range_limit or 0)
+        found[row.stream] = min(found.get(row.stream, days), days)
     return found
 
 

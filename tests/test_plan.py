@@ -32,7 +32,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "interval_seconds": 600,
         "filials": 1,
         "days_back": 7,
-        "limits_seen": {"products": 20},
+        "limits_seen": {"reference": 20},
     },
 }
 
@@ -75,7 +75,7 @@ def test_any_configuration_stays_within_budget_when_it_can(interval, filials, da
         days_back=days_back,
         sweep_seconds=DAY_SECONDS,
         reserve_percent=20,
-        limits_seen={"products": quota, "orders": quota},
+        limits_seen={"reference": quota, "documents": quota},
     )
     for plan in plans.values():
         one_day = plan.requests_per_sweep  # one run a day, that run a sweep
@@ -98,7 +98,7 @@ def test_the_defaults_keep_orders_at_600_s_and_stretch_products():
         days_back=7,
         sweep_seconds=DAY_SECONDS,
         reserve_percent=20,
-        limits_seen={"products": 20},
+        limits_seen={"reference": 20},
     )
     assert tiny["products"].interval_used == 5400 and tiny["products"].requests_per_day == 16
 
@@ -124,7 +124,7 @@ def test_the_plan_follows_the_settings():
 
 def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
     reach = reach_for(
-        "orders",
+        STREAMS["orders"].reach,
         today=TODAY,
         now=NOW,
         watermark=None,
@@ -157,26 +157,35 @@ def test_an_incremental_run_asks_from_the_watermark_minus_one_day():
         "sweep_seconds": DAY_SECONDS,
     }
     swept = NOW - timedelta(hours=2)
-    assert reach_for("orders", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
-        TODAY - timedelta(days=1), TODAY, False
-    )
-    assert reach_for("products", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
-        TODAY - timedelta(days=1), TODAY, False
-    )
+    assert reach_for(
+        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, **common
+    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
+    assert reach_for(
+        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, **common
+    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
     # a sweep is due a day after the last one: the whole window (or the catalogue)
     old = NOW - timedelta(days=1)
-    assert reach_for("orders", watermark=TODAY, last_sweep_at=old, **common).sweep
-    assert reach_for("products", watermark=TODAY, last_sweep_at=old, **common).first is None
+    assert reach_for(STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=old, **common).sweep
+    assert (
+        reach_for(STREAMS["products"].reach, watermark=TODAY, last_sweep_at=old, **common).first
+        is None
+    )
     # forced
     forced = reach_for(
-        "orders", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
     )
     assert forced == Reach(TODAY - timedelta(days=29), TODAY, True)
     products = reach_for(
-        "products", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+        STREAMS["products"].reach,
+        watermark=TODAY,
+        last_sweep_at=swept,
+        forced_days_back=30,
+        **common,
     )
     assert products.first == TODAY - timedelta(days=1)  # days back are an orders matter
-    full = reach_for("products", watermark=TODAY, last_sweep_at=swept, full=True, **common)
+    full = reach_for(
+        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, full=True, **common
+    )
     assert full == Reach(None, TODAY, True)
 
 
@@ -189,21 +198,29 @@ def test_after_an_outage_a_run_catches_up_at_most_90_days():
     }
     swept = NOW - timedelta(hours=1)
     twenty = reach_for(
-        "orders", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
     )
     assert twenty == Reach(TODAY - timedelta(days=21), TODAY, False)
     assert twenty.first is not None
     assert len(date_windows(twenty.first, twenty.last)) == 4
     # a sweep due after the outage still reaches back to the watermark
-    due = reach_for("orders", watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common)
+    due = reach_for(
+        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common
+    )
     assert due.first == TODAY - timedelta(days=21) and due.sweep
     ancient = reach_for(
-        "orders", watermark=TODAY - timedelta(days=400), last_sweep_at=swept, **common
+        STREAMS["orders"].reach,
+        watermark=TODAY - timedelta(days=400),
+        last_sweep_at=swept,
+        **common,
     )
     assert ancient.first == TODAY - timedelta(days=CATCH_UP_DAYS - 1)
     # products too long for one date-filtered request: the whole catalogue, one request
     products = reach_for(
-        "products", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+        STREAMS["products"].reach,
+        watermark=TODAY - timedelta(days=20),
+        last_sweep_at=swept,
+        **common,
     )
     assert products == Reach(None, TODAY, True)
 
