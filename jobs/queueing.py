@@ -26,7 +26,7 @@ from rq.registry import ScheduledJobRegistry
 
 from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PERIODIC, META_RETRIES, queue_for
 from jobs.settings import Settings, check_days_back, load_settings
-from jobs.streams import enabled_streams, streams_of
+from jobs.streams import declared, default_streams, enabled_streams, streams_of
 
 PRODUCTS_QUEUE = queue_for("products")  # the seed's names, kept for callers
 ORDERS_QUEUE = queue_for("orders")
@@ -54,7 +54,10 @@ def queue_of_kind(kind: str, settings: Settings) -> str:
 def register_queues(connection: Redis, settings: Settings | None = None) -> None:
     """Make every enabled stream's queue known to ``rq info`` even while it has never
     held a job."""
-    names = queues_of(settings or load_settings())
+    if settings is not None:
+        names = queues_of(settings)
+    else:  # the default SYNC_STREAMS
+        names = tuple(stream.queue for stream in default_streams())
     keys = [Queue(name, connection=connection).key for name in names]
     connection.sadd(Queue.redis_queues_keys, *keys)
 
@@ -142,15 +145,16 @@ def move_overdue_jobs(
     overdue_seconds: float = OVERDUE_SECONDS,
     queues: tuple[str, ...] | None = None,
 ) -> list[str]:
-    """Move to their queues the jobs of our queues scheduled more than ``overdue_seconds``
-    ago (retries whose mover died); return their ids.
+    """Move to their queues the jobs of our queues (``queues``, else every declared
+    stream's) scheduled more than ``overdue_seconds`` ago (retries whose mover died);
+    return their ids.
 
     Each job is claimed by removing it from RQ's ScheduledJobRegistry first, so a job that
     RQ's own scheduler or another caller moves at the same moment is queued once.
     """
     moved: list[str] = []
     cutoff = int((_now() - timedelta(seconds=overdue_seconds)).timestamp())
-    for name in queues or queues_of(load_settings()):
+    for name in queues or tuple(stream.queue for stream in declared().values()):
         registry = ScheduledJobRegistry(name, connection=connection)  # type: ignore[no-untyped-call]
         for job_id in registry.get_jobs_to_schedule(cutoff):
             if _move(registry, job_id) is not None:

@@ -117,7 +117,8 @@ def registered_intervals(
     scheduler: Scheduler, settings: Settings | None = None
 ) -> dict[str, int | None]:
     """The interval each of our periodic jobs is registered with, by kind."""
-    jobs = periodic_jobs(settings or load_settings())
+    settings = settings or getattr(scheduler, "settings", None)
+    jobs = periodic_jobs(settings) if settings is not None else PERIODIC_JOBS
     found: dict[str, int | None] = {kind: None for kind, _ in jobs.values()}
     for job in scheduler.get_jobs():
         if job.id in jobs:
