@@ -89,7 +89,9 @@ def test_generation_is_deterministic_and_shaped_like_smartup():
 
     assert [p["product_id"] for p in products[:2]] == ["100001", "100002"]
     scalars = [v for p in products for v in p.values() if not isinstance(v, list)]
-    assert all(isinstance(v, str) for v in scalars)  # SmartUp sends every value as a string
+    # SmartUp sends every value as a string, and null as often as "" for an empty one
+    assert all(isinstance(v, str) or v is None for v in scalars)
+    assert None in scalars and "" in scalars
     assert any(any("а" <= ch <= "я" for ch in p["name"]) for p in products)
     assert any("|" in p["barcodes"] or ";" in p["barcodes"] for p in products)
     assert {p["state"] for p in products} == {"A", "P"}
@@ -214,7 +216,7 @@ def test_update_product_is_visible_and_modified_today(smartup, session):
     smartup.update_product("100003", name="Чай чёрный Ahmad 100g", state="P")
     product = post(session, smartup, PRODUCTS_PATH, {"code": "P00003"}).json()["inventory"][0]
     assert (product["name"], product["state"]) == ("Чай чёрный Ahmad 100g", "P")
-    today = datetime.date.today().strftime("%d.%m.%Y")
+    today = smartup.today.strftime("%d.%m.%Y")  # the company's day, not the machine's
     window = {"begin_modified_on": today, "end_modified_on": today}
     changed = post(session, smartup, PRODUCTS_PATH, window).json()["inventory"]
     assert [p["product_id"] for p in changed] == ["100003"]

@@ -1,39 +1,63 @@
 """Run a SmartUp simulator as a standalone process: ``python -m jobs.simulator``.
 
-Generates products and orders (orders dated within the last ``--days`` days up to
-today), starts serving, prints exactly one line ``SMARTUP_BASE_URL=http://host:port`` to
-stdout, and serves until SIGTERM or SIGINT, then exits 0.
+Generates products, orders (dated within the last ``--days`` days up to today in the
+company's time zone, ``--timezone`` or ``SMARTUP_TIMEZONE``, default Asia/Tashkent) and
+the catalogue (groups, price types, prices, warehouses, stock), starts serving, prints
+exactly one line ``SMARTUP_BASE_URL=http://host:port`` to stdout, and serves until
+SIGTERM or SIGINT, then exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 import threading
+import zoneinfo
 from collections.abc import Sequence
 from types import FrameType
 
 from jobs.simulator.catalogue import generate_orders, generate_products
-from jobs.simulator.server import SmartUpSimulator
+from jobs.simulator.reference import (
+    generate_groups,
+    generate_price_types,
+    generate_prices,
+    generate_stock,
+    generate_warehouses,
+)
+from jobs.simulator.server import DEFAULT_PASSWORD, DEFAULT_USER, SmartUpSimulator
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.simulator",
-        description="Serve SmartUp's products and orders exports with generated data.",
+        description="Serve SmartUp's exports (products, orders, groups, price types, "
+        "prices, warehouses, stock) with generated data.",
+        epilog=f"Login: user {DEFAULT_USER!r}, password {DEFAULT_PASSWORD!r} "
+        "(change them with --user and --password).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--products", type=int, default=500, help="products to generate")
     parser.add_argument("--orders", type=int, default=200, help="orders to generate")
     parser.add_argument("--lines-min", type=int, default=1, help="fewest lines per order")
     parser.add_argument("--lines-max", type=int, default=20, help="most lines per order")
     parser.add_argument("--days", type=int, default=7, help="days (up to today) orders span")
+    parser.add_argument("--warehouses", type=int, default=3, help="warehouses to generate")
+    parser.add_argument(
+        "--stock-rows", type=int, default=None, help="balance rows (%(default)s: one per product)"
+    )
+    parser.add_argument(
+        "--timezone",
+        default=os.environ.get("SMARTUP_TIMEZONE") or "Asia/Tashkent",
+        help="the company's time zone (SMARTUP_TIMEZONE)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0 = a free port)")
-    parser.add_argument("--user", default="demo@smartup", help="accepted Basic-auth login")
-    parser.add_argument("--password", default="demo-secret", help="accepted password")
+    parser.add_argument("--user", default=DEFAULT_USER, help="accepted Basic-auth login")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help="accepted password")
     parser.add_argument(
         "--filial-ids", default="100", help="comma-separated filial ids orders belong to"
     )
@@ -49,6 +73,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--days must be at least 1")
     if not args.filial_ids:
         parser.error("--filial-ids must name at least one filial")
+    if args.warehouses < 0 or (args.stock_rows or 0) < 0:
+        parser.error("--warehouses and --stock-rows must not be negative")
+    if args.stock_rows and not (args.products and args.warehouses):
+        parser.error("stock needs products and warehouses: give --products and --warehouses")
+    try:
+        zoneinfo.ZoneInfo(args.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        parser.error(f"--timezone: unknown time zone {args.timezone!r}")
     return args
 
 
@@ -56,15 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Generate data, serve it until SIGTERM/SIGINT, and return the exit status (0)."""
     args = _parse_args(argv)
     products = generate_products(args.products, seed=args.seed)
+    today = datetime.datetime.now(zoneinfo.ZoneInfo(args.timezone)).date()
     orders = generate_orders(
         args.orders,
         products=products,
-        today=datetime.date.today(),
+        today=today,
         days=args.days,
         filial_ids=args.filial_ids,
         lines=(args.lines_min, args.lines_max),
         seed=args.seed,
     )
+    price_types = generate_price_types(seed=args.seed)
+    warehouses = generate_warehouses(args.warehouses, seed=args.seed)
+    stock_rows = args.stock_rows if args.stock_rows is not None else args.products
+    if not warehouses:
+        stock_rows = 0
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -75,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with SmartUpSimulator(
         products=products,
         orders=orders,
+        groups=generate_groups(seed=args.seed),
+        price_types=price_types,
+        prices=generate_prices(products, price_types, seed=args.seed),
+        warehouses=warehouses,
+        stock=generate_stock(products, warehouses, rows=stock_rows, seed=args.seed),
+        timezone=args.timezone,
         user=args.user,
         password=args.password,
         host=args.host,

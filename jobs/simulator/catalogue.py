@@ -27,6 +27,13 @@ from typing import Any
 
 __all__ = ["format_amount", "generate_orders", "generate_products"]
 
+CATEGORY_COUNT = 40
+"""Categories products fall into: ``product_type_id`` ``2001``..``2040`` of group ``1001``."""
+RETAIL_PRICE_TYPE_ID = "3001"
+"""``price_type_id`` of "Розничная цена" (its ``code`` is ``null``), on most order lines."""
+WHOLESALE_PRICE_TYPE_ID = "3003"
+"""``price_type_id`` of "Оптовая цена" (code ``PRCT:3``), on the other order lines."""
+
 _CENT = Decimal("0.01")
 
 # (base name, measure_code, sizes that fit the measure)
@@ -89,6 +96,8 @@ _WEIGHTS = (
     ("0,18", "0,2"),
     ("", ""),
 )
+BRAND_NAMES: tuple[str, ...] = tuple(name for name, _ in _BRANDS)
+"""Brands, in order: brand ``i`` is ``product_type_id`` ``2101 + i`` of group ``1002``."""
 _LITRES = ("1", "0,5", "1,5", "0.9", "5", "0,2")
 _BOX_QUANTS = ("12", "6", "24", "20", "10", "", "")
 _MARKING_GROUPS = ("MILK", "WATER", "BEER", "TOBACCO")
@@ -215,7 +224,11 @@ def generate_products(count: int, *, seed: int = 1) -> list[dict[str, Any]]:
     """Generate ``count`` SmartUp products (``inventory`` records), deterministically.
 
     ``product_id`` is ``str(100001 + i)`` and ``code`` is ``"P00001"``-style (about 1 in
-    50 is ``""``). Roughly 1 in 13 products is passive (``state == "P"``).
+    50 is ``""``). Roughly 1 in 13 products is passive (``state == "P"``). An empty
+    optional value is ``null`` on odd-numbered products and ``""`` on the others, as real
+    answers mix them. ``groups`` name a category (group ``1001``, types ``2001``..``2040``)
+    and often a brand (group ``1002``) by ``group_id``/``type_id``, ``type_code`` ``null``,
+    matching :func:`~jobs.simulator.reference.generate_groups`.
 
     Args:
         count: how many products to generate (0 or more).
@@ -236,19 +249,39 @@ def _build_products(count: int, rng: random.Random) -> list[dict[str, Any]]:
     products: list[dict[str, Any]] = []
     for index in range(count):
         base, measure, sizes = bases[int(rand() * len(bases))]
-        brand, brand_code = brands[int(rand() * len(brands))]
+        brand_index = int(rand() * len(brands))
+        brand = brands[brand_index][0]
         size = sizes[int(rand() * len(sizes))]
         barcodes = _barcodes_field(rng, index)
         first_barcode = barcodes[:13]
-        group_number = 1 + int(rand() * 40)
-        groups = [{"group_code": f"G{group_number:03d}", "type_code": "CATEGORY"}]
+        group_number = 1 + int(rand() * CATEGORY_COUNT)
+        groups = [
+            {
+                "group_id": "1001",
+                "group_code": "PRDGR:1",
+                "type_id": str(2000 + group_number),
+                "type_code": None,
+            }
+        ]
         if rand() < 0.5:
-            groups.append({"group_code": brand_code, "type_code": "BRAND"})
+            groups.append(
+                {
+                    "group_id": "1002",
+                    "group_code": "PRDGR:2",
+                    "type_id": str(2101 + brand_index),
+                    "type_code": None,
+                }
+            )
+        blank = None if index % 2 else ""  # real answers send null as often as ""
         kind_roll = rand()
         inventory_kind = "G" if kind_roll < 0.96 else ("M" if kind_roll < 0.98 else "P")
         sector_roll = rand()
         sector_codes = (
-            [] if sector_roll < 0.1 else [{"sector_code": _SECTORS[int(sector_roll * 40) % 4]}]
+            []
+            if sector_roll < 0.1
+            else [{"sector_code": None}]
+            if sector_roll > 0.97
+            else [{"sector_code": _SECTORS[int(sector_roll * 40) % 4]}]
         )
         netto, brutto = weights[int(rand() * len(weights))]
         products.append(
@@ -260,17 +293,17 @@ def _build_products(count: int, rng: random.Random) -> list[dict[str, Any]]:
                 "measure_code": measure,
                 "state": "P" if rand() < 1 / 13 else "A",
                 "barcodes": barcodes,
-                "weight_netto": netto,
-                "weight_brutto": "" if rand() < 0.3 else brutto,
-                "litr": _LITRES[int(rand() * len(_LITRES))] if measure == "l" else "",
-                "box_quant": _BOX_QUANTS[int(rand() * len(_BOX_QUANTS))],
-                "article_code": f"ART-{index + 1:05d}" if rand() < 0.5 else "",
-                "gtin": "0" + first_barcode if first_barcode and rand() < 0.5 else "",
-                "ikpu": f"0{int(rand() * 10**16):016d}" if rand() < 0.6 else "",
-                "tnved": f"{int(rand() * 10**10):010d}" if rand() < 0.4 else "",
-                "producer_code": f"PRD{1 + int(rand() * 20):02d}" if rand() < 0.5 else "",
-                "marking_group_code": _MARKING_GROUPS[int(rand() * 4)] if rand() < 0.15 else "",
-                "order_no": str(1 + int(rand() * 999)) if rand() < 0.1 else "",
+                "weight_netto": netto or blank,
+                "weight_brutto": blank if rand() < 0.3 else brutto or blank,
+                "litr": _LITRES[int(rand() * len(_LITRES))] if measure == "l" else blank,
+                "box_quant": _BOX_QUANTS[int(rand() * len(_BOX_QUANTS))] or blank,
+                "article_code": f"ART-{index + 1:05d}" if rand() < 0.5 else blank,
+                "gtin": "0" + first_barcode if first_barcode and rand() < 0.5 else blank,
+                "ikpu": f"0{int(rand() * 10**16):016d}" if rand() < 0.6 else blank,
+                "tnved": f"{int(rand() * 10**10):010d}" if rand() < 0.4 else blank,
+                "producer_code": f"PRD{1 + int(rand() * 20):02d}" if rand() < 0.5 else blank,
+                "marking_group_code": _MARKING_GROUPS[int(rand() * 4)] if rand() < 0.15 else blank,
+                "order_no": str(1 + int(rand() * 999)) if rand() < 0.1 else blank,
                 "groups": groups,
                 "inventory_kinds": [{"inventory_kind": inventory_kind}],
                 "sector_codes": sector_codes,
@@ -285,7 +318,7 @@ def _format_tenths(tenths: int) -> str:
     return str(whole) if fraction == 0 else f"{whole},{fraction}"
 
 
-def _price_cents(product_id: str) -> int:
+def retail_price_cents(product_id: str) -> int:
     """A stable unit price (in tiyin) for a product, 1 000 to 500 000 sums.
 
     Derived from the product id with CRC-32 (not ``hash``, which is salted per process),
@@ -327,8 +360,12 @@ def generate_orders(
     the ``days`` days that end at ``today`` (inclusive). Orders go round-robin to
     ``filial_ids`` (``filial_code`` is ``"F" + filial_id``). Each order has between
     ``lines[0]`` and ``lines[1]`` lines; every line has a ``product_unit_id`` unique across
-    all generated orders and refers to one of ``products`` by ``product_code`` (about 1 in
-    30 lines, and all lines of products without a code, give ``product_barcode`` instead).
+    all generated orders and refers to one of ``products`` by ``product_id``, and by
+    ``product_code`` too, except that about 1 in 30 lines (and all lines of products
+    without a code) give ``product_barcode`` with ``product_code`` ``null`` or ``""``, and
+    about 1 in 37 lines keep an old code (``"OLD-" + code``) that no longer matches the
+    product's. Lines name their price type by ``price_type_id`` (retail ``3001``, whose
+    ``price_type_code`` is ``null``, or wholesale ``3003``, ``PRCT:3``).
 
     Args:
         count: how many orders to generate (0 or more).
@@ -460,11 +497,27 @@ def _build_orders(
 class _OrderedProduct:
     """What an order line needs to know about one product, precomputed once."""
 
-    __slots__ = ("barcode", "code", "fractional", "name", "price_cents", "price_text")
+    __slots__ = (
+        "barcode",
+        "code",
+        "fractional",
+        "name",
+        "price_cents",
+        "price_text",
+        "product_id",
+    )
 
     def __init__(
-        self, *, code: str, barcode: str, name: str, fractional: bool, price_cents: int
+        self,
+        *,
+        product_id: str,
+        code: str,
+        barcode: str,
+        name: str,
+        fractional: bool,
+        price_cents: int,
     ) -> None:
+        self.product_id = product_id
         self.code = code
         self.barcode = barcode
         self.name = name
@@ -483,11 +536,12 @@ class _OrderedProduct:
             else _product_barcode(int(product_id) if product_id.isdigit() else 0, 999)
         )
         return cls(
+            product_id=product_id,
             code=str(product.get("code", "") or ""),
             barcode=barcode,
             name=str(product.get("name", "") or ""),
             fractional=product.get("measure_code") in ("kg", "l"),
-            price_cents=_price_cents(product_id),
+            price_cents=retail_price_cents(product_id),
         )
 
     def line(self, rng: random.Random, product_unit_id: str) -> tuple[dict[str, Any], int]:
@@ -498,11 +552,21 @@ class _OrderedProduct:
         quantity = _format_tenths(tenths)
         by_barcode = not self.code or rand() < 1 / 30
         margin_percent = 5 + int(rand() * 21)
+        unit_number = int(product_unit_id)
+        blank = None if unit_number % 2 else ""  # null as often as ""
+        if by_barcode:
+            code: str | None = blank
+        elif unit_number % 37 == 0:
+            code = f"OLD-{self.code}"  # renamed since: the line keeps the code it had
+        else:
+            code = self.code
+        retail = rand() < 0.6
         return (
             {
                 "product_unit_id": product_unit_id,
-                "product_code": "" if by_barcode else self.code,
-                "product_barcode": self.barcode if by_barcode else "",
+                "product_id": self.product_id,
+                "product_code": code,
+                "product_barcode": self.barcode if by_barcode else blank,
                 "product_name": self.name,
                 "order_quant": quantity,
                 "sold_quant": quantity,
@@ -513,10 +577,14 @@ class _OrderedProduct:
                 "vat_percent": "12",
                 "vat_amount": _format_cents((sold_cents * 12 * 2 + 112) // 224),
                 "warehouse_code": "WH1" if rand() < 0.8 else "WH2",
-                "price_type_code": "PT-RETAIL" if rand() < 0.6 else "PT-WHOLESALE",
+                "price_type_id": RETAIL_PRICE_TYPE_ID if retail else WHOLESALE_PRICE_TYPE_ID,
+                "price_type_code": None if retail else "PRCT:3",
                 "inventory_kind": "G",
-                "card_code": "",
-                "expiry_date": "",
+                "card_code": blank,
+                "expiry_date": blank,
+                "batch_number": None,
+                "serial_number": None,
+                "on_balance": "Y",
                 "details": [],
             },
             sold_cents,

@@ -201,3 +201,108 @@ def _parse_body(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+# --- the catalogue's exports ------------------------------------------------------------
+
+_BAD_FILTER_DATE = '{"error_code":"A02-24-122","message":"Неверный формат даты в фильтре"}'.encode()
+_CONDITIONS = frozenset({"F", "B", "T"})
+
+
+def _required_date(filters: Mapping[str, Any], name: str) -> datetime.date:
+    """A required ``dd.mm.yyyy`` filter: 400 A02-24-122 (JSON, as SmartUp sends it) when
+    it is missing or malformed."""
+    value = filters.get(name)
+    if isinstance(value, str) and _DATE_PATTERN.fullmatch(value):
+        try:
+            return datetime.datetime.strptime(value, "%d.%m.%Y").date()
+        except ValueError:
+            pass
+    raise _JSONRejection(400, _BAD_FILTER_DATE)
+
+
+class _JSONRejection(_Rejection):
+    """A refusal whose body is JSON (``body``) rather than plain text."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(status, body.decode("utf-8"))
+        self.body = body
+
+
+@dataclass(frozen=True)
+class _BalanceFilters:
+    """Filters of the stock balance export; ``begin_date``/``end_date`` are required."""
+
+    window: _Window
+    filial_code: str | None
+    warehouse_codes: frozenset[str]
+    conditions: frozenset[str]
+    producer_codes: frozenset[str]
+
+    @classmethod
+    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> _BalanceFilters:
+        begin = _required_date(filters, "begin_date")
+        end = _required_date(filters, "end_date")
+        if end < begin:
+            raise _JSONRejection(400, _BAD_FILTER_DATE)
+        window = _Window(begin, end)
+        window.check_span(day_range_limit)
+        conditions = _string_set(filters, "product_conditions", "product_condition")
+        unknown = conditions - _CONDITIONS
+        if unknown:
+            raise _Rejection(
+                400, f"Неверный формат запроса: поле product_conditions ({min(unknown)})"
+            )
+        return cls(
+            window=window,
+            filial_code=_filter_value(filters, "filial_code"),
+            warehouse_codes=_string_set(filters, "warehouse_codes", "warehouse_code"),
+            conditions=conditions,
+            producer_codes=_string_set(filters, "producer_codes", "producer_code"),
+        )
+
+
+def _price_type_codes(filters: Mapping[str, Any]) -> frozenset[str]:
+    """The prices export's ``price_type_codes`` (empty: every price type)."""
+    return _string_set(filters, "price_type_codes", "price_type_code")
+
+
+_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A v2 export's page: ``column_list`` (None: every column), ``limit``, ``offset``."""
+
+    columns: tuple[str, ...] | None
+    limit: int
+    offset: int
+
+    @classmethod
+    def parse(cls, filters: Mapping[str, Any], *, known_columns: tuple[str, ...]) -> _Page:
+        columns = filters.get("column_list")
+        if columns is not None:
+            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+                raise _Rejection(400, "Неверный формат запроса: поле column_list")
+            unknown = [c for c in columns if c not in known_columns]
+            if unknown:
+                raise _Rejection(400, f"Неизвестная колонка: {unknown[0]}")
+        limit = cls._number(filters, "limit", default=_PAGE_MAX)
+        if not 1 <= limit <= _PAGE_MAX:
+            raise _Rejection(400, f"Значение limit должно быть от 1 до {_PAGE_MAX}")
+        return cls(
+            columns=None if columns is None else tuple(columns),
+            limit=limit,
+            offset=cls._number(filters, "offset", default=0),
+        )
+
+    @staticmethod
+    def _number(filters: Mapping[str, Any], name: str, *, default: int) -> int:
+        value = filters.get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        raise _Rejection(400, f"Неверный формат запроса: поле {name}")

@@ -37,7 +37,8 @@ class RecordedRequest:
     """One request the simulator received.
 
     Attributes:
-        endpoint: ``"products"``, ``"orders"`` or ``"unknown"`` (any other path).
+        endpoint: the export's name (``"products"``, ``"orders"``, ``"stock"``...; see
+            ``PATHS``) or ``"unknown"`` (any other path).
         path: the request target as sent (with any query string).
         headers: request headers, names lower-cased.
         body: the parsed JSON body, or None when the body was empty or not JSON.

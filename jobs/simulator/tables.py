@@ -15,6 +15,7 @@ class _ProductEntry(NamedTuple):
 
     product_id: str
     code: str
+    producer_code: str
     created_on: datetime.date
     modified_on: datetime.date
     encoded: bytes
@@ -59,6 +60,7 @@ def _product_entry(
     return _ProductEntry(
         product_id=_text(record.get("product_id")),
         code=_text(record.get("code")),
+        producer_code=_text(record.get("producer_code")),
         created_on=created_on,
         modified_on=modified_on,
         encoded=_encode(record),
@@ -126,3 +128,43 @@ class _Table(Generic[_EntryT]):
         """Append ``entries``; one whose key is already here replaces the old entry."""
         keep = {self._key(entry) for entry in entries}
         self.replace_all([e for e in self.entries if self._key(e) not in keep] + entries)
+
+
+class _PriceEntry(NamedTuple):
+    """One product's prices as served: the record (for filtered answers) and its JSON."""
+
+    inventory_code: str
+    record: dict[str, Any]
+    encoded: bytes
+
+
+class _StockEntry(NamedTuple):
+    """One balance row: its condition, what filters and mutators look at, and its JSON
+    after the opening brace, starting with a comma (the answer puts ``{"date":"..."``
+    in front)."""
+
+    condition: str
+    warehouse_code: str
+    product_id: str
+    batch_number: str | None
+    record: dict[str, Any]
+    tail: bytes
+
+
+def _price_entry(record: Mapping[str, Any]) -> _PriceEntry:
+    copy = dict(record)
+    return _PriceEntry(_text(copy.get("inventory_code")), copy, _encode(copy))
+
+
+def _stock_entry(condition: str, record: Mapping[str, Any]) -> _StockEntry:
+    copy = {key: value for key, value in record.items() if key != "date"}
+    encoded = _encode(copy)
+    batch = copy.get("batch_number")
+    return _StockEntry(
+        condition=condition,
+        warehouse_code=_text(copy.get("warehouse_code")),
+        product_id=_text(copy.get("product_id")),
+        batch_number=None if batch is None else str(batch),
+        record=copy,
+        tail=(b"," + encoded[1:-1] if len(encoded) > 2 else b"") + b"}",
+    )
