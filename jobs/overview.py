@@ -64,7 +64,6 @@ def sync_overview(
                 "last_success": _run(last_success_of(kind), kind, now),
                 "stale": is_stale(kind, settings, now=now),
                 "job": jobs.get(kind),
-                "pool": pool_of[kind].name,
                 "quota": _quota(pool_of[kind], settings, today),
                 "plan": plan[kind].as_dict(),
                 "state": [

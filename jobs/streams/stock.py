@@ -136,7 +136,9 @@ class StockStream(Stream):
             calls.append(
                 Call(
                     WAREHOUSES,
-                    WAREHOUSES.request(settings, filial_id=first, state_key=WAREHOUSES_KEY),
+                    WAREHOUSES.request(
+                        settings, filial_id=first, state_key=WAREHOUSES_KEY, project_code="anor"
+                    ),
                 )
             )
         for key in settings.smartup_filial_ids or ("",):
