@@ -46,6 +46,13 @@ TABLES = (
     "smartup_sync_state",
     "smartup_quota",
     "smartup_sync_alerts",
+    "product_groups",
+    "product_types",
+    "product_categories",
+    "price_types",
+    "product_prices",
+    "warehouses",
+    "stock_balances",
 )
 
 

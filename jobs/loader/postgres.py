@@ -249,7 +249,7 @@ class PostgresLoader:
         if child.retire:
             changed.append("t.deleted_at IS NOT NULL")
         cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}, first_synced_at, last_synced_at) "
+            f"INSERT INTO {table} AS t ({', '.join(columns)}, first_synced_at, last_synced_at) "
             f"SELECT DISTINCT ON (c.{key}) {', '.join(values)}, now(), now() {source} "
             f"ORDER BY c.{key}, s._seq DESC "
             f"ON CONFLICT ({key}) DO UPDATE SET "
