@@ -111,7 +111,7 @@ def span_for(stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay) 
             watermark=state.watermark if state else None,
             last_sweep_at=state.last_sweep_at if state else None,
             days_back=settings.sync_orders_days_back,
-            sweep_seconds=plan.sweep_used,
+            sweep_seconds=stream.sweep_seconds_of(key, plan.sweep_used),
             forced_days_back=day.days_back,
             full=day.full,
             day_range_limit=ranges.get(stream.name) or DAY_RANGE_LIMIT,

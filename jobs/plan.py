@@ -62,7 +62,7 @@ class Planned(Protocol):
     name: str
     pool: Pool
     default_interval: int | None  # None: SYNC_INTERVAL_SECONDS
-    side_requests: tuple[tuple[Pool, int], ...]  # each sweep period, in other pools
+    side_requests: tuple[tuple[Pool, int], ...]  # requests a day in other pools
 
     def requests_per_run(self, *, filials: int, settings: Settings | None) -> int: ...
 
@@ -274,8 +274,8 @@ def plan_day(
         members = [stream for stream in streams if stream.pool == pool]
         quota = quota_for(pool, limit_seen=seen.get(pool.name))
         reserve = reserve_for(quota, reserve_percent=reserve_percent)
-        # requests other pools' streams make here once a sweep period: set aside first
-        fixed = sum(n for p, n in sides if p == pool) * math.ceil(DAY_SECONDS / sweep_seconds)
+        # requests other pools' streams make here once a day: set aside first
+        fixed = sum(n for p, n in sides if p == pool)
         demands = [
             Demand(
                 name=stream.name,

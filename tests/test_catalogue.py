@@ -427,3 +427,53 @@ def test_a_stream_not_enabled_is_never_requested(db, shop):
     with pytest.raises(ValueError, match="not enabled"):
         sync(shop, db, "prices", sync_streams=("products", "orders"))
     assert {r.endpoint for r in shop.requests} == {"products", "orders"}
+
+
+def test_a_simulated_day_of_every_stream_stays_within_every_pool(db):
+    """Periodic runs of every enabled stream at the planned cadence through one company
+    day, against the simulator's day clock and its quotas per class."""
+    from datetime import datetime, time, timedelta
+
+    from jobs.plan import plan_for
+
+    products = generate_products(40)
+    price_types = coded_price_types()
+    warehouses = generate_warehouses(2)
+    with SmartUpSimulator(
+        products=products,
+        orders=generate_orders(20, products=products, today=TODAY, days=7, filial_ids=("100",)),
+        groups=generate_groups(),
+        price_types=price_types,
+        prices=generate_prices(products, price_types),
+        warehouses=warehouses,
+        stock=generate_stock(products, warehouses),
+        user=USER,
+        password=PASSWORD,
+        today=TODAY,
+    ) as sim:
+        settings = settings_for(sim, db, sync_streams=EVERY_STREAM)
+        day = plan_for(settings)
+        budget = {name: pool.quota - pool.reserve for name, pool in day.pools.items()}
+        interval = {name: plan.interval_used for name, plan in day.items()}
+        zone = settings.tz
+        start = datetime.combine(TODAY, time(0, 0), tzinfo=zone)
+        due = dict.fromkeys(interval, start)
+        now = start
+        while now < start + timedelta(days=1):
+            for name in EVERY_STREAM:
+                if now >= due[name]:
+                    outcome = run_sync(
+                        name,
+                        settings=settings,
+                        periodic=True,
+                        now=now,
+                        today=TODAY,
+                        retry=FAST_RETRY,
+                    )
+                    assert outcome.status in ("SUCCESS", "PARTIAL"), (name, outcome.error)
+                    assert outcome.status != "SKIPPED", name
+                    due[name] += timedelta(seconds=interval[name])
+            now += timedelta(minutes=1)
+        spent = {name: sim.requests_today(name) for name in budget}
+    assert spent["reference"] <= budget["reference"] and spent["documents"] <= budget["documents"]
+    assert spent["reference"] == day.pools["reference"].requests_per_day

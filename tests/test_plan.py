@@ -284,3 +284,123 @@ def test_limits_spent_only_at_zero():
 def test_a_body_nested_past_what_json_reads_states_no_refusal():
     body = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
     assert refusal_in(body.encode(), stream="orders", status=200) is None
+
+
+# -- every stream enabled: the plan shares each quota pool -------------------------------
+
+EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+@pytest.mark.parametrize("reserve_percent", [0, 20, 50])
+@pytest.mark.parametrize("sweep_seconds", [3600, DAY_SECONDS, 7 * DAY_SECONDS])
+def test_with_every_stream_enabled_no_pool_is_exceeded(name, reserve_percent, sweep_seconds):
+    streams = [STREAMS[s] for s in EVERY_STREAM]
+    day = plan_day(
+        **CONFIGURATIONS[name],
+        sweep_seconds=sweep_seconds,
+        reserve_percent=reserve_percent,
+        streams=streams,
+    )
+    assert set(day) == set(EVERY_STREAM)
+    assert {p.pool for p in day.values()} == {"reference", "documents"}
+    for pool in day.pools.values():
+        # count the pool's periodic requests of one company day from the intervals
+        spent = 0
+        for plan in day.values():
+            if plan.pool != pool.name:
+                continue
+            runs = math.ceil(DAY_SECONDS / plan.interval_used)
+            sweeps = min(runs, math.ceil(DAY_SECONDS / plan.sweep_used))
+            extra = max(plan.requests_per_sweep - plan.requests_per_run, 0)
+            spent += runs * plan.requests_per_run + sweeps * extra
+            assert plan.interval_asked <= plan.interval_used <= DAY_SECONDS
+        if pool.name == "reference":  # stock's warehouses, once a day
+            spent += 1
+        assert spent == pool.requests_per_day <= pool.quota - pool.reserve, pool
+        assert pool.fits
+
+
+def test_a_pool_is_shared_in_proportion_to_the_cadences_asked():
+    streams = [STREAMS[s] for s in EVERY_STREAM]
+    day = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=7,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+    )
+    reference = day.pools["reference"]
+    assert (reference.quota, reference.reserve) == (100, 20)
+    assert reference.requests_per_day <= 80
+    # asked: products every 600 s, prices hourly, groups every 6 hours: 196 a day, too
+    # many; each interval is stretched by the same factor, the smallest that fits
+    products, prices, groups = day["products"], day["prices"], day["groups"]
+    assert (prices.interval_asked, groups.interval_asked) == (3600, 6 * 3600)
+    factor = products.interval_used / products.interval_asked
+    assert factor > 1
+    for plan in (prices, groups):
+        assert plan.interval_used == math.ceil(plan.interval_asked * factor) or (
+            abs(plan.interval_used / plan.interval_asked - factor) < 0.01
+        )
+    # documents: orders and stock both every 600 s, 288 a day, within 400
+    assert day["orders"].interval_used == day["stock"].interval_used == 600
+    assert day.pools["documents"].requests_per_day == 288
+
+
+def test_the_default_streams_plan_as_the_seed_did():
+    default = plan_day(
+        interval_seconds=600, filials=1, days_back=7, sweep_seconds=DAY_SECONDS, reserve_percent=20
+    )
+    assert set(default) == {"products", "orders"}
+    assert set(default.pools) == {"reference", "documents"}
+    assert default.pools["reference"].requests_per_day == default["products"].requests_per_day
+
+
+def test_windows_follow_the_day_range_limit_last_seen():
+    streams = [STREAMS["orders"]]
+    seven = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+    )
+    thirty = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+        day_range_limits={"orders": 30},
+    )
+    assert (seven["orders"].requests_per_sweep, thirty["orders"].requests_per_sweep) == (5, 1)
+    reach = reach_for(
+        STREAMS["orders"].reach,
+        today=TODAY,
+        now=NOW,
+        watermark=None,
+        last_sweep_at=None,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+    )
+    settings = load_settings(
+        {
+            "DATABASE_URL": "sqlite:///x.sqlite3",
+            "SMARTUP_BASE_URL": "https://smartup.example",
+            "SMARTUP_BASIC_USER": "u",
+            "SMARTUP_BASIC_PASS": "secret",
+        }
+    )
+    assert len(STREAMS["orders"].requests(settings, {"": reach}, day_range_limit=30)) == 1
+    assert len(STREAMS["orders"].requests(settings, {"": reach})) == 5
+
+
+def test_at_or_below_the_reserve_is_one_rule():
+    from jobs.plan import at_or_below_reserve
+
+    assert at_or_below_reserve(20, 20) and at_or_below_reserve(19, 20)
+    assert not at_or_below_reserve(21, 20) and not at_or_below_reserve(None, 20)

@@ -109,7 +109,7 @@ class Stream(Export):
     pool: Pool
     reach: str = MODIFIED
     default_interval: int | None = None  # None: SYNC_INTERVAL_SECONDS
-    # Requests each sweep period in pools other than its own (stock's warehouses).
+    # Requests a day in pools other than its own (stock's warehouses).
     side_requests: tuple[tuple[Pool, int], ...] = ()
     counts: ClassVar[tuple[str, ...]] = (
         "received",
@@ -142,6 +142,10 @@ class Stream(Export):
     def reach_of(self, key: str) -> str:
         """How far a run reaches for state key ``key`` (one of :mod:`jobs.plan`'s)."""
         return self.reach
+
+    def sweep_seconds_of(self, key: str, sweep_seconds: int) -> int:
+        """How often state key ``key`` sweeps (the plan's sweep period, by default)."""
+        return sweep_seconds
 
     def complete(self, span: Span) -> bool:
         """Whether a run that asked ``span`` and succeeded read the whole set (then its

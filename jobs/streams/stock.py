@@ -9,7 +9,7 @@ from typing import Any
 
 from jobs.loader import LoadTarget
 from jobs.models import StockBalance, Warehouse
-from jobs.plan import DAY_RANGE_LIMIT, MODIFIED, SNAPSHOT_TODAY
+from jobs.plan import DAY_RANGE_LIMIT, DAY_SECONDS, MODIFIED, SNAPSHOT_TODAY
 from jobs.reconcile import DELETE, Settle, run_statements
 from jobs.records import (
     BALANCE_COLUMNS,
@@ -104,7 +104,7 @@ class StockStream(Stream):
     records_key = "balance"
     pool = DOCUMENTS
     reach = SNAPSHOT_TODAY
-    side_requests = ((REFERENCE, 1),)  # warehouses, once a sweep period (a day)
+    side_requests = ((REFERENCE, 1),)  # warehouses, once a day
     target = BALANCE_TARGET
 
     def __init__(self) -> None:
@@ -125,6 +125,9 @@ class StockStream(Stream):
 
     def reach_of(self, key: str) -> str:
         return MODIFIED if key == WAREHOUSES_KEY else self.reach  # warehouses: once a day
+
+    def sweep_seconds_of(self, key: str, sweep_seconds: int) -> int:
+        return DAY_SECONDS if key == WAREHOUSES_KEY else sweep_seconds
 
     def calls(
         self, settings: Settings, span: Span, *, day_range_limit: int = DAY_RANGE_LIMIT
