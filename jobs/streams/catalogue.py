@@ -56,7 +56,7 @@ class ProductsStream(Stream):
     )
 
     def url(self, settings: Settings) -> str:
-        return settings.products_export_url  # SMARTUP_INVENTORY_EXPORT_URL may move it
+        return settings.smartup_inventory_export_url or super().url(settings)
 
     def parse(self, record: Any, identity: Identity, *, tz: tzinfo) -> ParsedRecord:
         parsed = parse_product(record, identity, tz=tz)
