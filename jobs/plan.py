@@ -17,9 +17,10 @@ must fit the pool's quota minus its reserve.
 
 How a pool is shared (:func:`share_pool`): sweeps first, as often as asked while they take
 at most half the budget (at least one a day each); then, when the cadences asked for do
-not fit the rest, every stream's interval is stretched by the *same factor* (so a stream
-asked twice as often as another still runs about twice as often), the smallest factor
-that fits; no interval goes beyond a day. When not even one run a day of each fits, every
+not fit the rest, the *fastest* are slowed first: every stream runs at the cadence asked
+for or at a common floor, whichever is slower, the floor being the shortest interval at
+which the pool's day fits. A stream asked to run less often than the floor keeps its
+cadence; no interval goes beyond a day. When not even one run a day of each fits, every
 stream runs once a day and the pool says it does not fit.
 """
 
@@ -220,23 +221,23 @@ def share_pool(demands: Sequence[Demand], budget: int) -> dict[str, tuple[int, i
         sweep_used[d.name] = max(d.sweep_asked, math.ceil(DAY_SECONDS / sweeps))
     rest = budget - spent_on_sweeps
 
-    def interval(d: Demand, factor: float) -> int:
-        return min(DAY_SECONDS, max(d.interval_asked, math.ceil(d.interval_asked * factor)))
+    def interval(d: Demand, floor: int) -> int:
+        return min(DAY_SECONDS, max(d.interval_asked, floor))
 
-    def cost(factor: float) -> int:
-        return sum(math.ceil(DAY_SECONDS / interval(d, factor)) * d.per_run for d in demands)
+    def cost(floor: int) -> int:
+        return sum(math.ceil(DAY_SECONDS / interval(d, floor)) * d.per_run for d in demands)
 
-    if cost(1.0) <= rest:
-        factor = 1.0
-    elif cost(float(DAY_SECONDS)) > rest:
-        factor = float(DAY_SECONDS)  # once a day each: the pool does not fit
+    if cost(1) <= rest:
+        floor = 1
+    elif cost(DAY_SECONDS) > rest:
+        floor = DAY_SECONDS  # once a day each: the pool does not fit
     else:
-        low, high = 1.0, float(DAY_SECONDS)  # cost(low) > rest >= cost(high)
-        for _ in range(100):
-            middle = (low + high) / 2
+        low, high = 1, DAY_SECONDS  # cost(low) > rest >= cost(high): the smallest floor
+        while high - low > 1:
+            middle = (low + high) // 2
             low, high = (low, middle) if cost(middle) <= rest else (middle, high)
-        factor = high
-    return {d.name: (interval(d, factor), sweep_used[d.name]) for d in demands}
+        floor = high
+    return {d.name: (interval(d, floor), sweep_used[d.name]) for d in demands}
 
 
 def plan_day(
