@@ -14,16 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 import peewee as pw
 
+from jobs.records import JSONText  # records imports nothing of the models
+
 database = pw.DatabaseProxy()
 
 POSTGRES_FIELD_TYPES = {"JSONB": "jsonb", "TIMESTAMPTZ": "timestamptz"}
 SQLITE_FIELD_TYPES = {"JSONB": "TEXT", "TIMESTAMPTZ": "TEXT", "DECIMAL": "TEXT"}
-
-
-class JSONText(str):
-    """A string that already holds encoded JSON (a record as received): stored as is."""
-
-    __slots__ = ()
 
 
 class JSONField(pw.Field):

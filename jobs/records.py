@@ -24,8 +24,6 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from jobs.models import JSONText
-
 # Part of every content hash: bump it when parsing changes, so the next sync rewrites
 # rows that were stored under the old rules even though SmartUp sent the same record.
 PARSER_VERSION = "3"
@@ -51,6 +49,12 @@ _AMOUNT = re.compile(
 )
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash
 _BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
+
+
+class JSONText(str):
+    """A string that already holds encoded JSON (a record as received): stored as is."""
+
+    __slots__ = ()
 
 
 class RecordRejected(ValueError):
