@@ -67,7 +67,9 @@ def run_demo(
         orders=order_book,
         groups=generate_groups(),
         price_types=price_types,
-        prices=generate_prices(catalogue, price_types),
+        # a price of a product without a code cannot be stored (prices name products by
+        # code only): the demo's account prices only the products that have one
+        prices=[e for e in generate_prices(catalogue, price_types) if e["inventory_code"]],
         warehouses=warehouses,
         stock=generate_stock(catalogue, warehouses),
         user=DEMO_USER,
