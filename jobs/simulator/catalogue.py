@@ -453,12 +453,13 @@ def _build_orders(
         room = rooms[int(rand() * len(rooms))]
         status = rng.choices(_STATUSES, weights=_STATUS_WEIGHTS)[0]
         delivery_day = deal_day + datetime.timedelta(days=int(rand() * 4))
+        blank = None if index % 2 else ""  # real answers send null as often as ""
         orders.append(
             {
                 "deal_id": str(500001 + index),
                 "filial_id": filial_id,
                 "filial_code": f"F{filial_id}",
-                "external_id": f"EXT-{index + 1:06d}" if rand() < 0.1 else "",
+                "external_id": f"EXT-{index + 1:06d}" if rand() < 0.1 else blank,
                 "deal_time": deal_time.strftime("%d.%m.%Y %H:%M:%S"),
                 "delivery_date": delivery_day.strftime("%d.%m.%Y"),
                 "booked_date": deal_day.strftime("%d.%m.%Y"),
@@ -481,8 +482,8 @@ def _build_orders(
                 "room_code": room[1],
                 "room_name": room[2],
                 "payment_type_code": "PYMT:1" if rand() < 0.7 else "PYMT:2",
-                "note": _NOTES[int(rand() * len(_NOTES))],
-                "deal_note": "" if rand() < 0.8 else "Скидка согласована",
+                "note": _NOTES[int(rand() * len(_NOTES))] or blank,
+                "deal_note": blank if rand() < 0.8 else "Скидка согласована",
                 "delivery_address_full": _STREETS[int(person_id) % len(_STREETS)]
                 + str(1 + int(person_id) % 120),
                 "order_products": order_lines,
