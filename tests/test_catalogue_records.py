@@ -99,6 +99,7 @@ def test_a_group_and_its_types():
 
 
 def test_a_group_without_types_is_a_group():
+    types: Any
     for types in (None, "", []):
         record = {**GROUP, "product_group_types": types}
         assert parse_group(record, identify_group(record), tz=TASHKENT).children == ()
@@ -158,6 +159,7 @@ def test_a_products_groups_are_its_categories():
             "type_code": None,
         },
     ]
+    empty: Any
     for empty in (None, "", []):
         record = {"product_id": "1", "groups": empty}
         assert parse_product_categories(record, identify_product(record)) == ()
@@ -258,6 +260,7 @@ def test_a_price_entry_is_one_record_per_price():
     ]
     assert identify_price(flat[2]).record_id == "P001/PRCT:2/CARD-1"
     assert rows[0]["product_barcode"] == "4780000000011"
+    empty: Any
     for empty in (None, "", []):
         assert expand_price_entry({"inventory_code": "P001", "price_type": empty}) == []
 
@@ -392,7 +395,7 @@ def test_an_order_line_keeps_its_product_id():
 NOW = "2026-12-06T10:00:00+05:00"
 
 
-def _stock_after_two_batches(db: pw.Database) -> list[tuple[Any, ...]]:
+def _stock_after_two_batches(db: pw.Database) -> list[Decimal]:
     def insert(sql: str, params: tuple[Any, ...]) -> int:
         returning = " RETURNING id" if isinstance(db, pw.PostgresqlDatabase) else ""
         cursor = db.execute_sql(sql + returning, params)
