@@ -178,4 +178,3 @@ def catalogue_records_of(kind: str) -> Any:
     """Records of ``kind`` (mostly), or any JSON value at all (sometimes)."""
     shaped = CATALOGUE_RECORDS[kind]
     return one_in(8).flatmap(lambda odd: hostile_pieces if odd else shaped)
-

@@ -237,8 +237,7 @@ def test_a_price_entry_is_rows_exactly_as_sent_or_rejects(data):
         assert reject.reason
         prices = entry.get("price_type") if isinstance(entry, dict) else None
         assert not isinstance(entry, dict) or not (
-            empty(prices)
-            or (isinstance(prices, list) and all(isinstance(p, dict) for p in prices))
+            empty(prices) or (isinstance(prices, list) and all(isinstance(p, dict) for p in prices))
         )
         return
     prices = [] if empty(entry.get("price_type")) else entry["price_type"]
@@ -315,6 +314,7 @@ def test_a_balance_row_is_a_row_exactly_as_sent_or_a_reject(condition, data):
     record = draw_record(data, "balances")
     if record is UNREADABLE:
         return
+
     def parse() -> Any:
         identity = identify_balance(record, condition=condition)
         return parse_balance(record, identity, tz=TASHKENT, condition=condition)
