@@ -588,15 +588,7 @@ def parse_group(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) ->
     """
     group_id = identity.record_id
     try:
-        row = (
-            group_id,
-            text(record.get("code"), field="code"),
-            text(record.get("name"), field="name"),
-            text(record.get("product_kind"), field="product_kind"),
-            record.get("state") == "A",
-            raw_json(record),
-            identity.content_hash,
-        )
+        # The types first: a bad one is named, not just seen in the group's raw.
         types = _list_of(record.get("product_group_types"), field="product_group_types")
         children = []
         seen: set[str] = set()
@@ -606,6 +598,15 @@ def parse_group(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) ->
                 raise FieldError(f"product type {number} repeats product_type_id {child[0]!r}")
             seen.add(child[0])
             children.append(child)
+        row = (
+            group_id,
+            text(record.get("code"), field="code"),
+            text(record.get("name"), field="name"),
+            text(record.get("product_kind"), field="product_kind"),
+            record.get("state") == "A",
+            raw_json(record),
+            identity.content_hash,
+        )
     except FieldError as error:
         raise RecordRejected(group_id, str(error)) from None
     return ParsedRecord(identity.key, identity.content_hash, row, tuple(children))
