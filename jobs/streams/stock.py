@@ -64,7 +64,9 @@ WAREHOUSES_FROM_BALANCE = (
     "%s, %s FROM stock_balances b WHERE NOT EXISTS (SELECT 1 FROM warehouses w "
     "WHERE w.external_id = b.warehouse_external_id) GROUP BY b.warehouse_external_id",
     "UPDATE stock_balances SET warehouse_id = (SELECT w.id FROM warehouses w "
-    "WHERE w.external_id = stock_balances.warehouse_external_id) WHERE warehouse_id IS NULL",
+    "WHERE w.external_id = stock_balances.warehouse_external_id) WHERE warehouse_id IS NULL "
+    "AND EXISTS (SELECT 1 FROM warehouses w "
+    "WHERE w.external_id = stock_balances.warehouse_external_id)",
 )
 
 
