@@ -78,7 +78,7 @@ class PostgresLoader:
             sender.close()
             counts = self._counts(cursor)
             if counts.inserted or counts.updated:
-                for table, reference in target.references_to_fill():
+                for table, reference in target.referenced_by:  # own ones: in the merge
                     self._fill_reference(cursor, table, reference)
         return counts
 
@@ -170,12 +170,22 @@ class PostgresLoader:
             f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
         )
         script.execute(f"INSERT INTO _keys SELECT {key} FROM {stage}")
-        columns = ", ".join(target.columns)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target.columns if c not in target.key)
+        # The rows' own references are resolved in the merge itself (a hash join on the
+        # rows they point to); one whose row is not there yet is filled in by that
+        # table's load (its ``referenced_by``).
+        refs = list(enumerate(target.references))
+        written = [*target.columns, *_reference_columns(target.references)]
+        values = [f"s.{c}" for c in target.columns]
+        for n, ref in refs:
+            values.append(_matched(f"ref{n}", ref))
+            values += [f"ref{n}.copy{k}" for k in range(len(ref.copy))]
+        joins = "".join(_match_joins(f"ref{n}", ref, "s") for n, ref in refs)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in written if c not in target.key)
         script.execute(
             f"WITH merged AS ("
-            f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
-            f" SELECT {columns}, now(), now() FROM {stage}"
+            f" INSERT INTO {target.table} AS t ({', '.join(written)}, first_synced_at,"
+            f" last_synced_at)"
+            f" SELECT {', '.join(values)}, now(), now() FROM {stage} s{joins}"
             f" ON CONFLICT ({key}) DO UPDATE SET {updates},"
             f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
@@ -325,6 +335,11 @@ def _match_joins(alias: str, ref: Reference, rows: str) -> str:
             f" AND {alias}f.value = {rows}.{source}"
         )
     return joins
+
+
+def _reference_columns(refs: Sequence[Reference]) -> list[str]:
+    """The columns references write: each one's own, then the columns it copies."""
+    return [column for ref in refs for column in (ref.column, *(here for here, _ in ref.copy))]
 
 
 def _matched(alias: str, ref: Reference) -> str:
