@@ -477,3 +477,64 @@ def test_a_simulated_day_of_every_stream_stays_within_every_pool(db):
         spent = {name: sim.requests_today(name) for name in budget}
     assert spent["reference"] <= budget["reference"] and spent["documents"] <= budget["documents"]
     assert spent["reference"] == day.pools["reference"].requests_per_day
+
+
+def test_the_portable_loader_stores_what_the_postgres_one_does(db, shop, sqlite_url):
+    """The demo's path (SQLite, peewee upserts) and the fast path hold the same rows and
+    links, named by SmartUp's keys (ids differ between the two databases)."""
+
+    def snapshot(url: str) -> dict[str, Any]:
+        connection = open_database(url)
+        try:
+            query = connection.execute_sql
+            return {
+                "types": sorted(
+                    query(
+                        "SELECT t.external_id, g.external_id, t.is_active FROM product_types t "
+                        "JOIN product_groups g ON g.id = t.group_id"
+                    ).fetchall()
+                ),
+                "categories": sorted(
+                    query(
+                        "SELECT p.external_id, c.line_no, t.external_id FROM product_categories c "
+                        "JOIN products p ON p.id = c.product_id "
+                        "LEFT JOIN product_types t ON t.id = c.product_type_id"
+                    ).fetchall()
+                ),
+                "prices": sorted(
+                    (key, Decimal(str(price)), product, kind, currency)
+                    for key, price, product, kind, currency in query(
+                        "SELECT x.price_key, x.price, p.external_id, t.price_type_key, "
+                        "x.currency_code FROM product_prices x "
+                        "LEFT JOIN products p ON p.id = x.product_id "
+                        "LEFT JOIN price_types t ON t.id = x.price_type_id"
+                    ).fetchall()
+                ),
+                "stock": sorted(
+                    (key, Decimal(str(quantity)), product, warehouse)
+                    for key, quantity, product, warehouse in query(
+                        "SELECT b.balance_key, b.quantity, p.external_id, w.external_id "
+                        "FROM stock_balances b LEFT JOIN products p ON p.id = b.product_id "
+                        "LEFT JOIN warehouses w ON w.id = b.warehouse_id"
+                    ).fetchall()
+                ),
+                "lines": sorted(
+                    query(
+                        "SELECT i.product_unit_id, p.external_id FROM order_items i "
+                        "LEFT JOIN products p ON p.id = i.product_id"
+                    ).fetchall()
+                ),
+            }
+        finally:
+            connection.close()
+
+    # groups after the products here: the links are filled in by the later load
+    for url in (db, sqlite_url):
+        for kind in ("orders", "products", "prices", "stock", "groups"):
+            outcome = sync(shop, url, kind)
+            assert outcome.status == "SUCCESS", (url, kind, outcome.error)
+    fast, portable = snapshot(db), snapshot(sqlite_url)
+    for part in fast:
+        assert fast[part] and fast[part] == portable[part], part
+    assert all(type_id is not None for *_, type_id in fast["categories"])
+    assert all(product is not None for _, product in fast["lines"])
