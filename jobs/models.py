@@ -146,7 +146,11 @@ class OrderItem(BaseModel):
 # parts (PostgreSQL's unique indexes treat NULLs as distinct, so a key of several nullable
 # columns would let duplicates in). Tables whose rows the loader may write as children of
 # another record (product_types, product_categories) keep content_hash and the synced
-# times nullable, so that either way of loading them fits.
+# times nullable, so that either way of loading them fits. Beyond schema.md: indexes on
+# the columns the loader matches foreign keys by (price_types.code, warehouses.code,
+# product_prices.product_code/price_type_code, stock_balances.product_external_id/
+# warehouse_external_id/product_code, product_categories.type_external_id); warehouses
+# have no deleted_at (schema.md gives them none).
 
 
 class ProductGroup(BaseModel):

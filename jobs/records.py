@@ -465,6 +465,20 @@ def _is_unicode(value: str) -> bool:
 # array of the parts (``orjson``), each part the text as sent, ``""`` for null/""/missing.
 # JSON escapes quotes and backslashes, so two different lists of parts never give the same
 # key.
+#
+# Where this differs from the helpers' schema.md (so the loader can rely on it):
+# - A product's ``groups`` are parsed by :func:`parse_product_categories`, apart from
+#   :func:`parse_product` (whose rows and children other code relies on); the caller adds
+#   them as the product's children.
+# - Rows hold what the record says; foreign keys (``*_id`` → ``.id``) and
+#   ``product_prices.currency_code`` (the price type's) are filled at load.
+# - A price without ``inventory_code`` or without ``price_type_code`` is rejected (two such
+#   prices could not be told apart), so both columns are NOT NULL.
+# - A balance row without ``warehouse_id`` or ``product_id`` is rejected, for the same
+#   reason; the condition is passed as a keyword (``condition=``), not carried in the record.
+# - A price type keyed by its code: the code follows the id rules (not blank, at most 64
+#   characters).
+# - The ``groups`` of a balance row (names, not ids) are not stored.
 
 PRODUCT_GROUP_COLUMNS = (
     "external_id",
