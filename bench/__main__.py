@@ -19,6 +19,10 @@ Cases, each one row of the table (ratios, not absolute times, all in one run):
 8. ``day``: a day of operation (100,000 products, 1% changing, 5,000 orders a day, 7 days
    back, one filial, defaults): requests, MB downloaded and rows written per day, before
    (whole window and catalogue every run) and after (the day's plan); see ``bench/day.py``.
+9. ``stock``, ``stock-memory``, ``prices``: the shop's catalogue (``bench/catalogue.py``):
+   a stock snapshot of 100,000 balance rows and the prices of 100,000 products x 3 price
+   types, first and unchanged, against the raw bound; peak RSS of a stock sync at 10,000
+   and 100,000 rows.
 
 ``--scale 0.1`` multiplies every size (a quick run); ``--only products-first,naive``
 runs some cases. The raw bound of each case is the median of ``--raw-runs`` loads.
@@ -65,7 +69,7 @@ def _cases(raw: str | None, known: Sequence[str]) -> frozenset[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=logging.WARNING)  # before anything logs: keep stdout for the table
 
-    from bench import cases
+    from bench import cases, catalogue
     from bench.common import progress
     from bench.day import day_of_operation
     from bench.pg import Databases, server_version
@@ -73,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size (0.1: quick)")
-    parser.add_argument("--only", help=f"comma-separated cases: {', '.join(cases.CASES)}")
+    known = (*cases.CASES, *catalogue.CASES)
+    parser.add_argument("--only", help=f"comma-separated cases: {', '.join(known)}")
     parser.add_argument("--raw-runs", type=int, default=3, help="raw bound loads per case (median)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
     args = parser.parse_args(argv)
@@ -81,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--scale must be positive and --raw-runs at least 1")
 
     bench = cases.Bench(
-        scale=args.scale, cases=_cases(args.only, cases.CASES), dbs=Databases(),
+        scale=args.scale, cases=_cases(args.only, known), dbs=Databases(),
         raw_runs=args.raw_runs,
     )  # fmt: skip
     steps: list[tuple[set[str], Callable[[cases.Bench], None]]] = [
@@ -91,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ({cases.ORDERS_MEMORY}, cases.orders_memory),
         ({cases.NAIVE}, cases.naive),
         ({cases.DAY}, day_of_operation),
+        ({catalogue.STOCK}, catalogue.stock),
+        ({catalogue.STOCK_MEMORY}, catalogue.stock_memory),
+        ({catalogue.PRICES}, catalogue.prices),
     ]
     failed = False
     try:

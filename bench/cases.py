@@ -153,6 +153,7 @@ def products(bench: Bench) -> None:
     first, resync = PRODUCTS_FIRST in bench.cases, PRODUCTS_RESYNC in bench.cases
     progress(f"products: building {count:,} rows for the raw bound")
     prepared = prepare_products(generate_products(count, seed=SEED), datetime.now(UTC))
+    rows = prepared.rows  # the products and their categories (written with them)
     gc.collect()
     raw_url = bench.dbs.create("raw_products")
     raw = RawBound(raw_url)
@@ -168,8 +169,8 @@ def products(bench: Bench) -> None:
 
         runs = bench.raw_runs if first else 1
         raw_first = median_timing(runs, partial(raw.load_products, prepared), fresh)
-        if raw_first.written != count:
-            raise BenchError(f"the raw bound wrote {raw_first.written} products of {count}")
+        if raw_first.written != rows:
+            raise BenchError(f"the raw bound wrote {raw_first.written} rows of {rows}")
         if resync:
             progress(f"products: raw bound, no-op merge x{bench.raw_runs}")
             raw.flush_stats()
@@ -194,10 +195,10 @@ def products(bench: Bench) -> None:
         written = tuples_written(ours_url) - before
         bench.ours_products_rate = count / seconds
         if first:
-            ratio = (count / seconds) / (count / raw_first.seconds)
+            ratio = (rows / seconds) / (rows / raw_first.seconds)
             bench.rows.append(Row(
-                f"products first sync ({count:,})", count, seconds, count / raw_first.seconds,
-                ratio, goal=f">= {PRODUCTS_FIRST_RATIO}x raw bound",
+                f"products first sync ({count:,} + their categories)", rows, seconds,
+                rows / raw_first.seconds, ratio, goal=f">= {PRODUCTS_FIRST_RATIO}x raw bound",
                 met=ratio >= PRODUCTS_FIRST_RATIO,
             ))  # fmt: skip
             bench.note(f"products first sync: {written:,} rows written (inserted) by the sync")

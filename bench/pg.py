@@ -21,7 +21,7 @@ ADMIN_DSN = os.environ.get(
     "BENCH_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432"
 )
 URL_BASE = os.environ.get("BENCH_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
-DATA_TABLES = ("products", "orders", "order_items")
+DATA_TABLES = ("products", "orders", "order_items", "product_categories")
 
 
 def connect(url: str) -> Any:

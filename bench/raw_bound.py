@@ -25,18 +25,21 @@ from bench.pg import connect
 from jobs.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
+    PRODUCT_CATEGORY_COLUMNS,
     PRODUCT_COLUMNS,
     ParsedRecord,
     identify_order,
     identify_product,
     parse_order,
     parse_product,
+    parse_product_categories,
 )
 
 SYNCED = ("first_synced_at", "last_synced_at")
 PRODUCT_ROW = (*PRODUCT_COLUMNS, *SYNCED)
 ORDER_ROW = (*ORDER_COLUMNS, *SYNCED)
 ITEM_STAGE_ROW = ("source_external_id", *ORDER_ITEM_COLUMNS)
+CATEGORY_STAGE_ROW = ("external_id", *PRODUCT_CATEGORY_COLUMNS)
 COPY_READ_BYTES = 1 << 20
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -63,8 +66,16 @@ def copy_payload(rows: Iterable[Sequence[Any]]) -> bytes:
 
 @dataclass(frozen=True)
 class ProductRows:
+    """Products and their categories (a product's ``groups``, written with it)."""
+
     payload: bytes
-    rows: int
+    categories_payload: bytes
+    products: int
+    categories: int
+
+    @property
+    def rows(self) -> int:
+        return self.products + self.categories
 
 
 @dataclass(frozen=True)
@@ -86,11 +97,15 @@ def full_row(parsed: ParsedRecord) -> tuple[Any, ...]:
 
 
 def prepare_products(records: Iterable[Mapping[str, Any]], synced_at: datetime) -> ProductRows:
-    rows = [
-        (*full_row(parse_product(record, identify_product(record), tz=TZ)), synced_at, synced_at)
-        for record in records
-    ]
-    return ProductRows(copy_payload(rows), len(rows))
+    rows: list[tuple[Any, ...]] = []
+    categories: list[tuple[Any, ...]] = []
+    for record in records:
+        identity = identify_product(record)
+        rows.append((*full_row(parse_product(record, identity, tz=TZ)), synced_at, synced_at))
+        categories.extend(
+            (identity.record_id, *row) for row in parse_product_categories(record, identity)
+        )
+    return ProductRows(copy_payload(rows), copy_payload(categories), len(rows), len(categories))
 
 
 def prepare_orders(records: Iterable[Mapping[str, Any]], synced_at: datetime) -> OrderRows:
@@ -156,17 +171,37 @@ class RawBound:
         connection = self.connection
         with connection.cursor() as cursor:
             self._stage(cursor, "raw_stage_products", "products", PRODUCT_ROW)
+            cursor.execute(
+                "CREATE TEMP TABLE raw_stage_categories AS SELECT p.external_id, "
+                + ", ".join(f"c.{c}" for c in PRODUCT_CATEGORY_COLUMNS)
+                + " FROM product_categories c JOIN products p ON p.id = c.product_id WITH NO DATA"
+            )
+            cursor.execute(
+                "CREATE TEMP TABLE raw_product_ids AS SELECT id, external_id FROM products"
+                " WITH NO DATA"
+            )
             connection.commit()
             merge = _merge_sql(
                 "products", "raw_stage_products", PRODUCT_ROW, ("external_source", "external_id")
             )
+            categories = ", ".join(PRODUCT_CATEGORY_COLUMNS)
             started = time.perf_counter()
             self._copy(cursor, "raw_stage_products", PRODUCT_ROW, rows.payload)
-            cursor.execute(merge)
+            cursor.execute(
+                f"WITH merged AS ({merge} RETURNING t.id, t.external_id)"
+                " INSERT INTO raw_product_ids SELECT id, external_id FROM merged"
+            )
             written = cursor.rowcount
+            self._copy(cursor, "raw_stage_categories", CATEGORY_STAGE_ROW, rows.categories_payload)
+            cursor.execute(
+                f"INSERT INTO product_categories (product_id, {categories})"
+                f" SELECT ids.id, {', '.join('s.' + c for c in PRODUCT_CATEGORY_COLUMNS)}"
+                " FROM raw_stage_categories s JOIN raw_product_ids ids USING (external_id)"
+            )
+            written += cursor.rowcount
             connection.commit()
             seconds = time.perf_counter() - started
-            cursor.execute("DROP TABLE raw_stage_products")
+            cursor.execute("DROP TABLE raw_stage_products, raw_stage_categories, raw_product_ids")
             connection.commit()
         return Timing(seconds, written)
 

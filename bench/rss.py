@@ -1,7 +1,8 @@
 """One first sync in a fresh process, then its peak RSS, as one JSON line on stdout.
 
 ``python -m bench.rss --products N --url SIMULATOR_URL --db DATABASE_URL`` (a products
-sync of N products), or ``--orders N`` (an orders sync of N orders).
+sync of N products), ``--orders N`` (an orders sync of N orders) or ``--stock N`` (a
+stock sync of N balance rows).
 
 On Linux a process inherits the peak RSS (``ru_maxrss``) of the process it was started
 from: fork copies the parent's pages, and exec keeps the larger of the old and the new
@@ -35,10 +36,14 @@ def _measure(args: argparse.Namespace) -> int:
 
     kind = "orders" if args.orders is not None else "products"
     expected = args.orders if args.orders is not None else args.products
+    settings = make_settings(args.db, args.url)
+    if args.stock is not None:
+        from bench.catalogue import settings_for
+
+        kind, expected = "stock", args.stock
+        settings = settings_for(args.db, args.url, kind)
     started = time.perf_counter()
-    outcome = run_sync(
-        kind, settings=make_settings(args.db, args.url), days_back=ORDER_DAYS, today=sync_today()
-    )
+    outcome = run_sync(kind, settings=settings, days_back=ORDER_DAYS, today=sync_today())
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     with open("/proc/self/status") as status:
@@ -54,6 +59,8 @@ def _measure(args: argparse.Namespace) -> int:
         "vm_hwm_kb": int(hwm[0]) if hwm else None,
     }
     print(json.dumps(answer), flush=True)
+    if args.stock is not None:  # generated rows may share a key; warehouses count too
+        return 0 if outcome.status == "SUCCESS" and inserted > 0 else 1
     return 0 if outcome.status == "SUCCESS" and inserted == expected else 1
 
 
@@ -62,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--products", type=int, help="a products sync: products the export holds")
     what.add_argument("--orders", type=int, help="an orders sync: orders the exports hold")
+    what.add_argument("--stock", type=int, help="a stock sync: balance rows the export holds")
     parser.add_argument("--url", required=True, help="the simulator's base URL")
     parser.add_argument("--db", required=True, help="an empty, migrated PostgreSQL database")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -71,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     kind, count = (
         ("--orders", args.orders) if args.orders is not None else ("--products", args.products)
     )
+    if args.stock is not None:
+        kind, count = "--stock", args.stock
     command = [
         sys.executable, "-m", "bench.rss", "--measure",
         kind, str(count), "--url", args.url, "--db", args.db,

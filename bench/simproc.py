@@ -15,7 +15,14 @@ URL_PREFIX = "SMARTUP_BASE_URL="
 
 
 @contextmanager
-def simulator(products: int, orders: int = 0, *, lines: tuple[int, int] = (8, 8)) -> Iterator[str]:
+def simulator(
+    products: int,
+    orders: int = 0,
+    *,
+    lines: tuple[int, int] = (8, 8),
+    stock_rows: int = 0,
+    warehouses: int = 3,
+) -> Iterator[str]:
     """Start a simulator serving generated data; yield its base URL; stop it (SIGTERM)."""
     command = [
         sys.executable, "-m", "jobs.simulator",
@@ -23,6 +30,7 @@ def simulator(products: int, orders: int = 0, *, lines: tuple[int, int] = (8, 8)
         "--lines-min", str(lines[0]), "--lines-max", str(lines[1]),
         "--days", str(ORDER_DAYS), "--seed", str(SEED), "--filial-ids", FILIAL_ID,
         "--user", SMARTUP_USER, "--password", SMARTUP_PASSWORD,
+        "--stock-rows", str(stock_rows), "--warehouses", str(warehouses),
     ]  # fmt: skip
     with tempfile.TemporaryFile(mode="w+") as errors:
         process = subprocess.Popen(

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from jobs.health import PERIODIC_KINDS, is_stale
+from jobs.health import is_stale, periodic_kinds
 from jobs.models import AlertState, database, is_postgres
 from jobs.runs import FAILED, last_success_of, one_line
 from jobs.settings import Settings
@@ -79,9 +79,9 @@ def change_state(kind: str, state: str, *, run_id: int | None, now: datetime) ->
     """Set ``kind``'s state; return the state it leaves, or None when it did not change."""
     with database.atomic():
         query = AlertState.select().where(AlertState.kind == kind)
-        if is_postgres(database.obj):  # SQLite has no FOR UPDATE (nor concurrent writers)
-            query = query.for_update()
-        row = query.first()
+        # SQLite has no FOR UPDATE (peewee refuses it): its one writer at a time locks anyway
+        locked = query.for_update() if is_postgres(_bound(database)) else query
+        row = locked.first()
         if row is None:
             AlertState.create(kind=kind, state=state, run_id=run_id, changed_at=now)
             return OK if state != OK else None
@@ -91,6 +91,10 @@ def change_state(kind: str, state: str, *, run_id: int | None, now: datetime) ->
         row.state, row.run_id, row.changed_at = state, run_id, now
         row.save()
         return old
+
+
+def _bound(db: Any) -> Any:
+    return db.obj if hasattr(db, "obj") else db
 
 
 def alert_after_run(
@@ -136,7 +140,7 @@ def alert_stale(settings: Settings, *, log: Any, now: datetime | None = None) ->
     nothing to go stale yet: ``check`` says so)."""
     now = now or _now()
     alerts = []
-    for kind in PERIODIC_KINDS:
+    for kind in periodic_kinds(settings):
         if last_success_of(kind) is None or not is_stale(kind, settings, now=now):
             continue
         row = AlertState.get_or_none(AlertState.kind == kind)

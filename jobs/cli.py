@@ -24,9 +24,10 @@ import peewee as pw
 import psycopg2
 import redis.exceptions
 
+from jobs.kinds import FULL
 from jobs.runs import one_line
 from jobs.settings import Settings, SettingsError, check_days_back, load_settings
-from jobs.streams import RUN_KINDS
+from jobs.streams import declared_names, enabled_streams, kinds_of, streams_of
 
 DEMO_DATABASE = Path(".demo") / "smartup.sqlite3"
 DESCRIPTION = (
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("enqueue", "put one sync onto its queue"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("kind", choices=list(RUN_KINDS))
+        command.add_argument("kind", choices=[*declared_names(), FULL])
         command.add_argument(
             "--days-back",
             type=days_back,
@@ -86,10 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", help="health: exit 0 when healthy, else 1 and one line per problem"
     )
-    commands.add_parser(
-        "plan", help="each stream's cadence, requests per run and per day, quota, reserve"
+    plan_command = commands.add_parser(
+        "plan", help="each stream's cadence, requests per run and per day; each quota pool"
     )
-    worker = commands.add_parser("worker", help="work both queues (the Procfile's worker)")
+    plan_command.add_argument("--json", action="store_true", help="print the plan as JSON")
+    worker = commands.add_parser(
+        "worker", help="work every enabled stream's queue (the Procfile's worker)"
+    )
     worker.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     demo = commands.add_parser(
         "demo", help="a complete sync from the bundled simulator into SQLite"
@@ -115,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
+    if args.command in ("sync", "enqueue"):
+        try:
+            streams_of(args.kind, settings)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
     try:
         if args.command == "sync":
             return sync(settings, args.kind, days_back=args.days_back, full=args.full)
@@ -125,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return check(settings)
         if args.command == "plan":
-            return plan(settings)
+            return plan(settings, as_json=args.json)
         if args.command == "worker":
             from jobs.worker import run_worker
 
@@ -283,7 +293,7 @@ def _report_run(
     settings: Settings, run_id: int | None, run_status: str | None, error: str | None
 ) -> int:
     """The summary of a job whose result holds none (a worker of an older version), read
-    back from the run row: requests from its details, gone from ``products_gone``."""
+    back from the run row (its details, else the columns of products and orders)."""
     from jobs.models import SyncRun, open_database
 
     db = open_database(settings.database_url)
@@ -293,17 +303,11 @@ def _report_run(
         db.close()
     if run is None:
         return print_summary(run_id, run_status, None, [], error)
-    details = run.details if isinstance(run.details, dict) else {}
-    names = ("received", "inserted", "updated", "unchanged", "rejected")
-    streams = [
-        {
-            "stream": stream,
-            "requests": (details.get(stream) or {}).get("requests", "-"),
-            **{name: getattr(run, f"{stream}_{name}", "-") for name in names},
-            "gone": run.products_gone if stream == "products" else 0,
-        }
-        for stream in RUN_KINDS[run.run_type]
-    ]
+    from jobs.runs import counts_of
+
+    names = list(run.details) if isinstance(run.details, dict) else []
+    names = names or list(kinds_of(settings).get(run.run_type, ()))
+    streams = [{"stream": name, **counts_of(run, name)} for name in names]
     return print_summary(run.id, run_status, run.duration_s, streams, error)
 
 
@@ -317,6 +321,14 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         day = _day_rows(settings)
     finally:
         db.close()
+    from jobs.runs import counts_of
+
+    names = [stream.name for stream in enabled_streams(settings)]
+
+    def counted(run: Any, stream: str) -> str:
+        counts = counts_of(run, stream)
+        return "/".join(str(counts[n]) for n in ("inserted", "updated", "unchanged", "rejected"))
+
     rows = [
         [
             run.id,
@@ -324,8 +336,7 @@ def status(settings: Settings, *, limit: int = 10) -> int:
             run.status,
             _when(run.started_at),
             f"{run.duration_s:.1f}s" if run.duration_s is not None else "-",
-            f"{run.products_inserted}/{run.products_updated}/{run.products_unchanged}/{run.products_rejected}",
-            f"{run.orders_inserted}/{run.orders_updated}/{run.orders_unchanged}/{run.orders_rejected}",
+            *(counted(run, name) for name in names),
             (run.error_message or "")[:80],
         ]
         for run in runs
@@ -337,8 +348,7 @@ def status(settings: Settings, *, limit: int = 10) -> int:
             "status",
             "started",
             "took",
-            "products i/u/=/rej",
-            "orders i/u/=/rej",
+            *(f"{name} i/u/=/rej" for name in names),
             "error",
         ],
         rows,
@@ -365,29 +375,27 @@ def status(settings: Settings, *, limit: int = 10) -> int:
 
 
 def _day_rows(settings: Settings) -> list[list[Any]]:
-    """Per stream and filial: what the worker knows of its day (``status``)."""
+    """Per enabled stream and state key (filial): what the worker knows of its day."""
     from datetime import UTC, timedelta
 
-    from jobs.plan import STREAMS, plan_for
-    from jobs.state import all_states, limits_seen, quota_today
+    from jobs.plan import plan_for
+    from jobs.state import all_states, day_range_limits, limits_seen, quota_today
 
     now = datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
-    plan = plan_for(settings, limits_seen=limits_seen(STREAMS))
+    plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
     states = {(s.stream, s.filial_id): s for s in all_states()}
-    keys = {
-        "products": [""],
-        "orders": list(settings.smartup_filial_ids or ("",)),
-    }
     rows = []
-    for name in STREAMS:
-        quota = quota_today(name, today=today)
+    for stream in enabled_streams(settings):
+        name = stream.name
+        quota = quota_today(stream.pool.name, today=today)
         used_left = "-/-"
         if quota is not None:
-            used_left = f"{_or_dash(quota.used)}/{_or_dash(quota.left)}"
+            used_left = f"{_or_dash(quota.used)}/{_or_dash(quota.left)} ({stream.pool.name})"
             used_left += " (spent)" if quota.spent else ""
-        known = {key for stream, key in states if stream == name}
-        for key in [*keys[name], *sorted(known - set(keys[name]))]:
+        keys = list(stream.filial_keys(settings))
+        known = {key for owner, key in states if owner == name}
+        for key in [*keys, *sorted(known - set(keys))]:
             state = states.get((name, key))
             last = state.last_success_at if state else None
             next_run = last + timedelta(seconds=plan[name].interval_used) if last else None
@@ -405,19 +413,21 @@ def _day_rows(settings: Settings) -> list[list[Any]]:
     return rows
 
 
-def plan(settings: Settings) -> int:
-    """The day's plan per stream, from the settings and the quotas last seen."""
+def plan(settings: Settings, *, as_json: bool = False) -> int:
+    """The day's plan per enabled stream and per quota pool, from the settings and the
+    quotas last seen."""
     import peewee as pw
 
     from jobs.models import open_database
-    from jobs.plan import STREAMS, plan_for
-    from jobs.state import limits_seen
+    from jobs.plan import plan_for
+    from jobs.state import day_range_limits, limits_seen
 
     seen: dict[str, int | None] = {}
+    ranges: dict[str, int] = {}
     try:
         db = open_database(settings.database_url)
         try:
-            seen = limits_seen(STREAMS)
+            seen, ranges = limits_seen(), day_range_limits()
         finally:
             db.close()
     except (pw.PeeweeException, psycopg2.Error) as error:
@@ -425,6 +435,27 @@ def plan(settings: Settings) -> int:
             one_line(f"quotas seen unknown ({error}): default quotas", secrets=settings.secrets),
             file=sys.stderr,
         )
+    day = plan_for(settings, limits_seen=seen, day_range_limits=ranges)
+    fits = all(pool.fits for pool in day.pools.values())
+    if as_json:
+        streams = [
+            {
+                "name": p.stream,
+                "pool": p.pool,
+                "interval_asked": p.interval_asked,
+                "interval_used": p.interval_used,
+                "requests_per_run": p.requests_per_run,
+                "requests_per_sweep": p.requests_per_sweep,
+                "runs_per_day": p.runs_per_day,
+                "requests_per_day": p.requests_per_day,
+                "sweep_asked": p.sweep_asked,
+                "sweep_used": p.sweep_used,
+            }
+            for p in day.values()
+        ]
+        pools = [pool.as_dict() for pool in day.pools.values()]
+        print(json.dumps({"streams": streams, "pools": pools}, indent=2))
+        return 0 if fits else 1
     rows = [
         [
             p.stream,
@@ -439,7 +470,7 @@ def plan(settings: Settings) -> int:
             p.budget,
             "yes" if p.fits else "NO",
         ]
-        for p in plan_for(settings, limits_seen=seen).values()
+        for p in day.values()
     ]
     _print_table(
         [
@@ -457,7 +488,22 @@ def plan(settings: Settings) -> int:
         ],
         rows,
     )
-    return 0 if all(row[-1] == "yes" for row in rows) else 1
+    print()
+    _print_table(
+        ["pool", "streams", "quota", "reserve", "requests/day", "fits"],
+        [
+            [
+                pool.name,
+                ",".join(pool.streams) or "-",
+                pool.quota,
+                pool.reserve,
+                pool.requests_per_day,
+                "yes" if pool.fits else "NO",
+            ]
+            for pool in day.pools.values()
+        ],
+    )
+    return 0 if fits else 1
 
 
 def _or_dash(value: Any) -> str:
@@ -496,10 +542,14 @@ def check(settings: Settings) -> int:
     except (pw.PeeweeException, psycopg2.Error) as error:
         problems.append(one_line(f"database error: {error}", secrets=settings.secrets))
     try:
-        from jobs.scheduler import PERIODIC_JOBS
+        from jobs.queueing import queues_of
+        from jobs.scheduler import periodic_jobs
 
         problems += queue_problems(
-            redis_connection(settings), periodic_ids=list(PERIODIC_JOBS), now=now
+            redis_connection(settings),
+            periodic_ids=list(periodic_jobs(settings)),
+            queues=queues_of(settings),
+            now=now,
         )
     except redis.exceptions.RedisError as error:
         problems.append(one_line(f"Redis error at REDIS_URL: {error}", secrets=settings.secrets))

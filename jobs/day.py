@@ -1,10 +1,11 @@
 """What one run asks of SmartUp today, and what it leaves for the next run.
 
 Between the task (which holds the lock and the run row) and the engine: the quota guard
-of periodic runs, how far back each stream reaches per filial (from the state kept in
-PostgreSQL), the state kept after each committed answer (limits, watermark), and what a
-complete stream leaves behind (the catalogue reconciled, sweeps recorded). The arithmetic
-lives in :mod:`jobs.plan`, the storage in :mod:`jobs.state`.
+of periodic runs (per quota pool), how far back each stream reaches per state key (from
+the state kept in PostgreSQL), the state kept after each committed answer (the pool's
+limits, the export's ``day_range_limit``, the watermark), and what a complete stream
+leaves behind (each export's settle, sweeps recorded). The arithmetic lives in
+:mod:`jobs.plan`, the storage in :mod:`jobs.state`, the settling in :mod:`jobs.reconcile`.
 """
 
 from __future__ import annotations
@@ -15,20 +16,31 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from jobs.engine import StreamResult
-from jobs.plan import Reach, StreamPlan, next_midnight, quota_for, reach_for, reserve_for
-from jobs.reconcile import SeenIds, reconcile_products
+from jobs.plan import (
+    DAY_RANGE_LIMIT,
+    Reach,
+    StreamPlan,
+    at_or_below_reserve,
+    next_midnight,
+    quota_for,
+    reach_for,
+    reserve_for,
+)
+from jobs.reconcile import SeenIds, settle
 from jobs.settings import Settings
 from jobs.smartup import ExportRequest
 from jobs.state import (
     Quota,
     advance_watermark,
     clear_sweep,
+    day_range_limits,
     mark_sweep,
     quota_today,
+    record_day_range,
     record_limits,
     stream_state,
 )
-from jobs.streams import Stream
+from jobs.streams import Export, Stream, declared
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,8 @@ class RunDay:
 
     today: date  # the company day (SMARTUP_TIMEZONE) the run started on
     now: datetime  # when it started
-    days_back: int | None  # forced orders sweep of this many days
-    full: bool  # the whole catalogue, and an orders sweep
+    days_back: int | None  # forced sweep of this many days (windowed streams)
+    full: bool  # the whole set of every stream, and a sweep
     tz: tzinfo = UTC
     started: float = field(default_factory=time.monotonic)
 
@@ -53,27 +65,30 @@ class RunDay:
 def streams_over_quota(
     kinds: tuple[str, ...], settings: Settings, today: date, now: datetime, log: Any
 ) -> dict[str, str]:
-    """The streams of ``kinds`` whose quota left today is at or below the reserve (or
-    spent), each with the reason; each is logged as ``sync.skipped`` (reason ``quota``)."""
+    """The streams of ``kinds`` whose pool's quota left today is at or below the reserve
+    (or spent), each with the reason; each is logged as ``sync.skipped`` (reason ``quota``)."""
     skipped = {}
     resets_at = next_midnight(now, settings.tz)
+    streams = declared()
     for name in kinds:
-        quota: Quota | None = quota_today(name, today=today)
+        pool = streams[name].pool
+        quota: Quota | None = quota_today(pool.name, today=today)
         if quota is None:
             continue
         reserve = reserve_for(
-            quota_for(name, limit_seen=quota.limit),
+            quota_for(pool, limit_seen=quota.limit),
             reserve_percent=settings.smartup_quota_reserve_percent,
         )
-        if quota.exhausted or (quota.left is not None and quota.left <= reserve):
+        if quota.exhausted or at_or_below_reserve(quota.left, reserve):
             reason = (
-                f"SmartUp daily quota for {name}: {quota.left} left, at or below the reserve "
-                f"of {reserve}; it resets at 00:00 {settings.smartup_timezone}"
+                f"SmartUp daily quota for {name} ({pool.name}): {quota.left} left, at or below "
+                f"the reserve of {reserve}; it resets at 00:00 {settings.smartup_timezone}"
             )
             log.info(
                 "sync.skipped",
                 run_type=name,
                 reason="quota",
+                pool=pool.name,
                 left=quota.left,
                 reserve=reserve,
                 resets_at=resets_at.isoformat(),
@@ -83,49 +98,65 @@ def streams_over_quota(
 
 
 def span_for(stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay) -> dict[str, Reach]:
-    """How far back this run asks ``stream``, per filial, from the state kept (a sweep
+    """How far back this run asks ``stream``, per state key, from the state kept (a sweep
     when the plan's sweep period passed)."""
     span = {}
+    ranges = day_range_limits()
     for key in stream.filial_keys(settings):
         state = stream_state(stream.name, key)
         span[key] = reach_for(
-            stream.name,
+            stream.reach_of(key),
             today=day.today,
             now=day.now,
             watermark=state.watermark if state else None,
             last_sweep_at=state.last_sweep_at if state else None,
             days_back=settings.sync_orders_days_back,
-            sweep_seconds=plan.sweep_used,
+            sweep_seconds=stream.sweep_seconds_of(key, plan.sweep_used),
             forced_days_back=day.days_back,
             full=day.full,
+            day_range_limit=ranges.get(stream.name) or DAY_RANGE_LIMIT,
         )
     return span
 
 
-def state_keeper(stream: str, day: RunDay) -> Any:
-    """After each committed answer: keep its ``limits``, and move the watermark to the last
-    day it covered when nothing before that day is missing (a sweep shorter than an
-    outage must not jump the gap)."""
+def state_keeper(stream: Stream, day: RunDay) -> Any:
+    """After each committed answer: keep its ``limits`` (the pool's quota, the export's
+    ``day_range_limit``), and move the watermark to the last day it covered when nothing
+    before that day is missing (a sweep shorter than an outage must not jump the gap)."""
 
     def applied(request: ExportRequest, limits: dict[str, Any] | None) -> None:
         if limits is not None:
-            record_limits(stream, limits, day=day.company_day(), now=day.moment())
-        if request.days is None:  # the whole catalogue
-            advance_watermark(stream, request.state_key, day.today, now=day.now)
+            record_limits(stream.pool.name, limits, day=day.company_day(), now=day.moment())
+            record_day_range(stream.name, request.state_key, limits)
+        if request.days is None:  # the whole set
+            advance_watermark(stream.name, request.state_key, day.today, now=day.now)
             return
         first, last = request.days
-        state = stream_state(stream, request.state_key)
+        state = stream_state(stream.name, request.state_key)
         watermark = state.watermark if state else None
         if watermark is None or first <= watermark + timedelta(days=1):
-            advance_watermark(stream, request.state_key, last, now=day.now)
+            advance_watermark(stream.name, request.state_key, last, now=day.now)
 
     return applied
 
 
+class SeenByExport:
+    """The keys received, per export that settles something (others keep none)."""
+
+    def __init__(self) -> None:
+        self.by_export: dict[int, tuple[Export, SeenIds]] = {}
+
+    def __call__(self, export: Export) -> SeenIds | None:
+        if export.settle is None:
+            return None
+        found = self.by_export.setdefault(id(export), (export, SeenIds()))
+        return found[1]
+
+
 def after_complete(
-    name: str,
+    stream: Stream,
     span: dict[str, Reach],
-    seen: SeenIds | None,
+    seen: SeenByExport,
     settings: Settings,
     day: RunDay,
     result: StreamResult,
@@ -133,26 +164,37 @@ def after_complete(
     *,
     run_id: int | None = None,
 ) -> None:
-    """Every request of ``name`` succeeded: reconcile the catalogue (products), and record
-    the sweeps completed."""
+    """Every request of ``stream`` succeeded: settle what each export's answers say
+    (revive, mark gone or delete, with the brake), and record the sweeps completed."""
     swept = [key for key, reach in span.items() if reach.sweep]
-    if seen is not None:
-        complete = any(reach.first is None for reach in span.values())
-        reconciled = reconcile_products(
-            seen,
-            complete_catalogue=complete,
+    complete = stream.complete(span)
+    for export, keys in seen.by_export.values():
+        rule = export.settle
+        if rule is None or export.name in result.skipped:
+            continue
+        settled = settle(
+            rule,
+            keys,
+            complete=complete,
             max_gone_percent=settings.sync_max_gone_percent,
             now=day.now,
+            stream=stream.name,
             run_id=run_id,
         )
-        result.gone = reconciled.gone
-        if reconciled.gone or reconciled.revived:
-            log.info("sync.products.reconciled", gone=reconciled.gone, revived=reconciled.revived)
-        if reconciled.refused:
-            result.warning = reconciled.refused
-            log.warning("sync.products.reconcile_refused", reason=reconciled.refused)
-            for key in span:  # the next run asks for the whole catalogue again
-                clear_sweep(name, key)
+        result.gone += settled.gone
+        if settled.gone or settled.revived:
+            log.info(
+                f"sync.{stream.name}.settled",
+                table=rule.table,
+                gone=settled.gone,
+                revived=settled.revived,
+            )
+        if settled.refused:
+            result.warning = "; ".join(filter(None, (result.warning, settled.refused)))
+            log.warning(f"sync.{stream.name}.settle_refused", reason=settled.refused)
+            for key in span:  # the next run asks for the whole set again
+                clear_sweep(stream.name, key)
             swept = []
+    stream.settled(now=day.now)
     for key in swept:
-        mark_sweep(name, key, now=day.now)
+        mark_sweep(stream.name, key, now=day.now)

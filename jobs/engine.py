@@ -11,7 +11,7 @@ that breaks off rolls the answer back and the call is made again, within the ret
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from jobs.smartup import (
     UnreadableRecord,
     limits_spent,
 )
-from jobs.streams import Stream
+from jobs.streams.base import Call, Export, Stream
 
 
 class KeySink(Protocol):
@@ -57,6 +57,7 @@ class StreamResult:
     error: str | None = None
     warning: str | None = None  # the stream completed, but something is left undone
     quota_spent: bool = False  # SmartUp refused a request: the day's quota is spent
+    skipped: list[str] = field(default_factory=list)  # optional exports SmartUp refused
 
     @property
     def stored(self) -> int:
@@ -113,26 +114,40 @@ class SyncEngine:
     def sync(
         self,
         stream: Stream,
-        requests: list[ExportRequest],
+        calls: Sequence[Call | ExportRequest],
         *,
         on_applied: Callable[[ExportRequest, dict[str, Any] | None], None] | None = None,
-        seen: KeySink | None = None,
+        seen: Callable[[Export], KeySink | None] | KeySink | None = None,
     ) -> StreamResult:
-        """Apply every export call of ``stream``; stop at the first that cannot be had.
+        """Apply every export call of ``stream``; stop at the first that cannot be had
+        (one of an ``optional`` export that SmartUp refuses is logged and skipped).
 
+        ``calls``: the stream's calls (a bare request is one to the stream's own export).
         ``on_applied(request, limits)`` is called once each answer is committed (the
         caller keeps its sync state: a run killed later keeps what it finished).
-        ``seen`` collects the key of every record received (reconciliation).
+        ``seen`` collects the key of every record received, per export (settling).
         """
         result = StreamResult(stream.name)
-        self.progress.stream(stream.name, requests)
+        pairs = [c if isinstance(c, Call) else Call(stream, c) for c in calls]
+        self.progress.stream(stream.name, [call.request for call in pairs])
         last_limits: dict[str, Any] | None = None
-        for number, request in enumerate(requests):
+        for number, (export, request) in enumerate(pairs):
+            sink = seen(export) if callable(seen) else seen
             try:
                 if number and limits_spent(last_limits):
                     raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
-                applied = self._apply_with_retries(stream, request, number, seen)
+                applied = self._apply_with_retries(export, request, number, sink)
             except SmartUpError as error:
+                if export.optional and not isinstance(error, SmartUpQuotaSpent):
+                    result.skipped.append(export.name)
+                    self.log.warning(
+                        "sync.export.skipped",
+                        stream=stream.name,
+                        export=export.name,
+                        error=str(error),
+                    )
+                    self.progress.answered()
+                    continue
                 result.error = str(error)
                 result.quota_spent = isinstance(error, SmartUpQuotaSpent)
                 self.log.error("sync.error", stream=stream.name, error=result.error)
@@ -155,7 +170,7 @@ class SyncEngine:
 
     def _apply_with_retries(
         self,
-        stream: Stream,
+        stream: Export,
         request: ExportRequest,
         number: int,
         seen: KeySink | None,
@@ -179,7 +194,7 @@ class SyncEngine:
                 time.sleep(wait)
 
     def _apply(
-        self, stream: Stream, request: ExportRequest, seen: KeySink | None, budget: RetryBudget
+        self, stream: Export, request: ExportRequest, seen: KeySink | None, budget: RetryBudget
     ) -> _Applied:
         rejects: list[RecordRejected] = []
         received = 0
@@ -223,12 +238,26 @@ class SyncEngine:
                 batch.clear()
                 identified.clear()
 
+        def expanded(records: Iterator[Any]) -> Iterator[Any]:
+            """The records each record of the answer holds; one that cannot be expanded
+            is rejected, with its id when one can be read."""
+            for record in records:
+                if isinstance(record, UnreadableRecord):
+                    yield record
+                    continue
+                try:
+                    yield from stream.expand(record)
+                except RecordRejected as reject:
+                    rejects.append(reject)
+
         with self.client.export(request, budget=budget) as response:
-            counts = self.loader.load(stream.target, parsed(response.records()), stream=stream.name)
+            counts = self.loader.load(
+                stream.target, parsed(expanded(response.records())), stream=stream.name
+            )
             return _Applied(received, counts, rejects, response.limits)
 
 
-def _identify(stream: Stream, record: Any) -> Identity:
+def _identify(stream: Export, record: Any) -> Identity:
     """The record's identity; :class:`RecordRejected` for one that cannot be read or
     identified, whatever the reason, with its id when one can be read."""
     if isinstance(record, UnreadableRecord):

@@ -1,9 +1,9 @@
 """Is syncing healthy? ``python -m jobs check`` and the stale alerts ask this module.
 
 Each check returns one line per problem, naming what to look at; none of them raises
-for what it finds. What counts as *stale*: a kind whose last SUCCESS is older than
-:data:`STALE_INTERVALS` of its interval (``SYNC_INTERVAL_SECONDS``, which is also the
-interval ``schedule.py`` registers).
+for what it finds. What counts as *stale*: an enabled stream whose last SUCCESS is older
+than :data:`STALE_INTERVALS` of its interval (the one the day's plan uses, which is also
+the interval ``schedule.py`` registers).
 """
 
 from __future__ import annotations
@@ -13,23 +13,28 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jobs.models import SyncRun
-from jobs.plan import quota_for, reserve_for
+from jobs.plan import at_or_below_reserve, quota_for, reserve_for
 from jobs.runs import RUNNING, last_success_of
 from jobs.settings import Settings
 from jobs.state import quota_today
+from jobs.streams import enabled_streams
 
 if TYPE_CHECKING:
     from redis import Redis
 
-PERIODIC_KINDS = ("products", "orders")  # kinds that run on a schedule, and go stale
 STALE_INTERVALS = 3
 SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's registrations (a sorted set)
 OVERDUE_SECONDS = 120  # a registration this late means no scheduler loop moves it
 
 
+def periodic_kinds(settings: Settings) -> tuple[str, ...]:
+    """The kinds that run on a schedule, and go stale: every enabled stream."""
+    return tuple(stream.name for stream in enabled_streams(settings))
+
+
 def interval_seconds(kind: str, settings: Settings) -> int:
     """How often ``kind`` is meant to run: the interval the day's plan uses for it (what
-    ``schedule.py`` registers: ``SYNC_INTERVAL_SECONDS``, stretched when a day of runs
+    ``schedule.py`` registers: the cadence asked, stretched when a day of its pool's runs
     would not fit the quota seen). Reads the quotas seen: the database must be open."""
     from jobs.plan import plan_for
     from jobs.state import limits_seen
@@ -60,9 +65,10 @@ def _minutes(delta: timedelta) -> str:
 
 
 def database_problems(settings: Settings, *, now: datetime, today: date) -> list[str]:
-    """Stale kinds, runs RUNNING past the job timeout, quota below the reserve."""
+    """Stale kinds, runs RUNNING past the job timeout, a pool's quota at or below the
+    reserve (the same rule the guard of periodic runs skips by)."""
     found = []
-    for kind in PERIODIC_KINDS:
+    for kind in periodic_kinds(settings):
         success = last_success_of(kind)
         limit = stale_after(kind, settings)
         if success is None:
@@ -82,33 +88,38 @@ def database_problems(settings: Settings, *, now: datetime, today: date) -> list
             f"run {run.id} ({run.run_type}) has been RUNNING for "
             f"{_minutes(now - run.started_at)}, longer than the job timeout ({_minutes(timeout)})"
         )
-    for stream in PERIODIC_KINDS:
-        quota = quota_today(stream, today=today)
+    streams = enabled_streams(settings)
+    for pool in dict.fromkeys(stream.pool for stream in streams):
+        quota = quota_today(pool.name, today=today)
         if quota is None:
             continue
-        daily = quota_for(stream, limit_seen=quota.limit)
+        names = ", ".join(stream.name for stream in streams if stream.pool == pool)
+        daily = quota_for(pool, limit_seen=quota.limit)
         reserve = reserve_for(daily, reserve_percent=settings.smartup_quota_reserve_percent)
         if quota.exhausted:
-            found.append(f"{stream}: SmartUp's quota for today is spent ({daily} a day)")
-        elif quota.left is not None and quota.left < reserve:
+            found.append(f"{names}: SmartUp's quota for today is spent ({daily} a day)")
+        elif at_or_below_reserve(quota.left, reserve):
             found.append(
-                f"{stream}: SmartUp quota left today {quota.left} is below the reserve of "
+                f"{names}: SmartUp quota left today {quota.left} is "
+                f"{'below' if (quota.left or 0) < reserve else 'at'} the reserve of "
                 f"{reserve} ({settings.smartup_quota_reserve_percent}% of {daily} a day)"
             )
     return found
 
 
 def queue_problems(
-    connection: Redis, *, periodic_ids: Sequence[str], now: datetime | None = None
+    connection: Redis,
+    *,
+    periodic_ids: Sequence[str],
+    queues: Sequence[str],
+    now: datetime | None = None,
 ) -> list[str]:
     """Queues without a worker, scheduler registrations missing or never moved."""
     from rq import Queue, Worker  # the run's own imports (alerts) need no RQ
 
-    from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
-
     now = now or datetime.now(UTC)
     found = []
-    for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
+    for name in queues:
         if not Worker.all(connection=connection, queue=Queue(name, connection=connection)):
             found.append(f"no worker is registered on queue {name}")
     for job_id in periodic_ids:

@@ -14,16 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 import peewee as pw
 
+from jobs.records import JSONText  # records imports nothing of the models
+
 database = pw.DatabaseProxy()
 
 POSTGRES_FIELD_TYPES = {"JSONB": "jsonb", "TIMESTAMPTZ": "timestamptz"}
 SQLITE_FIELD_TYPES = {"JSONB": "TEXT", "TIMESTAMPTZ": "TEXT", "DECIMAL": "TEXT"}
-
-
-class JSONText(str):
-    """A string that already holds encoded JSON (a record as received): stored as is."""
-
-    __slots__ = ()
 
 
 class JSONField(pw.Field):
@@ -82,7 +78,7 @@ class Product(BaseModel):
     raw = JSONField()
     content_hash = pw.CharField(max_length=32)
     first_synced_at = AwareDateTimeField()
-    last_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
     deleted_at = AwareDateTimeField(null=True)  # gone from the last complete catalogue
 
     class Meta:
@@ -108,7 +104,7 @@ class Order(BaseModel):
     raw = JSONField()
     content_hash = pw.CharField(max_length=32)
     first_synced_at = AwareDateTimeField()
-    last_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
     items: pw.ModelSelect[OrderItem]  # the order's lines (backref of OrderItem.order)
 
     class Meta:
@@ -137,10 +133,193 @@ class OrderItem(BaseModel):
     vat_amount = Money(null=True)
     inventory_kind = pw.TextField(null=True)
     warehouse_code = pw.TextField(null=True)
+    product_external_id = pw.TextField(null=True, index=True)  # the line's product_id as sent
 
     class Meta:
         table_name = "order_items"
         indexes = ((("order", "line_no"), True),)
+
+
+# -- the shop's whole catalogue: groups, types, prices, warehouses, stock ------------------
+#
+# Every natural key is ONE text column, NOT NULL and UNIQUE, built by jobs.records from its
+# parts (PostgreSQL's unique indexes treat NULLs as distinct, so a key of several nullable
+# columns would let duplicates in). Tables whose rows the loader may write as children of
+# another record (product_types, product_categories) keep content_hash and the synced
+# times nullable, so that either way of loading them fits. Beyond schema.md: indexes on
+# the columns the loader matches foreign keys by (price_types.code, warehouses.code,
+# product_prices.product_code/price_type_code, stock_balances.product_external_id/
+# warehouse_external_id/product_code, product_categories.type_external_id); warehouses
+# have no deleted_at (schema.md gives them none).
+
+
+class ProductGroup(BaseModel):
+    """A dimension of the catalogue (category, brand, ...): ``product_group$export``."""
+
+    id = pw.AutoField()
+    external_id = pw.CharField(max_length=64, unique=True)  # product_group_id
+    code = pw.TextField(null=True)
+    name = pw.TextField(null=True)
+    product_kind = pw.TextField(null=True)
+    is_active = pw.BooleanField()
+    raw = JSONField()
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
+    deleted_at = AwareDateTimeField(null=True)  # gone from the last complete export
+
+    class Meta:
+        table_name = "product_groups"
+
+
+class ProductType(BaseModel):
+    """A value of a group (one category, one brand): a group's ``product_group_types``."""
+
+    id = pw.AutoField()
+    external_id = pw.CharField(max_length=64, unique=True)  # product_type_id
+    group_external_id = pw.CharField(max_length=64)
+    group = pw.ForeignKeyField(
+        ProductGroup, null=True, on_delete="SET NULL", column_name="group_id", index=True
+    )
+    group_id: int | None
+    code = pw.TextField(null=True)
+    name = pw.TextField(null=True)
+    is_active = pw.BooleanField()
+    order_no = pw.TextField(null=True)  # as sent
+    content_hash = pw.CharField(max_length=32, null=True)
+    first_synced_at = AwareDateTimeField(null=True)
+    last_synced_at = AwareDateTimeField(null=True, index=True)
+    deleted_at = AwareDateTimeField(null=True)
+
+    class Meta:
+        table_name = "product_types"
+
+
+class ProductCategory(BaseModel):
+    """One entry of a product's ``groups``: the product's type within a group. Replaced
+    with the product, as order lines are with their order."""
+
+    id = pw.AutoField()
+    product = pw.ForeignKeyField(Product, on_delete="CASCADE", column_name="product_id", index=True)
+    product_id: int
+    line_no = pw.IntegerField()
+    group_external_id = pw.TextField(null=True)
+    group_code = pw.TextField(null=True)
+    type_external_id = pw.TextField(null=True, index=True)
+    type_code = pw.TextField(null=True)
+    product_type = pw.ForeignKeyField(
+        ProductType, null=True, on_delete="SET NULL", column_name="product_type_id", index=True
+    )
+    product_type_id: int | None
+    content_hash = pw.CharField(max_length=32, null=True)
+    first_synced_at = AwareDateTimeField(null=True)
+    last_synced_at = AwareDateTimeField(null=True)
+
+    class Meta:
+        table_name = "product_categories"
+        indexes = ((("product", "line_no"), True),)
+
+
+class PriceType(BaseModel):
+    """A price type (retail, dealer, ...). Keyed by ``price_type_key``: ``id:<id>`` when
+    SmartUp sent an id, else ``code:<code>``."""
+
+    id = pw.AutoField()
+    price_type_key = pw.TextField(unique=True)
+    external_id = pw.CharField(max_length=64, null=True)
+    code = pw.TextField(null=True, index=True)
+    name = pw.TextField(null=True)
+    short_name = pw.TextField(null=True)
+    with_card = pw.BooleanField()
+    price_type_kind = pw.TextField(null=True)
+    currency_code = pw.TextField(null=True)
+    is_active = pw.BooleanField()
+    raw = JSONField()
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
+    deleted_at = AwareDateTimeField(null=True)
+
+    class Meta:
+        table_name = "price_types"
+
+
+class ProductPrice(BaseModel):
+    """One price of one product (by code) in one price type (by code), per card."""
+
+    id = pw.AutoField()
+    price_key = pw.TextField(unique=True)
+    product_code = pw.TextField(index=True)
+    product_barcode = pw.TextField(null=True)
+    price_type_code = pw.TextField(index=True)
+    card_code = pw.TextField(null=True)
+    price = Money(null=True)
+    currency_code = pw.TextField(null=True)  # the price type's, filled at load
+    product = pw.ForeignKeyField(
+        Product, null=True, on_delete="SET NULL", column_name="product_id", index=True
+    )
+    product_id: int | None
+    price_type = pw.ForeignKeyField(
+        PriceType, null=True, on_delete="SET NULL", column_name="price_type_id", index=True
+    )
+    price_type_id: int | None
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
+
+    class Meta:
+        table_name = "product_prices"
+
+
+class Warehouse(BaseModel):
+    id = pw.AutoField()
+    external_id = pw.CharField(max_length=64, unique=True)  # warehouse_id
+    code = pw.TextField(null=True, index=True)
+    name = pw.TextField(null=True)
+    raw = JSONField()
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
+
+    class Meta:
+        table_name = "warehouses"
+
+
+class StockBalance(BaseModel):
+    """One row of ``balance$export``: one warehouse, product and batch (and card, expiry
+    date, serial number) in one condition (``F`` free, ``B`` booked, ``T`` in transit)."""
+
+    id = pw.AutoField()
+    balance_key = pw.TextField(unique=True)
+    warehouse_external_id = pw.CharField(max_length=64, index=True)
+    warehouse_code = pw.TextField(null=True)
+    product_external_id = pw.CharField(max_length=64, index=True)
+    product_code = pw.TextField(null=True, index=True)
+    product_barcode = pw.TextField(null=True)
+    batch_number = pw.TextField(null=True)
+    card_code = pw.TextField(null=True)
+    expiry_date = pw.DateField(null=True)
+    serial_number = pw.TextField(null=True)
+    condition = pw.CharField(max_length=1)
+    quantity = Quantity(null=True)
+    input_price = Money(null=True)
+    measure_code = pw.TextField(null=True)
+    inventory_kind = pw.TextField(null=True)
+    balance_date = pw.DateField(null=True)
+    product = pw.ForeignKeyField(
+        Product, null=True, on_delete="SET NULL", column_name="product_id", index=True
+    )
+    product_id: int | None
+    warehouse = pw.ForeignKeyField(
+        Warehouse, null=True, on_delete="SET NULL", column_name="warehouse_id", index=True
+    )
+    warehouse_id: int | None
+    content_hash = pw.CharField(max_length=32)
+    first_synced_at = AwareDateTimeField()
+    last_synced_at = AwareDateTimeField(index=True)
+
+    class Meta:
+        table_name = "stock_balances"
 
 
 class SyncRun(BaseModel):
@@ -186,6 +365,7 @@ class SyncState(BaseModel):
     last_sweep_at = AwareDateTimeField(null=True)  # end of the last complete sweep
     last_success_at = AwareDateTimeField(null=True)
     updated_at = AwareDateTimeField()
+    day_range_limit = pw.IntegerField(null=True)  # limits.day_range_limit, as last seen
 
     class Meta:
         table_name = "smartup_sync_state"
@@ -193,7 +373,8 @@ class SyncState(BaseModel):
 
 
 class QuotaSeen(BaseModel):
-    """SmartUp's ``limits`` for one stream, as last seen, and the company day it counts."""
+    """SmartUp's ``limits`` for one quota pool (``stream`` holds the pool's name), as last
+    seen on any export of the pool, and the company day it counts."""
 
     id = pw.AutoField()
     stream = pw.CharField(max_length=16, unique=True)
@@ -244,6 +425,13 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     QuotaSeen,
     AlertState,
     RegisteredPlan,
+    ProductGroup,
+    ProductType,
+    ProductCategory,
+    PriceType,
+    ProductPrice,
+    Warehouse,
+    StockBalance,
 )
 
 

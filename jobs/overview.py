@@ -1,8 +1,9 @@
-"""One call for the web app: :func:`sync_overview` says, per kind, when it last ran and
-last succeeded, what is waiting or running now (with its progress), and what is known of
-SmartUp's quota today, the day's plan and the sync state (watermark, last sweep) per
-filial. Plain data (str, int, float, bool, None, lists, dicts): it goes
-to JSON as it is. ``python -m jobs status --json`` prints it.
+"""One call for the web app: :func:`sync_overview` says, per stream (kind) the scheduler
+plans, when it last ran and last succeeded, what is waiting or running now (with its
+progress), and what is known of its pool's SmartUp quota today, the day's plan and the sync
+state (watermark, last sweep) per filial; and per quota pool, its quota and what the day's
+plan spends. Plain data (str, int, float, bool, None, lists, dicts): it goes to JSON as it
+is. ``python -m jobs status --json`` prints it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.health import PERIODIC_KINDS, SCHEDULER_KEY, STALE_INTERVALS
+from jobs.health import SCHEDULER_KEY, STALE_INTERVALS
+from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
 from jobs.models import SyncRun, open_database
-from jobs.queueing import KEY_PREFIX, ORDERS_QUEUE, PRODUCTS_QUEUE
 from jobs.registered_plan import registered_plan
-from jobs.runs import RUNNING, last_run_of, last_success_of, one_line
+from jobs.runs import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
 from jobs.state import all_states, quota_today
-from jobs.streams import RUN_KINDS
+from jobs.streams import declared, default_streams, enabled_streams
 
-SYNC_FUNCTION = "jobs.tasks.sync_job"
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.scheduler)
 DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
 
@@ -58,6 +58,12 @@ def sync_overview(
             settings.database_url if settings is not None else web_database_url(env_file=env_file)
         )
     secrets = settings.secrets if settings is not None else _url_secrets(database_url)
+    db = open_database(database_url)
+    try:
+        plan = registered_plan()
+    finally:
+        db.close()
+    kinds_shown = _kinds_shown(plan, settings)
     jobs: dict[str, dict[str, Any]] = {}
     next_runs: dict[str, str | None] = {}
     queues: dict[str, Any] | None = None
@@ -75,13 +81,12 @@ def sync_overview(
         if connection is None:
             redis_error = "REDIS_URL is not set: no queue part"
         else:
-            queues, jobs = _queue_part(connection)
-            next_runs = _next_runs(connection)
+            queues, jobs = _queue_part(connection, kinds_shown)
+            next_runs = _next_runs(connection, kinds_shown)
     except RedisError as error:
         redis_error = one_line(f"Redis error: {error}", secrets=secrets)
     db = open_database(database_url)
     try:
-        plan = registered_plan()
         zone = next((p["timezone"] for p in plan.values()), None)
         tz = ZoneInfo(zone or (settings.smartup_timezone if settings else DEFAULT_TIMEZONE))
         today = now.astimezone(tz).date()
@@ -109,16 +114,45 @@ def sync_overview(
                     if state.stream == kind
                 ],
             }
-            for kind in PERIODIC_KINDS
+            for kind in kinds_shown
         }
     finally:
         db.close()
     return {
         "generated_at": _iso(now),
         "kinds": kinds,
+        "pools": _pools(plan),
         "queues": queues,
         "redis_error": redis_error,
     }
+
+
+def _kinds_shown(plan: dict[str, dict[str, Any]], settings: Settings | None) -> tuple[str, ...]:
+    """The streams the scheduler planned (in declaration order); before any plan was
+    registered, the enabled streams of ``settings``, else the default ones."""
+    if plan:
+        return tuple(name for name in declared() if name in plan)
+    streams = enabled_streams(settings) if settings is not None else default_streams()
+    return tuple(stream.name for stream in streams)
+
+
+def _pools(plan: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per quota pool of the registered plan: its quota, reserve and what a day of its
+    streams' periodic runs spends."""
+    pools: dict[str, dict[str, Any]] = {}
+    for name, stream_plan in plan.items():
+        pool = pools.setdefault(
+            stream_plan["pool"],
+            {
+                "name": stream_plan["pool"],
+                "quota": stream_plan["quota"],
+                "reserve": stream_plan["reserve"],
+                "requests_per_day": stream_plan.get("pool_requests_per_day"),
+                "streams": [],
+            },
+        )
+        pool["streams"].append(name)
+    return list(pools.values())
 
 
 def _url_secrets(url: str) -> tuple[str, ...]:
@@ -154,21 +188,24 @@ def _run(run: SyncRun | None, kind: str, now: datetime) -> dict[str, Any] | None
         "finished_at": _iso(run.finished_at),
         "age_s": round((now - moment).total_seconds()),
         "duration_s": run.duration_s,
-        "received": getattr(run, f"{kind}_received"),
-        "inserted": getattr(run, f"{kind}_inserted"),
-        "updated": getattr(run, f"{kind}_updated"),
-        "unchanged": getattr(run, f"{kind}_unchanged"),
-        "rejected": getattr(run, f"{kind}_rejected"),
+        **{
+            name: value
+            for name, value in counts_of(run, kind).items()
+            if name in ("received", "inserted", "updated", "unchanged", "rejected")
+        },
         "error": run.error_message,
         "progress": run.progress if run.status == RUNNING else None,
     }
 
 
 def _quota(stream: str, plan: dict[str, Any] | None, today: date) -> dict[str, Any] | None:
-    quota = quota_today(stream, today=today)
+    """The quota today of ``stream``'s pool, as SmartUp last told it."""
+    pool = declared()[stream].pool.name
+    quota = quota_today(pool, today=today)
     if quota is None:
         return None
     return {
+        "pool": pool,
         "day": quota.day.isoformat(),
         "limit": quota.limit,
         "used": quota.used,
@@ -180,15 +217,15 @@ def _quota(stream: str, plan: dict[str, Any] | None, today: date) -> dict[str, A
 
 
 def _queue_part(
-    connection: Redis,
+    connection: Redis, kinds: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]:
     """Per queue: jobs waiting, running, workers; per kind: the job running and the
-    first one waiting (a ``full`` job counts for both kinds)."""
+    first one waiting (a ``full`` job counts for every kind shown)."""
     from rq import Worker
 
     queues: dict[str, Any] = {}
     found: dict[str, dict[str, dict[str, Any]]] = {}
-    for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
+    for name in (queue_for(kind) for kind in kinds):
         queue = Queue(name, connection=connection)
         running = StartedJobRegistry(queue=queue).get_job_ids()
         scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
@@ -203,16 +240,16 @@ def _queue_part(
                 job = _fetch(job_id, connection)
                 if job is None or job.func_name != SYNC_FUNCTION:
                     continue
-                kind = str(job.meta.get("kind") or (job.args[0] if job.args else ""))
-                for stream in RUN_KINDS.get(kind, (kind,)):
+                kind = str(job.meta.get(META_KIND) or (job.args[0] if job.args else ""))
+                for stream in kinds if kind == FULL else (kind,):
                     found.setdefault(stream, {}).setdefault(state, _job(job, kind))
     return queues, found
 
 
-def _next_runs(connection: Redis) -> dict[str, str | None]:
+def _next_runs(connection: Redis, kinds: tuple[str, ...]) -> dict[str, str | None]:
     """Per kind: when rq-scheduler next queues its periodic sync (None: not registered)."""
     found: dict[str, str | None] = {}
-    for kind in PERIODIC_KINDS:
+    for kind in kinds:
         due = connection.zscore(SCHEDULER_KEY, f"{PERIODIC_PREFIX}{kind}")
         found[kind] = _iso(datetime.fromtimestamp(due, UTC)) if due is not None else None
     return found
@@ -241,5 +278,5 @@ def _job(job: Job, kind: str) -> dict[str, Any]:
         "queue": job.origin,
         "enqueued_at": _iso(_aware(job.enqueued_at)),
         "started_at": _iso(_aware(job.started_at)),
-        "progress": job.meta.get("progress"),
+        "progress": job.meta.get(META_PROGRESS),
     }

@@ -1,9 +1,9 @@
 """Putting syncs onto the Redis queues: the web app's path (:func:`enqueue_sync`).
 
-``products`` and ``full`` go to ``smartup-products``, ``orders`` to ``smartup-orders``.
-At most one job per kind waits at a time: enqueueing a kind that is already waiting
-returns the waiting job. The check and the enqueue happen under a short Redis lock, so
-two web processes pressing "resync" at once still add one job.
+Each stream's jobs go to its own queue (``smartup-<stream>``); ``full`` goes to the queue
+of the first enabled stream. At most one job per kind waits at a time: enqueueing a kind
+that is already waiting returns the waiting job. The check and the enqueue happen under a
+short Redis lock, so two web processes pressing "resync" at once still add one job.
 
 A job counts as waiting only while something will really move it: it sits in its queue, or
 it is scheduled (a retry) for a time that has not passed by more than :data:`OVERDUE_SECONDS`.
@@ -24,28 +24,52 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
+from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PERIODIC, META_RETRIES, queue_for
 from jobs.settings import Settings, check_days_back, web_redis_url
-from jobs.tasks import META_RETRIES, check_kind
+from jobs.streams import declared, declared_names, default_streams, enabled_streams, streams_of
 
-PRODUCTS_QUEUE = "smartup-products"
-ORDERS_QUEUE = "smartup-orders"
-QUEUE_FOR_KIND = {"products": PRODUCTS_QUEUE, "orders": ORDERS_QUEUE, "full": PRODUCTS_QUEUE}
+PRODUCTS_QUEUE = queue_for("products")  # the seed's names, kept for callers
+ORDERS_QUEUE = queue_for("orders")
 SCHEDULED = {JobStatus.SCHEDULED, JobStatus.DEFERRED}
 OVERDUE_SECONDS = 10  # RQ's own scheduler moves a due job within a second or two
 RESULT_TTL_SECONDS = 24 * 3600  # how long `rq info` and the job API keep a result
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 RETRY_INTERVALS = [30, 120]  # waits before the 2 retries of a job that failed (database down)
 MARKER_TTL_SECONDS = 86400 + FAILURE_TTL_SECONDS  # outlives the longest job timeout allowed
-KEY_PREFIX = "smartup-sync"
 
 
 def redis_connection(settings: Settings) -> Redis:
     return Redis.from_url(settings.redis_url)
 
 
-def register_queues(connection: Redis) -> None:
-    """Make both queues known to ``rq info`` even while one has never held a job."""
-    keys = [Queue(name, connection=connection).key for name in (PRODUCTS_QUEUE, ORDERS_QUEUE)]
+def queues_of(settings: Settings) -> tuple[str, ...]:
+    """The queue of every enabled stream, in declaration order."""
+    return tuple(stream.queue for stream in enabled_streams(settings))
+
+
+def queue_of_kind(kind: str, settings: Settings | None, connection: Redis | None = None) -> str:
+    """The queue a job of ``kind`` goes to: its stream's; ``full``: the first enabled
+    stream's. Without settings (the web app's call), ``full`` goes to the first declared
+    stream whose queue a worker made known, else to the first default stream's."""
+    if kind != FULL:
+        return queue_for(kind)
+    if settings is not None:
+        return queue_for(streams_of(kind, settings)[0])
+    known = connection.smembers(Queue.redis_queues_keys) if connection is not None else set()
+    for stream in declared().values():
+        if Queue(stream.queue, connection=connection).key.encode() in known:
+            return stream.queue
+    return default_streams()[0].queue
+
+
+def register_queues(connection: Redis, settings: Settings | None = None) -> None:
+    """Make every enabled stream's queue known to ``rq info`` even while it has never
+    held a job."""
+    if settings is not None:
+        names = queues_of(settings)
+    else:  # the default SYNC_STREAMS
+        names = tuple(stream.queue for stream in default_streams())
+    keys = [Queue(name, connection=connection).key for name in names]
     connection.sadd(Queue.redis_queues_keys, *keys)
 
 
@@ -59,7 +83,7 @@ def enqueue_sync(
     connection: Redis | None = None,
     env_file: str | None = None,
 ) -> Job:
-    """Queue a sync of ``kind`` (``products``, ``orders`` or ``full``); return its job.
+    """Queue a sync of ``kind`` (an enabled stream's name, or ``full``); return its job.
 
     Needs Redis only: ``connection``, else the Redis of ``settings`` (the worker's own
     commands), else ``REDIS_URL`` from the environment (and from ``env_file`` when one is
@@ -74,21 +98,27 @@ def enqueue_sync(
     quota is down to the reserve; a waiting periodic job that the web app asks for again
     becomes an on-demand one.
     """
-    check_kind(kind)
+    if settings is not None:
+        streams_of(kind, settings)  # ValueError for a kind these settings do not enable
+    elif kind not in (*declared_names(), FULL):
+        raise ValueError(
+            f"kind must be one of {', '.join([*declared_names(), FULL])}, not {kind!r}"
+        )
     check_days_back(days_back)
     if connection is None:
         url = settings.redis_url if settings is not None else web_redis_url(env_file=env_file)
         connection = Redis.from_url(url)
     marker = f"{KEY_PREFIX}:waiting:{kind}" + (":full" if full else "")
-    register_queues(connection)
+    if settings is not None:  # the web app's call does not know which streams are enabled
+        register_queues(connection, settings)
     with connection.lock(f"{KEY_PREFIX}:enqueue-lock:{kind}", timeout=10, blocking_timeout=10):
         waiting = _waiting_job(connection, connection.get(marker))
         if waiting is not None:
-            if not periodic and waiting.meta.get("periodic"):
-                waiting.meta["periodic"] = False
+            if not periodic and waiting.meta.get(META_PERIODIC):
+                waiting.meta[META_PERIODIC] = False
                 waiting.save_meta()  # type: ignore[no-untyped-call]
             return waiting
-        queue = Queue(QUEUE_FOR_KIND[kind], connection=connection)
+        queue = Queue(queue_of_kind(kind, settings, connection), connection=connection)
         job = queue.enqueue(
             "jobs.tasks.sync_job",
             kind,
@@ -100,7 +130,7 @@ def enqueue_sync(
             description=f"smartup {kind} sync"
             + (" (whole catalogue)" if full else "")
             + (f" ({days_back} days back)" if days_back else ""),
-            meta={"kind": kind, "periodic": periodic, META_RETRIES: len(RETRY_INTERVALS)},
+            meta={META_KIND: kind, META_PERIODIC: periodic, META_RETRIES: len(RETRY_INTERVALS)},
         )
         connection.set(marker, job.id, ex=MARKER_TTL_SECONDS)
         return job
@@ -133,16 +163,22 @@ def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
     return job if connection.lpos(queue.key, job.id) is not None else None
 
 
-def move_overdue_jobs(connection: Redis, *, overdue_seconds: float = OVERDUE_SECONDS) -> list[str]:
-    """Move to their queues the jobs of our queues scheduled more than ``overdue_seconds``
-    ago (retries whose mover died); return their ids.
+def move_overdue_jobs(
+    connection: Redis,
+    *,
+    overdue_seconds: float = OVERDUE_SECONDS,
+    queues: tuple[str, ...] | None = None,
+) -> list[str]:
+    """Move to their queues the jobs of our queues (``queues``, else every declared
+    stream's) scheduled more than ``overdue_seconds`` ago (retries whose mover died);
+    return their ids.
 
     Each job is claimed by removing it from RQ's ScheduledJobRegistry first, so a job that
     RQ's own scheduler or another caller moves at the same moment is queued once.
     """
     moved: list[str] = []
     cutoff = int((_now() - timedelta(seconds=overdue_seconds)).timestamp())
-    for name in (PRODUCTS_QUEUE, ORDERS_QUEUE):
+    for name in queues or tuple(stream.queue for stream in declared().values()):
         registry = ScheduledJobRegistry(name, connection=connection)  # type: ignore[no-untyped-call]
         for job_id in registry.get_jobs_to_schedule(cutoff):
             if _move(registry, job_id) is not None:

@@ -1,16 +1,24 @@
-"""Keeping the catalogue honest: products SmartUp no longer sends are marked gone, and
-products that come back are revived.
+"""What a complete answer settles: rows SmartUp no longer sends are marked gone (and come
+back when seen again), or deleted. One mechanism, two modes, declared per export
+(:class:`Settle`):
 
-After a *complete, successful* full catalogue export, a stored product whose id the
-export did not hold is marked gone: ``is_active = false`` and ``deleted_at`` set, never a
-DELETE (order lines point at it). A product seen again in any products export is revived:
-``deleted_at`` NULL, ``is_active`` from its own ``state``. Both are set-based: the ids seen
-go into a temporary table, and one UPDATE compares, so 100,000 products cost one round of
-inserts and one statement, on PostgreSQL and on SQLite alike.
+- :data:`MARK_GONE` (the catalogue, groups, price types): after a *complete, successful*
+  export, a stored row whose key the export did not hold gets ``is_active = false`` and
+  ``deleted_at``, never a DELETE (other rows point at it). A row seen again in any export is
+  revived: ``deleted_at`` NULL, ``is_active`` from its own ``state`` in ``raw``.
+- :data:`DELETE` (prices, stock balances: nothing points at them): after a complete
+  snapshot, a stored row whose key the snapshot did not hold is deleted.
 
-Safety: a wrong filial or a permissions glitch must never empty a shop. A full export
-that is empty, or that would mark more than ``max_gone_percent`` of the active catalogue
-gone, marks nothing and says why.
+Both are set-based: the keys seen go into a temporary table, and one statement compares,
+so 100,000 rows cost one round of inserts and one statement, on PostgreSQL and on SQLite
+alike. On PostgreSQL, the rows marked gone or revived get ``last_synced_at = now()`` (the
+time of the settling transaction, after the run's loads, so that a web app's cursor taken
+after a load cannot skip them), and one ``NOTIFY smartup_sync`` says how many, in the same
+transaction (:mod:`jobs.announce`).
+
+Safety (the brake): a wrong filial or a permissions glitch must never empty a shop. A
+complete export that is empty, or that would mark gone (delete) more than
+``max_gone_percent`` of the active (stored) rows, settles nothing and says why.
 """
 
 from __future__ import annotations
@@ -20,43 +28,46 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
 
 import peewee as pw
 from psycopg2.extras import execute_values
 
 from jobs.announce import announce
-from jobs.models import Product, is_postgres
+from jobs.models import AwareDateTimeField, database, is_postgres
 
-SEEN_TABLE = "smartup_seen_products"
+SEEN_TABLE = "smartup_seen_keys"
 INSERT_PAGE = 5000
-SOURCE = "smartup"
+MARK_GONE, DELETE = "mark-gone", "delete"
+_STAMP = AwareDateTimeField()
 
 
 class SeenIds:
-    """The product ids a run received, kept small: as a set of key tuples 200,000 ids hold
-    about 30 MB, which a full export would add to the sync's peak memory. An id that is a
-    plain decimal number (SmartUp's are) is kept as an 8-byte integer; any other as text.
-    The same id may be added twice."""
+    """The keys a run received, kept small: as a set of key tuples 200,000 ids hold about
+    30 MB, which a full export would add to the sync's peak memory. A key (its last part)
+    that is a plain decimal number (SmartUp's ids are) is kept as an 8-byte integer; any
+    other as text. The same key may be added twice."""
 
     def __init__(self) -> None:
         self._numbers = array("q")
         self._others: set[str] = set()
 
     def add(self, key: tuple[str, ...]) -> None:
-        product_id = key[-1]
-        if _plain_number(product_id):
-            self._numbers.append(int(product_id))
+        value = key[-1]
+        if _plain_number(value):
+            self._numbers.append(int(value))
         else:
-            self._others.add(product_id)
+            self._others.add(value)
 
     def __bool__(self) -> bool:
         return bool(self._numbers) or bool(self._others)
 
     def ids(self) -> Iterator[str]:
-        """Every id added, as text (an id added twice comes twice)."""
+        """Every key added, as text (a key added twice comes twice)."""
         yield from map(str, self._numbers)
         yield from self._others
+
+
+SeenKeys = SeenIds
 
 
 def _plain_number(text: str) -> bool:
@@ -69,72 +80,110 @@ def _plain_number(text: str) -> bool:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Settle:
+    """What a complete answer of one export settles in its table.
+
+    ``key_column``: the column the export's keys (their last part) are compared with;
+    ``scope``: an SQL condition on the rows this export owns (``""``: every row);
+    ``noun``/``whole``: for messages ("product", "catalogue"); ``forget_hash``: a row
+    marked gone loses its content hash, so that when it comes back it is parsed and
+    written anew (with its children); ``after_gone``: statements run (with the time as
+    their one parameter) once rows were marked gone, e.g. to mark their children gone.
+    """
+
+    mode: str
+    table: str
+    key_column: str
+    noun: str
+    whole: str
+    scope: str = ""
+    forget_hash: bool = False
+    after_gone: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in (MARK_GONE, DELETE):
+            raise ValueError(f"mode must be {MARK_GONE} or {DELETE}, not {self.mode!r}")
+
+
 @dataclass(frozen=True)
-class Reconciled:
-    """What reconciliation did: products marked gone and revived, or why it marked none."""
+class Settled:
+    """What settling did: rows marked gone (or deleted) and revived, or why it did none."""
 
     gone: int = 0
     revived: int = 0
     refused: str | None = None
 
 
-def reconcile_products(
+def settle(
+    rule: Settle,
     seen: SeenIds,
     *,
-    complete_catalogue: bool,
+    complete: bool,
     max_gone_percent: float,
     now: datetime | None = None,
+    stream: str | None = None,
     run_id: int | None = None,
-) -> Reconciled:
-    """Revive the products in ``seen`` (keys ``("smartup", product_id)`` received by this
-    run); when ``complete_catalogue``, also mark gone the active products not in it.
-
-    On PostgreSQL, rows marked gone or revived get ``last_synced_at = now()`` (the
-    transaction's time, after the run's loads), and one ``NOTIFY smartup_sync`` says
-    how many, in the same transaction (:mod:`jobs.announce`)."""
-    db = Product._meta.database
-    if isinstance(db, pw.DatabaseProxy):
-        db = db.obj  # the database the models are bound to
+) -> Settled:
+    """Revive the rows in ``seen`` (:data:`MARK_GONE`); when ``complete``, also mark gone
+    (delete) the rows of the scope that ``seen`` lacks, unless the brake holds."""
+    db = _database()
     now = now or datetime.now(UTC)
-    if complete_catalogue and not seen:
-        if not _count_stored(db):  # nothing stored, nothing to lose: an empty shop stays so
-            return Reconciled()
-        return Reconciled(refused="the full catalogue export was empty: no product marked gone")
+    mark = rule.mode == MARK_GONE
+    verb = "marked gone" if mark else "deleted"
+    if not mark and not complete:
+        return Settled()
+    if complete and not seen:
+        if not _count(db, rule, missing=False):  # nothing stored, nothing to lose
+            return Settled()
+        return Settled(refused=f"the full {rule.whole} export was empty: no {rule.noun} {verb}")
     with db.atomic():
         _fill_seen(db, seen.ids())
         try:
-            reconciled = _reconcile(db, complete_catalogue, max_gone_percent, now)
+            settled = _settle(
+                db, rule, complete=complete, max_gone_percent=max_gone_percent, now=now
+            )
         finally:
             db.execute_sql(f"DROP TABLE {SEEN_TABLE}")
-        if is_postgres(db):
-            announce(
-                db.cursor(), "products", run_id, gone=reconciled.gone, revived=reconciled.revived
-            )
-    return reconciled
+        if stream is not None and is_postgres(db):  # heard only if this transaction commits
+            announce(db.cursor(), stream, run_id, gone=settled.gone, revived=settled.revived)
+    return settled
 
 
-def _reconcile(
-    db: pw.Database, complete_catalogue: bool, max_gone_percent: float, now: datetime
-) -> Reconciled:
-    revived = _revive(db, now)
-    if not complete_catalogue:
-        return Reconciled(revived=revived)
-    active, missing = _count_missing(db)
-    if active and missing * 100 > max_gone_percent * active:
-        return Reconciled(
+def _settle(
+    db: pw.Database, rule: Settle, *, complete: bool, max_gone_percent: float, now: datetime
+) -> Settled:
+    """The statements of :func:`settle`, the keys seen being in :data:`SEEN_TABLE`."""
+    mark = rule.mode == MARK_GONE
+    verb = "marked gone" if mark else "deleted"
+    revived = _revive(db, rule, now) if mark else 0
+    if not complete:
+        return Settled(revived=revived)
+    stored, missing = _count(db, rule, missing=False), _count(db, rule, missing=True)
+    if stored and missing * 100 > max_gone_percent * stored:
+        which = "active" if mark else "stored"
+        return Settled(
             revived=revived,
             refused=(
-                f"the full catalogue export lacks {missing} of {active} active products "
-                f"({missing * 100 / active:.0f}%, more than SYNC_MAX_GONE_PERCENT="
-                f"{max_gone_percent:g}): no product marked gone"
+                f"the full {rule.whole} export lacks {missing} of {stored} {which} "
+                f"{rule.noun}s ({missing * 100 / stored:.0f}%, more than "
+                f"SYNC_MAX_GONE_PERCENT={max_gone_percent:g}): no {rule.noun} {verb}"
             ),
         )
-    return Reconciled(gone=_mark_gone(db, now), revived=revived)
+    gone = _mark_gone(db, rule, now) if mark else _delete(db, rule)
+    if mark and gone and rule.after_gone:
+        run_statements(rule.after_gone, now=now)
+    return Settled(gone=gone, revived=revived)
+
+
+def _database() -> pw.Database:
+    bound: pw.Database = database.obj  # the database the models are bound to
+    return bound
 
 
 def _fill_seen(db: pw.Database, ids: Iterable[str]) -> None:
-    db.execute_sql(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (external_id TEXT PRIMARY KEY)")
-    insert = f"INSERT INTO {SEEN_TABLE} (external_id) VALUES "
+    db.execute_sql(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (key TEXT PRIMARY KEY)")
+    insert = f"INSERT INTO {SEEN_TABLE} (key) VALUES "
     ids = iter(ids)
     while page := list(islice(ids, INSERT_PAGE)):
         if is_postgres(db):
@@ -150,54 +199,65 @@ def _fill_seen(db: pw.Database, ids: Iterable[str]) -> None:
             )
 
 
-_UNSEEN = (
-    f"external_source = '{SOURCE}' AND deleted_at IS NULL AND NOT EXISTS "
-    f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)"
-)
+def _where(rule: Settle, *extra: str) -> str:
+    return " AND ".join(filter(None, (rule.scope, *extra))) or "true"
 
 
-def _count_stored(db: pw.Database) -> int:
-    row = db.execute_sql(
-        f"SELECT count(*) FROM products WHERE external_source = '{SOURCE}' AND deleted_at IS NULL"
-    ).fetchone()
-    return int(row[0])
+def _seen(rule: Settle) -> str:
+    return f"EXISTS (SELECT 1 FROM {SEEN_TABLE} s WHERE s.key = {rule.table}.{rule.key_column})"
 
 
-def _count_missing(db: pw.Database) -> tuple[int, int]:
-    row = db.execute_sql(
-        f"SELECT (SELECT count(*) FROM products WHERE external_source = '{SOURCE}' "
-        f"AND deleted_at IS NULL), (SELECT count(*) FROM products WHERE {_UNSEEN})"
-    ).fetchone()
-    return int(row[0]), int(row[1])
+def _count(db: pw.Database, rule: Settle, *, missing: bool) -> int:
+    conditions = ["deleted_at IS NULL"] if rule.mode == MARK_GONE else []
+    if missing:
+        conditions.append(f"NOT {_seen(rule)}")
+    row = db.execute_sql(f"SELECT count(*) FROM {rule.table} WHERE {_where(rule, *conditions)}")
+    return int(row.fetchone()[0])
 
 
-def _synced_at(db: pw.Database, now: datetime) -> tuple[str, tuple[Any, ...]]:
-    """``last_synced_at``'s new value: the transaction's time on PostgreSQL (later than
-    any load of the run, so a "changed since" cursor never skips it), ``now`` elsewhere."""
+def _mark_gone(db: pw.Database, rule: Settle, now: datetime) -> int:
+    param = db.param
+    forget = ", content_hash = ''" if rule.forget_hash else ""
+    synced, stamp = _synced_at(db, now)
+    cursor = db.execute_sql(
+        f"UPDATE {rule.table} SET is_active = {param}, deleted_at = {param}, "
+        f"last_synced_at = {synced}{forget} "
+        f"WHERE {_where(rule, 'deleted_at IS NULL', f'NOT {_seen(rule)}')}",
+        (False, _STAMP.db_value(now), *stamp),
+    )
+    return int(cursor.rowcount)
+
+
+def _delete(db: pw.Database, rule: Settle) -> int:
+    cursor = db.execute_sql(f"DELETE FROM {rule.table} WHERE {_where(rule, f'NOT {_seen(rule)}')}")
+    return int(cursor.rowcount)
+
+
+def _revive(db: pw.Database, rule: Settle, now: datetime) -> int:
+    state = "raw->>'state'" if is_postgres(db) else "json_extract(raw, '$.state')"
+    synced, stamp = _synced_at(db, now)
+    cursor = db.execute_sql(
+        f"UPDATE {rule.table} SET deleted_at = NULL, is_active = ({state} = 'A'), "
+        f"last_synced_at = {synced} "
+        f"WHERE {_where(rule, 'deleted_at IS NOT NULL', _seen(rule))}",
+        stamp,
+    )
+    return int(cursor.rowcount)
+
+
+def _synced_at(db: pw.Database, now: datetime) -> tuple[str, tuple[str, ...]]:
+    """The ``last_synced_at`` of a row settled: PostgreSQL's ``now()`` (the transaction's
+    time, after this run's loads committed), else ``now`` as a parameter."""
     if is_postgres(db):
         return "now()", ()
-    return db.param, (Product.last_synced_at.db_value(now),)
+    return db.param, (str(_STAMP.db_value(now)),)
 
 
-def _mark_gone(db: pw.Database, now: datetime) -> int:
-    param = db.param
-    synced_at, synced_param = _synced_at(db, now)
-    cursor = db.execute_sql(
-        f"UPDATE products SET is_active = {param}, deleted_at = {param}, "
-        f"last_synced_at = {synced_at} WHERE {_UNSEEN}",
-        (False, Product.deleted_at.db_value(now), *synced_param),
-    )
-    return int(cursor.rowcount)
-
-
-def _revive(db: pw.Database, now: datetime) -> int:
-    synced_at, synced_param = _synced_at(db, now)
-    state = "raw->>'state'" if is_postgres(db) else "json_extract(raw, '$.state')"
-    cursor = db.execute_sql(
-        f"UPDATE products SET deleted_at = NULL, is_active = ({state} = 'A'), "
-        f"last_synced_at = {synced_at} WHERE external_source = '{SOURCE}' "
-        f"AND deleted_at IS NOT NULL AND EXISTS "
-        f"(SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = products.external_id)",
-        synced_param,
-    )
-    return int(cursor.rowcount)
+def run_statements(statements: Iterable[str], *, now: datetime) -> None:
+    """Run SQL statements of a declaration, each ``%s`` standing for ``now``, in one
+    transaction, on PostgreSQL or SQLite."""
+    db = _database()
+    stamp = _STAMP.db_value(now)
+    with db.atomic():
+        for statement in statements:
+            db.execute_sql(statement.replace("%s", db.param), (stamp,) * statement.count("%s"))

@@ -24,11 +24,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from jobs.models import JSONText
-
 # Part of every content hash: bump it when parsing changes, so the next sync rewrites
 # rows that were stored under the old rules even though SmartUp sent the same record.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 MONEY_LIMIT = Decimal(10) ** 18  # numeric(20, 2)
 MONEY_SCALE = 2
@@ -51,6 +49,12 @@ _AMOUNT = re.compile(
 )
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash
 _BARCODE_SEPARATORS = re.compile(r"[|,;\s]+")
+
+
+class JSONText(str):
+    """A string that already holds encoded JSON (a record as received): stored as is."""
+
+    __slots__ = ()
 
 
 class RecordRejected(ValueError):
@@ -346,6 +350,7 @@ ORDER_ITEM_COLUMNS = (
     "vat_amount",
     "inventory_kind",
     "warehouse_code",
+    "product_external_id",
 )
 
 
@@ -405,6 +410,7 @@ def _order_item(line_no: int, line: Any) -> tuple[Any, ...]:
             parse_decimal(line.get("vat_amount"), field="vat_amount"),
             text(line.get("inventory_kind"), field="inventory_kind"),
             text(line.get("warehouse_code"), field="warehouse_code"),
+            text(line.get("product_id"), field="product_id"),
         )
     except FieldError as error:  # the field's name, said where it stands
         raise FieldError(f"order line {line_no} {error}") from None
@@ -444,3 +450,433 @@ def _is_unicode(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# -- the shop's whole catalogue ---------------------------------------------------------------
+#
+# The same rules as above: text exactly as sent (``null``, ``""`` and a missing key alike
+# are NULL), amounts through parse_decimal (prices at the money scale, quantities at the
+# quantity scale), dates through parse_date, ``state == "A"`` is active. Tables without a
+# ``raw`` column (product_types, product_categories, product_prices, stock_balances) cannot
+# lean on raw_json to refuse a NUL or a lone surrogate, so their text goes through
+# :func:`_stored_text`, which refuses both.
+#
+# A natural key made of several parts is ONE text column: :func:`natural_key`, the JSON
+# array of the parts (``orjson``), each part the text as sent, ``""`` for null/""/missing.
+# JSON escapes quotes and backslashes, so two different lists of parts never give the same
+# key.
+#
+# Where this differs from the helpers' schema.md (so the loader can rely on it):
+# - A product's ``groups`` are parsed by :func:`parse_product_categories`, apart from
+#   :func:`parse_product` (whose rows and children other code relies on); the caller adds
+#   them as the product's children.
+# - Rows hold what the record says; foreign keys (``*_id`` → ``.id``) and
+#   ``product_prices.currency_code`` (the price type's) are filled at load.
+# - A price without ``inventory_code`` or without ``price_type_code`` is rejected (two such
+#   prices could not be told apart), so both columns are NOT NULL.
+# - A balance row without ``warehouse_id`` or ``product_id`` is rejected, for the same
+#   reason; the condition is passed as a keyword (``condition=``), not carried in the record.
+# - A price type keyed by its code: the code follows the id rules (not blank, at most 64
+#   characters).
+# - The ``groups`` of a balance row (names, not ids) are not stored.
+
+PRODUCT_GROUP_COLUMNS = (
+    "external_id",
+    "code",
+    "name",
+    "product_kind",
+    "is_active",
+    "raw",
+    "content_hash",
+)
+PRODUCT_TYPE_COLUMNS = (
+    "external_id",
+    "group_external_id",
+    "code",
+    "name",
+    "is_active",
+    "order_no",
+    "content_hash",
+)
+PRODUCT_CATEGORY_COLUMNS = (
+    "line_no",
+    "group_external_id",
+    "group_code",
+    "type_external_id",
+    "type_code",
+)
+PRICE_TYPE_COLUMNS = (
+    "price_type_key",
+    "external_id",
+    "code",
+    "name",
+    "short_name",
+    "with_card",
+    "price_type_kind",
+    "currency_code",
+    "is_active",
+    "raw",
+    "content_hash",
+)
+PRICE_COLUMNS = (
+    "price_key",
+    "product_code",
+    "product_barcode",
+    "price_type_code",
+    "card_code",
+    "price",
+    "content_hash",
+)
+WAREHOUSE_COLUMNS = ("external_id", "code", "name", "raw", "content_hash")
+BALANCE_COLUMNS = (
+    "balance_key",
+    "warehouse_external_id",
+    "warehouse_code",
+    "product_external_id",
+    "product_code",
+    "product_barcode",
+    "batch_number",
+    "card_code",
+    "expiry_date",
+    "serial_number",
+    "condition",
+    "quantity",
+    "input_price",
+    "measure_code",
+    "inventory_kind",
+    "balance_date",
+    "content_hash",
+)
+BALANCE_CONDITIONS = ("F", "B", "T")  # free, booked, in transit
+BALANCE_KEY_PARTS = (
+    "warehouse_id",
+    "product_id",
+    "batch_number",
+    "card_code",
+    "expiry_date",
+    "serial_number",
+)
+
+
+def natural_key(parts: Sequence[str | None]) -> str:
+    """One text key from several parts: the JSON array of the parts, None as ``""``
+    (``["1","","PRCT:1"]``). Injective: different lists of parts, different keys."""
+    return orjson.dumps([part or "" for part in parts]).decode()
+
+
+def _stored_text(value: Any, *, field: str) -> str | None:
+    """:func:`text`, refusing what a PostgreSQL text column refuses or would change: a NUL
+    character and text that is not Unicode (lone surrogates)."""
+    stored = text(value, field=field)
+    if stored is not None and ("\x00" in stored or not _is_unicode(stored)):
+        raise FieldError(f"{field} is not storable text (NUL or not Unicode): {_show(stored)}")
+    return stored
+
+
+def _list_of(value: Any, *, field: str) -> Sequence[Any]:
+    """A JSON array; ``null``, ``""`` and missing are the empty list."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise FieldError(f"{field} is not a list: {_show(value)}")
+    return value
+
+
+# -- product groups and their types ----------------------------------------------------------
+
+
+def identify_group(record: Any) -> Identity:
+    group_id = _record_id(record, "product_group_id")
+    return Identity(group_id, (group_id,), _hash(record, group_id))
+
+
+def parse_group(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One ``product_group`` record into a ``product_groups`` row (in
+    :data:`PRODUCT_GROUP_COLUMNS` order) and, as ``children``, its
+    ``product_group_types`` as ``product_types`` rows (:data:`PRODUCT_TYPE_COLUMNS`).
+
+    A type's ``content_hash`` is its own (of the group's id and the type as sent), so that
+    types can be upserted by ``external_id`` as well as replaced with their group. A type
+    that is not an object, has no valid ``product_type_id``, repeats one, or holds a value
+    that cannot be stored rejects the group, with a reason naming the type by position.
+    """
+    group_id = identity.record_id
+    try:
+        # The types first: a bad one is named, not just seen in the group's raw.
+        types = _list_of(record.get("product_group_types"), field="product_group_types")
+        children = []
+        seen: set[str] = set()
+        for number, item in enumerate(types, start=1):
+            child = _product_type(group_id, number, item)
+            if child[0] in seen:
+                raise FieldError(f"product type {number} repeats product_type_id {child[0]!r}")
+            seen.add(child[0])
+            children.append(child)
+        row = (
+            group_id,
+            text(record.get("code"), field="code"),
+            text(record.get("name"), field="name"),
+            text(record.get("product_kind"), field="product_kind"),
+            record.get("state") == "A",
+            raw_json(record),
+            identity.content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(group_id, str(error)) from None
+    return ParsedRecord(identity.key, identity.content_hash, row, tuple(children))
+
+
+def _product_type(group_id: str, number: int, item: Any) -> tuple[Any, ...]:
+    if not isinstance(item, Mapping):
+        raise FieldError(f"product type {number} is not an object: {_show(item)}")
+    try:
+        type_id = _record_id(item, "product_type_id")
+    except RecordRejected as reject:
+        raise FieldError(f"product type {number}: {reject.reason}") from None
+    try:
+        return (
+            type_id,
+            group_id,
+            _stored_text(item.get("code"), field="code"),
+            _stored_text(item.get("name"), field="name"),
+            item.get("state") == "A",
+            _stored_text(item.get("order_no"), field="order_no"),
+            content_hash([group_id, item]),
+        )
+    except FieldError as error:
+        raise FieldError(f"product type {number} ({type_id}) {error}") from None
+
+
+def parse_product_categories(record: Mapping[str, Any], identity: Identity) -> tuple[Any, ...]:
+    """A product's ``groups`` as ``product_categories`` rows (:data:`PRODUCT_CATEGORY_COLUMNS`
+    order, ``line_no`` from 1), to be replaced with the product as order lines are with
+    their order. Kept apart from :func:`parse_product` (whose rows other code relies on):
+    the caller adds them as the product's children. An entry that is not an object, or a
+    value that cannot be stored, rejects the product with the entry's position."""
+    try:
+        entries = _list_of(record.get("groups"), field="groups")
+        rows = []
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, Mapping):
+                raise FieldError(f"groups entry {number} is not an object: {_show(entry)}")
+            try:
+                rows.append(
+                    (
+                        number,
+                        _stored_text(entry.get("group_id"), field="group_id"),
+                        _stored_text(entry.get("group_code"), field="group_code"),
+                        _stored_text(entry.get("type_id"), field="type_id"),
+                        _stored_text(entry.get("type_code"), field="type_code"),
+                    )
+                )
+            except FieldError as error:
+                raise FieldError(f"groups entry {number} {error}") from None
+    except FieldError as error:
+        raise RecordRejected(identity.record_id, str(error)) from None
+    return tuple(rows)
+
+
+# -- price types -------------------------------------------------------------------------------
+
+
+def identify_price_type(record: Any) -> Identity:
+    """Keyed ``id:<price_type_id>`` when the record has an id, else ``code:<code>``; a
+    type with neither is rejected, named by its ``name``. The record id is the key."""
+    if not isinstance(record, Mapping):
+        raise RecordRejected(None, f"record is not an object: {_show(record)}")
+    if record.get("price_type_id") not in (None, ""):
+        key = "id:" + _record_id(record, "price_type_id")
+    elif record.get("code") not in (None, ""):
+        key = "code:" + _record_id(record, "code")
+    else:
+        try:
+            name = text(record.get("name"), field="name")
+        except FieldError:
+            name = _show(record.get("name"))
+        raise RecordRejected(name, "no price_type_id and no code")
+    return Identity(key, (key,), _hash(record, key))
+
+
+def parse_price_type(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One ``price_type`` record into a ``price_types`` row (:data:`PRICE_TYPE_COLUMNS`)."""
+    key = identity.record_id
+    try:
+        row = (
+            key,
+            text(record.get("price_type_id"), field="price_type_id"),
+            text(record.get("code"), field="code"),
+            text(record.get("name"), field="name"),
+            text(record.get("short_name"), field="short_name"),
+            record.get("with_card") == "Y",
+            text(record.get("price_type_kind"), field="price_type_kind"),
+            text(record.get("currency_code"), field="currency_code"),
+            record.get("state") == "A",
+            raw_json(record),
+            identity.content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(key, str(error)) from None
+    return ParsedRecord(identity.key, identity.content_hash, row)
+
+
+# -- prices ------------------------------------------------------------------------------------
+
+
+def expand_price_entry(entry: Any) -> list[dict[str, Any]]:
+    """One ``inventory`` entry of the price export (a product and its ``price_type`` list)
+    into one flat record per price: ``{"inventory_code", "inventory_barcode",
+    "price_type_code", "card_code", "price"}``, values as sent. ``price_type`` null, ``""``
+    or missing is no price. An entry that is not an object, whose ``price_type`` is not a
+    list, or one of whose prices is not an object is rejected (named by its
+    ``inventory_code`` as sent)."""
+    if not isinstance(entry, Mapping):
+        raise RecordRejected(None, f"price entry is not an object: {_show(entry)}")
+    code = entry.get("inventory_code")
+    entry_id = code if isinstance(code, str) and code else None
+    try:
+        prices = _list_of(entry.get("price_type"), field="price_type")
+    except FieldError as error:
+        raise RecordRejected(entry_id, str(error)) from None
+    flat = []
+    for number, price in enumerate(prices, start=1):
+        if not isinstance(price, Mapping):
+            raise RecordRejected(entry_id, f"price {number} is not an object: {_show(price)}")
+        flat.append(
+            {
+                "inventory_code": code,
+                "inventory_barcode": entry.get("inventory_barcode"),
+                "price_type_code": price.get("price_type_code"),
+                "card_code": price.get("card_code"),
+                "price": price.get("price"),
+            }
+        )
+    return flat
+
+
+def identify_price(record: Any) -> Identity:
+    """A flat price record (from :func:`expand_price_entry`): id
+    ``<inventory_code>/<price_type_code>/<card_code>``, key ``price_key`` =
+    :func:`natural_key` of the three. A price without ``inventory_code`` or without
+    ``price_type_code`` is rejected: it could not be told apart from another one."""
+    if not isinstance(record, Mapping):
+        raise RecordRejected(None, f"record is not an object: {_show(record)}")
+    parts = []
+    for field in ("inventory_code", "price_type_code", "card_code"):
+        try:
+            parts.append(_stored_text(record.get(field), field=field) or "")
+        except FieldError as error:
+            shown = "/".join(parts) or None
+            raise RecordRejected(shown, str(error)) from None
+    record_id = "/".join(parts)
+    for field, part in zip(("inventory_code", "price_type_code"), parts, strict=False):
+        if not part.strip():
+            raise RecordRejected(record_id, f"no {field}")
+    key = natural_key(parts)
+    return Identity(record_id, (key,), _hash(record, record_id))
+
+
+def parse_price(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One flat price record into a ``product_prices`` row (:data:`PRICE_COLUMNS`); the
+    price at the money scale, rejected if the column would round it."""
+    try:
+        row = (
+            identity.key[0],
+            _stored_text(record.get("inventory_code"), field="inventory_code"),
+            _stored_text(record.get("inventory_barcode"), field="inventory_barcode"),
+            _stored_text(record.get("price_type_code"), field="price_type_code"),
+            _stored_text(record.get("card_code"), field="card_code"),
+            parse_decimal(record.get("price"), field="price"),
+            identity.content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(identity.record_id, str(error)) from None
+    return ParsedRecord(identity.key, identity.content_hash, row)
+
+
+# -- warehouses --------------------------------------------------------------------------------
+
+
+def identify_warehouse(record: Any) -> Identity:
+    warehouse_id = _record_id(record, "warehouse_id")
+    return Identity(warehouse_id, (warehouse_id,), _hash(record, warehouse_id))
+
+
+def parse_warehouse(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
+    """One ``warehouse`` record into a ``warehouses`` row (:data:`WAREHOUSE_COLUMNS`)."""
+    warehouse_id = identity.record_id
+    try:
+        row = (
+            warehouse_id,
+            text(record.get("code"), field="code"),
+            text(record.get("name"), field="name"),
+            raw_json(record),
+            identity.content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(warehouse_id, str(error)) from None
+    return ParsedRecord(identity.key, identity.content_hash, row)
+
+
+# -- stock balances ------------------------------------------------------------------------------
+
+
+def identify_balance(record: Any, *, condition: str) -> Identity:
+    """One ``balance`` row, asked for in ``condition`` (``F``, ``B`` or ``T``: SmartUp's
+    row does not say; the request does, so the caller passes it, e.g. with
+    ``functools.partial``). Key ``balance_key`` = :func:`natural_key` of warehouse_id,
+    product_id, batch_number, card_code, expiry_date, serial_number (as sent) and the
+    condition; id ``<warehouse_id>/<product_id>`` plus the parts that are set. The content
+    hash covers the condition too. A row without ``warehouse_id`` or ``product_id`` is
+    rejected."""
+    if condition not in BALANCE_CONDITIONS:
+        raise ValueError(f"condition must be one of {BALANCE_CONDITIONS}, not {condition!r}")
+    if not isinstance(record, Mapping):
+        raise RecordRejected(None, f"record is not an object: {_show(record)}")
+    parts: list[str] = []
+    for field in BALANCE_KEY_PARTS:
+        try:
+            parts.append(_stored_text(record.get(field), field=field) or "")
+        except FieldError as error:
+            raise RecordRejected("/".join(p for p in parts if p) or None, str(error)) from None
+    record_id = "/".join(part for part in parts if part)
+    for field in ("warehouse_id", "product_id"):  # each set, and short enough for its column
+        try:
+            _record_id(record, field)
+        except RecordRejected as reject:
+            raise RecordRejected(record_id or None, reject.reason) from None
+    key = natural_key([*parts, condition])
+    return Identity(record_id, (key,), _hash([condition, record], record_id))
+
+
+def parse_balance(
+    record: Mapping[str, Any], identity: Identity, *, tz: tzinfo, condition: str
+) -> ParsedRecord:
+    """One ``balance`` row into a ``stock_balances`` row (:data:`BALANCE_COLUMNS`):
+    quantity at the quantity scale, input_price at the money scale (rejected if the
+    column would round either), ``expiry_date`` and ``date`` (``balance_date``) as dates.
+    The row's ``groups`` (which here hold names, not ids) are not stored."""
+    if condition not in BALANCE_CONDITIONS:
+        raise ValueError(f"condition must be one of {BALANCE_CONDITIONS}, not {condition!r}")
+    try:
+        row = (
+            identity.key[0],
+            _stored_text(record.get("warehouse_id"), field="warehouse_id"),
+            _stored_text(record.get("warehouse_code"), field="warehouse_code"),
+            _stored_text(record.get("product_id"), field="product_id"),
+            _stored_text(record.get("product_code"), field="product_code"),
+            _stored_text(record.get("product_barcode"), field="product_barcode"),
+            _stored_text(record.get("batch_number"), field="batch_number"),
+            _stored_text(record.get("card_code"), field="card_code"),
+            parse_date(record.get("expiry_date"), field="expiry_date"),
+            _stored_text(record.get("serial_number"), field="serial_number"),
+            condition,
+            _quantity(record.get("quantity"), field="quantity"),
+            parse_decimal(record.get("input_price"), field="input_price"),
+            _stored_text(record.get("measure_code"), field="measure_code"),
+            _stored_text(record.get("inventory_kind"), field="inventory_kind"),
+            parse_date(record.get("date"), field="date"),
+            identity.content_hash,
+        )
+    except FieldError as error:
+        raise RecordRejected(identity.record_id, str(error)) from None
+    return ParsedRecord(identity.key, identity.content_hash, row)

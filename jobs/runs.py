@@ -20,6 +20,7 @@ from typing import Any
 import peewee as pw
 import psycopg2
 
+from jobs.kinds import FULL
 from jobs.models import SyncRun, is_postgres
 
 RUNNING, SUCCESS, PARTIAL, FAILED = "RUNNING", "SUCCESS", "PARTIAL", "FAILED"
@@ -29,7 +30,7 @@ ERROR_MESSAGE_CHARS = 1000
 
 
 class RunLock:
-    """One advisory lock per kind (``products``, ``orders``); a ``full`` run takes both."""
+    """One advisory lock per stream; a ``full`` run takes every enabled stream's."""
 
     def __init__(self, db: pw.Database, kinds: Iterable[str]) -> None:
         self.db = db
@@ -86,7 +87,7 @@ def close_orphans(
     ``cause`` may tell what interrupted a row (the error its process met, when it left word
     somewhere); it is added to the message.
     """
-    run_types = {*kinds, "full"}
+    run_types = {*kinds, FULL}
     orphans = list(
         SyncRun.select().where(
             (SyncRun.status == RUNNING) & (SyncRun.run_type.in_(sorted(run_types)))
@@ -141,15 +142,37 @@ def finish_run(
     run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 3)
     run.error_message = one_line("; ".join(errors), secrets=secrets) if errors else None
     details: dict[str, Any] = {}
+    columns = SyncRun._meta.columns
     for result in results:
+        # the seed's columns for the streams that have them; every stream's in details
         for name, value in result.summary().items():
-            if hasattr(run, f"{result.stream}_{name}"):
+            if f"{result.stream}_{name}" in columns:
                 setattr(run, f"{result.stream}_{name}", value)
-        setattr(run, f"synced_{result.stream}_count", result.stored)
+        if f"synced_{result.stream}_count" in columns:
+            setattr(run, f"synced_{result.stream}_count", result.stored)
         details[result.stream] = {**result.summary(), "rejects": result.rejects}
     run.details = details
     run.save()
     return run
+
+
+COUNTS = ("received", "inserted", "updated", "unchanged", "rejected", "requests", "gone")
+
+
+def counts_of(run: SyncRun, stream: str) -> dict[str, int]:
+    """What ``run`` counted for ``stream``: from its ``details`` (every stream), else from
+    the seed's columns (runs written before details held them); 0 for what neither has."""
+    found = (run.details or {}).get(stream) if isinstance(run.details, dict) else None
+    columns = SyncRun._meta.columns
+    counts = {}
+    for name in COUNTS:
+        if isinstance(found, dict) and isinstance(found.get(name), int):
+            counts[name] = int(found[name])
+        elif f"{stream}_{name}" in columns:
+            counts[name] = int(getattr(run, f"{stream}_{name}") or 0)
+        else:
+            counts[name] = 0
+    return counts
 
 
 def latest_runs(limit: int = 10) -> list[SyncRun]:
@@ -198,11 +221,11 @@ class RunProgressWriter:
 
 
 def runs_of(kind: str) -> pw.ModelSelect[SyncRun]:
-    """Runs that synced ``kind`` (``products`` or ``orders``): its own and ``full`` ones,
-    newest first."""
+    """Runs that synced stream ``kind``: its own and ``full`` ones, newest first (a
+    ``full`` run of settings that did not enable the stream counts too)."""
     return (
         SyncRun.select()
-        .where(SyncRun.run_type.in_(sorted({kind, "full"})))
+        .where(SyncRun.run_type.in_(sorted({kind, FULL})))
         .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
     )
 

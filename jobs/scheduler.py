@@ -1,9 +1,9 @@
 """The ``scheduler`` process: register the periodic syncs in rq-scheduler, then run its loop.
 
-``python schedule.py`` (re)registers one periodic products job and one periodic orders job
-under fixed ids, each at the interval the day's plan uses (:mod:`jobs.plan`:
-``SYNC_INTERVAL_SECONDS``, stretched when a day of runs would not fit the stream's SmartUp
-quota minus the reserve): running it again replaces them (a changed interval takes effect)
+``python schedule.py`` (re)registers one periodic job per enabled stream (``SYNC_STREAMS``)
+under fixed ids, each at the interval the day's plan uses (:mod:`jobs.plan`: the cadence
+asked for the stream, stretched when a day of its pool's runs would not fit the pool's
+SmartUp quota minus the reserve): running it again replaces them (a changed interval takes effect)
 and cancels periodic jobs of ours it no longer defines. The loop reads ``REDIS_URL``
 (rq-scheduler's own ``rqscheduler`` command would need ``--url``), puts the registrations
 back within one loop interval if Redis lost them (a restart of a Redis that keeps
@@ -28,28 +28,34 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
+from jobs.kinds import KEY_PREFIX
 from jobs.logs import configure_logging, get_logger
 from jobs.patient_redis import give_up, patient_connection
-from jobs.plan import STREAMS, StreamPlan, plan_for
-from jobs.queueing import (
-    KEY_PREFIX,
-    ORDERS_QUEUE,
-    PRODUCTS_QUEUE,
-    move_overdue_jobs,
-    register_queues,
-)
+from jobs.plan import StreamPlan, plan_for
+from jobs.queueing import move_overdue_jobs, queues_of, register_queues
 from jobs.settings import Settings, SettingsError, load_settings
+from jobs.streams import default_streams, enabled_streams
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
-PERIODIC_JOBS = {
-    f"{PERIODIC_PREFIX}products": ("products", PRODUCTS_QUEUE),
-    f"{PERIODIC_PREFIX}orders": ("orders", ORDERS_QUEUE),
-}
 LOOP_SECONDS = 10
 
 
+def periodic_jobs(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Our periodic jobs: per enabled stream, its id, with the kind and its queue."""
+    return {
+        f"{PERIODIC_PREFIX}{stream.name}": (stream.name, stream.queue)
+        for stream in enabled_streams(settings)
+    }
+
+
+PERIODIC_JOBS = {
+    f"{PERIODIC_PREFIX}{stream.name}": (stream.name, stream.queue) for stream in default_streams()
+}
+"""The periodic jobs of the default ``SYNC_STREAMS`` (:func:`periodic_jobs`: of any)."""
+
+
 def limits_seen(settings: Settings) -> dict[str, int | None] | None:
-    """The latest ``limit_quant`` SmartUp sent per stream, as kept in PostgreSQL; None when
+    """The latest ``limit_quant`` SmartUp sent per pool, as kept in PostgreSQL; None when
     the database cannot say."""
     import peewee as pw
     import psycopg2
@@ -62,7 +68,7 @@ def limits_seen(settings: Settings) -> dict[str, int | None] | None:
     except (pw.PeeweeException, psycopg2.Error):
         return None
     try:
-        return seen_in_db(STREAMS)
+        return seen_in_db()
     except (pw.PeeweeException, psycopg2.Error):
         return None
     finally:
@@ -85,11 +91,12 @@ def register(
     plan = plan or current_plan(settings) or plan_for(settings, limits_seen={})
     get_logger().info("schedule.plan", streams={name: p.as_dict() for name, p in plan.items()})
     keep_plan(settings, plan)
-    register_queues(scheduler.connection)
+    register_queues(scheduler.connection, settings)
+    jobs = periodic_jobs(settings)
     for job in scheduler.get_jobs():
-        if job.id.startswith(PERIODIC_PREFIX) and job.id not in PERIODIC_JOBS:
+        if job.id.startswith(PERIODIC_PREFIX) and job.id not in jobs:
             scheduler.cancel(job)
-    for job_id, (kind, queue) in PERIODIC_JOBS.items():
+    for job_id, (kind, queue) in jobs.items():
         if job_id in scheduler:
             scheduler.cancel(job_id)
         interval = plan[kind].interval_used
@@ -104,7 +111,7 @@ def register(
             timeout=60,
             description=f"every {interval}s: queue a smartup {kind} sync",
         )
-    return list(PERIODIC_JOBS)
+    return list(jobs)
 
 
 def keep_plan(settings: Settings, plan: dict[str, StreamPlan]) -> bool:
@@ -132,12 +139,16 @@ def keep_plan(settings: Settings, plan: dict[str, StreamPlan]) -> bool:
         db.close()
 
 
-def registered_intervals(scheduler: Scheduler) -> dict[str, int | None]:
+def registered_intervals(
+    scheduler: Scheduler, settings: Settings | None = None
+) -> dict[str, int | None]:
     """The interval each of our periodic jobs is registered with, by kind."""
-    found: dict[str, int | None] = {kind: None for kind, _ in PERIODIC_JOBS.values()}
+    settings = settings or getattr(scheduler, "settings", None)
+    jobs = periodic_jobs(settings) if settings is not None else PERIODIC_JOBS
+    found: dict[str, int | None] = {kind: None for kind, _ in jobs.values()}
     for job in scheduler.get_jobs():
-        if job.id in PERIODIC_JOBS:
-            found[PERIODIC_JOBS[job.id][0]] = job.meta.get("interval")
+        if job.id in jobs:
+            found[jobs[job.id][0]] = job.meta.get("interval")
     return found
 
 
@@ -150,16 +161,17 @@ class SelfHealingScheduler(Scheduler):  # type: ignore[misc]
         self.settings = settings
 
     def enqueue_jobs(self) -> Any:
-        registered = registered_intervals(self)  # read once: Redis may empty meanwhile
+        # read once: Redis may empty meanwhile
+        registered = registered_intervals(self, self.settings)
         if None in registered.values():
             get_logger().warning("schedule.restored", jobs=register(self, self.settings))
         elif (plan := current_plan(self.settings)) is not None:
-            wanted = {kind: plan[kind].interval_used for kind, _ in PERIODIC_JOBS.values()}
+            wanted = {kind: plan[kind].interval_used for kind in registered}
             if registered != wanted:
                 get_logger().info(
                     "schedule.replanned", jobs=register(self, self.settings, plan=plan)
                 )
-        moved = move_overdue_jobs(self.connection)
+        moved = move_overdue_jobs(self.connection, queues=queues_of(self.settings))
         if moved:
             get_logger().warning("schedule.overdue.moved", jobs=moved)
         return super().enqueue_jobs()
@@ -201,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     start(settings.sentry_dsn, secrets=settings.secrets, process="scheduler")
     scheduler = make_scheduler(settings)
     jobs = register(scheduler, settings)
-    get_logger().info("schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler))
+    get_logger().info(
+        "schedule.registered", jobs=jobs, intervals_s=registered_intervals(scheduler, settings)
+    )
     if not args.register_only:
         scheduler.run(burst=args.burst)
     return 0

@@ -27,6 +27,10 @@ SECRET_VARIABLES = frozenset(
     {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD", "SENTRY_DSN"}
 )
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
+# SYNC_STREAMS by default: the seed's behaviour, and nothing more spent on a shared quota
+DEFAULT_STREAMS: tuple[str, ...] = ("products", "orders")
+STOCK_CONDITIONS = ("F", "B", "T")  # free, booked, in transit
+DEFAULT_CONDITIONS: tuple[str, ...] = ("F",)  # SMARTUP_STOCK_CONDITIONS by default
 
 
 class SettingsError(Exception):
@@ -62,6 +66,10 @@ class Settings:
     sync_seal_minutes: int = SEAL_MINUTES_DEFAULT
     sync_alert_webhook_url: str | None = field(default=None, repr=False)
     sentry_dsn: str | None = field(default=None, repr=False)
+    sync_streams: tuple[str, ...] = DEFAULT_STREAMS
+    stream_intervals: Mapping[str, int] = field(default_factory=dict)
+    smartup_price_type_codes: tuple[str, ...] = ()
+    smartup_stock_conditions: tuple[str, ...] = ("F",)  # a tuple of any length
 
     @property
     def products_export_url(self) -> str:
@@ -305,7 +313,47 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _sentry_dsn,
             "a Sentry DSN such as https://KEY@o1.ingest.sentry.io/2 (http:// only for loopback)",
         ),
+        sync_streams=_streams(reader),
+        stream_intervals={
+            name: interval
+            for name in _declared_streams()
+            if (
+                interval := reader.optional(
+                    f"SYNC_{name.upper()}_INTERVAL_SECONDS",
+                    0,
+                    _bounded(int, 60, 86400),
+                    "an integer between 60 and 86400",
+                )
+            )
+        },
+        smartup_price_type_codes=reader.optional(
+            "SMARTUP_PRICE_TYPE_CODES", (), _code_list, "a comma-separated list of price type codes"
+        ),
+        smartup_stock_conditions=reader.optional(
+            "SMARTUP_STOCK_CONDITIONS",
+            DEFAULT_CONDITIONS,
+            _conditions,
+            f"a comma-separated list of {', '.join(STOCK_CONDITIONS)}",
+        ),
     )
+
+
+def _declared_streams() -> tuple[str, ...]:
+    """The names of the declared streams (importing the declarations registers them)."""
+    from jobs.streams import declared_names
+
+    return declared_names()
+
+
+def _streams(reader: _Reader) -> tuple[str, ...]:
+    """``SYNC_STREAMS``: declared stream names, comma-separated; an unknown one is named."""
+    declared = _declared_streams()
+    accepted = f"a comma-separated list of {', '.join(declared)}"
+    names = reader.optional("SYNC_STREAMS", DEFAULT_STREAMS, _code_list, accepted)
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        raise SettingsError("SYNC_STREAMS", f"{accepted}, not {unknown[0]!r}")
+    return names
 
 
 class _Reader:
@@ -402,6 +450,20 @@ def _filial_ids(raw: str) -> tuple[str, ...]:
     if not ids or not all(part.isdigit() for part in ids):
         raise ValueError("not numeric ids")
     return tuple(dict.fromkeys(ids))
+
+
+def _code_list(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(","))
+    if not all(names):
+        raise ValueError("an empty name")
+    return tuple(dict.fromkeys(names))
+
+
+def _conditions(raw: str) -> tuple[str, ...]:
+    names = _code_list(raw.upper())
+    if any(name not in STOCK_CONDITIONS for name in names):
+        raise ValueError("unknown condition")
+    return names
 
 
 def _timezone(raw: str) -> str:

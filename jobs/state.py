@@ -1,14 +1,16 @@
 """What the worker knows between runs, kept in PostgreSQL (Redis may restart empty).
 
 Per stream and filial: the *watermark* (the newest SmartUp day fully covered by a
-successful request), when the last complete sweep ended, and the last success. Per
-stream: SmartUp's ``limits`` as last seen, with the company day they count for, so a new
-day starts with no quota seen. The web app may read both tables directly.
+successful request), when the last complete sweep ended, the last success, and the
+``day_range_limit`` SmartUp last sent. Per quota pool (SmartUp counts its quota per class
+of export, :mod:`jobs.plan`): SmartUp's ``limits`` as last seen on any export of the pool,
+with the company day they count for, so a new day starts with no quota seen. The web app
+may read both tables directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,8 +22,9 @@ NO_FILIAL = ""  # the filial key of a request made without a filial_id header
 
 @dataclass(frozen=True)
 class Quota:
-    """SmartUp's daily quota for one stream as last seen. Numbers are None when SmartUp
-    did not send them (or sent something that is not a number)."""
+    """SmartUp's daily quota for one pool (``stream`` holds the pool's name) as last
+    seen. Numbers are None when SmartUp did not send them (or sent something that is not
+    a number)."""
 
     stream: str
     day: date  # the company day these figures count for
@@ -124,9 +127,32 @@ def latest_quota(stream: str) -> Quota | None:
     )
 
 
-def limits_seen(streams: tuple[str, ...] = ("products", "orders")) -> dict[str, int | None]:
-    """The latest ``limit_quant`` seen per stream (None: never seen), for the plan."""
-    return {name: (quota.limit if (quota := latest_quota(name)) else None) for name in streams}
+def limits_seen(names: Iterable[str] | None = None) -> dict[str, int | None]:
+    """The latest ``limit_quant`` seen per pool (None: never seen), for the plan; every
+    pool seen when ``names`` is None."""
+    if names is None:
+        return {row.stream: row.limit_quant for row in QuotaSeen.select()}
+    return {name: (quota.limit if (quota := latest_quota(name)) else None) for name in names}
+
+
+def record_day_range(stream: str, filial_id: str | None, limits: Mapping[str, Any]) -> None:
+    """Keep the ``day_range_limit`` of an answer to ``stream`` (when it sends one)."""
+    days = _count(limits.get("day_range_limit"))
+    if days is None or days < 1:
+        return
+    row = _state_row(stream, filial_id)
+    if row.day_range_limit != days:
+        row.day_range_limit = days
+        row.save()
+
+
+def day_range_limits() -> dict[str, int]:
+    """The smallest ``day_range_limit`` last seen per stream (over its filials)."""
+    found: dict[str, int] = {}
+    for row in SyncState.select().where(SyncState.day_range_limit.is_null(False)):
+        days = int(row.day_range_limit or 0)
+        found[row.stream] = min(found.get(row.stream, days), days)
+    return found
 
 
 def quota_today(stream: str, *, today: date) -> Quota | None:

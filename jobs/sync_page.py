@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from jobs.models import SyncRun
-from jobs.streams import RUN_KINDS
+from jobs.runs import counts_of
 
 BAR_WIDTH, BAR_HEIGHT = 360, 22
 
@@ -43,7 +43,7 @@ def render_sync_page(overview: dict[str, Any], runs: Sequence[SyncRun]) -> str:
     ]
     if overview.get("redis_error"):
         parts.append(f"<p class='warn'>{_text(overview['redis_error'])}</p>")
-    parts += _streams(overview["kinds"]), _pools(overview["kinds"]), _runs(runs)
+    parts += _streams(overview["kinds"]), _pools(overview), _runs(runs)
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -129,27 +129,37 @@ def quota_bar(used: int, budget: int, reserve: int) -> str:
     )
 
 
-def _pools(kinds: dict[str, Any]) -> str:
-    """One quota pool per stream today (SmartUp counts each export on its own)."""
+def _pools(overview: dict[str, Any]) -> str:
+    """One bar per quota pool: requests spent today (as SmartUp last said, every program on
+    the login included) against the pool's quota minus its reserve."""
+    kinds = overview["kinds"]
     rows = []
-    for kind, seen in kinds.items():
-        quota, plan = seen.get("quota"), seen.get("plan") or {}
-        limit = (quota or {}).get("limit") or plan.get("quota")
-        reserve = (quota or {}).get("reserve") or plan.get("reserve") or 0
-        used = (quota or {}).get("used") or 0
+    for pool in overview.get("pools") or []:
+        name = str(pool["name"])
+        seen = next(
+            (kinds[s]["quota"] for s in pool["streams"] if (kinds.get(s) or {}).get("quota")),
+            None,
+        )
+        limit = (seen or {}).get("limit") or pool.get("quota")
+        reserve = pool.get("reserve") or 0
+        used = (seen or {}).get("used") or 0
+        streams = escape(", ".join(pool["streams"]))
         if not limit:
             rows.append(
-                f"<tr><td>{escape(kind)}</td><td colspan='2' class='muted'>"
-                "no quota seen yet</td></tr>"
+                f"<tr><td>{escape(name)}<br><span class='muted'>{streams}</span></td>"
+                "<td colspan='2' class='muted'>no quota seen yet</td></tr>"
             )
             continue
         budget = int(limit) - int(reserve)
         rows.append(
-            f"<tr><td>{escape(kind)}</td><td>{quota_bar(int(used), budget, int(reserve))}</td>"
+            f"<tr><td>{escape(name)}<br><span class='muted'>{streams}</span></td>"
+            f"<td>{quota_bar(int(used), budget, int(reserve))}</td>"
             f"<td class='num'>{used} / {budget} (+{reserve} reserve)"
-            f"{' <span class=bad>spent</span>' if (quota or {}).get('exhausted') else ''}</td>"
-            f"<td class='num'>{_text(plan.get('requests_per_day'))}</td></tr>"
+            f"{' <span class=bad>spent</span>' if (seen or {}).get('exhausted') else ''}</td>"
+            f"<td class='num'>{_text(pool.get('requests_per_day'))}</td></tr>"
         )
+    if not rows:
+        rows.append("<tr><td colspan='4' class='muted'>no plan registered yet</td></tr>")
     return (
         "<h2>Quota today</h2><table><tr><th>pool</th><th>requests spent</th>"
         "<th>spent / quota &minus; reserve</th><th>planned a day</th></tr>"
@@ -162,11 +172,11 @@ def _runs(runs: Sequence[SyncRun]) -> str:
     rows = []
     for run in runs:
         counts = []
-        for stream in RUN_KINDS.get(run.run_type, ()):
-            if not hasattr(run, f"{stream}_received"):
-                continue  # a stream whose counts the run row does not hold
+        streams = list(run.details) if isinstance(run.details, dict) else []
+        for stream in streams or [run.run_type]:
+            found = counts_of(run, stream)
             count = {
-                word: getattr(run, f"{stream}_{column}", 0) or 0
+                word: found[column]
                 for word, column in (
                     ("received", "received"),
                     ("new", "inserted"),

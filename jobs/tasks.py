@@ -22,14 +22,21 @@ import peewee as pw
 import psycopg2
 
 from jobs.alerts import alert_after_run
-from jobs.day import RunDay, after_complete, span_for, state_keeper, streams_over_quota
+from jobs.day import (
+    RunDay,
+    SeenByExport,
+    after_complete,
+    span_for,
+    state_keeper,
+    streams_over_quota,
+)
 from jobs.engine import StreamResult, SyncEngine
+from jobs.kinds import FULL, META_RETRIES, META_RUN_ERRORS
 from jobs.loader import loader_for
 from jobs.logs import bind_run, get_logger
 from jobs.models import open_database
-from jobs.plan import StreamPlan, plan_for
+from jobs.plan import DAY_RANGE_LIMIT, StreamPlan, plan_for
 from jobs.progress import ProgressReporter, Sink
-from jobs.reconcile import SeenIds
 from jobs.runs import (
     FAILED,
     RunLock,
@@ -41,15 +48,11 @@ from jobs.runs import (
 )
 from jobs.settings import Settings, check_days_back, load_settings
 from jobs.smartup import RetryPolicy, SmartUpClient
-from jobs.state import (
-    limits_seen,
-    record_quota_spent,
-)
-from jobs.streams import RUN_KINDS, STREAMS, Stream
+from jobs.state import day_range_limits, limits_seen, record_quota_spent
+from jobs.streams import STREAMS, Stream, streams_of
 
 SKIPPED = "SKIPPED"
-META_RETRIES = "retries"  # job.meta: how many retries the job was enqueued with
-META_RUN_ERRORS = "run_errors"  # job.meta: {run id: error} of runs that could not close
+__all__ = ["META_RETRIES", "META_RUN_ERRORS", "SKIPPED", "run_sync", "sync_job"]
 
 
 class SyncFailed(Exception):
@@ -72,10 +75,9 @@ class RunOutcome:
     duration_s: float = 0.0
 
 
-def check_kind(kind: str) -> tuple[str, ...]:
-    if kind not in RUN_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
-    return RUN_KINDS[kind]
+def check_kind(kind: str, settings: Settings) -> tuple[str, ...]:
+    """The streams a run of ``kind`` syncs: one enabled stream, or ``full``, all of them."""
+    return streams_of(kind, settings)
 
 
 def run_sync(
@@ -93,13 +95,13 @@ def run_sync(
     now: datetime | None = None,
     progress: Sequence[Sink] = (),
 ) -> RunOutcome:
-    """Run one sync of ``kind`` (``products``, ``orders`` or ``full``) now, in this process.
+    """Run one sync of ``kind`` (an enabled stream's name, or ``full``) now, in this process.
 
-    ``days_back`` forces an orders sweep of that many days; ``full`` (and every ``full``
-    run) forces the whole catalogue and an orders sweep. A ``periodic`` run (one the
-    scheduler queued) is skipped when its stream's quota left today is at or below the
-    reserve; on-demand runs may spend the reserve. ``now``/``today`` (the company day)
-    default to the clock; tests move them.
+    ``days_back`` forces a sweep of that many days of the windowed streams (orders);
+    ``full`` (and every ``full`` run) forces the whole set of every stream, and a sweep.
+    A ``periodic`` run (one the scheduler queued) is skipped when its stream's pool's
+    quota left today is at or below the reserve; on-demand runs may spend the reserve.
+    ``now``/``today`` (the company day) default to the clock; tests move them.
 
     Opens its own database connection (RQ forks a process per job) and closes it before
     returning. Raises :class:`SyncFailed` when the database fails under the run.
@@ -107,7 +109,7 @@ def run_sync(
     a terminal line), besides the run row's ``progress`` column.
     ``orphan_cause`` tells, for a row a dead run left RUNNING, what interrupted it.
     """
-    kinds = check_kind(kind)
+    kinds = check_kind(kind, settings)
     check_days_back(days_back)
     now = now or datetime.now(UTC)
     today = today or now.astimezone(settings.tz).date()
@@ -137,7 +139,7 @@ def run_sync(
             today=today,
             now=now,
             days_back=days_back,
-            full=full or kind == "full",
+            full=full or kind == FULL,
             tz=settings.tz,
         )
         with bind_run(run.id, kind):
@@ -200,7 +202,9 @@ class _Run:
                     log=self.log,
                     progress=reporter,
                 )
-                plan = plan_for(self.settings, limits_seen=limits_seen())
+                plan = plan_for(
+                    self.settings, limits_seen=limits_seen(), day_range_limits=day_range_limits()
+                )
                 for name in self.kinds:
                     results.append(self._sync_stream(engine, STREAMS[name], plan[name]))
         except Exception as error:
@@ -221,25 +225,29 @@ class _Run:
         )
 
     def _sync_stream(self, engine: SyncEngine, stream: Stream, plan: StreamPlan) -> StreamResult:
-        """One stream: its requests as far back as the day's state says, then what a
-        complete stream leaves behind."""
+        """One stream: its calls as far back as the day's state says, then what a
+        complete stream settles."""
         name, settings, day = stream.name, self.settings, self.day
         span = span_for(stream, settings, plan, day)
-        seen = SeenIds() if name == "products" else None
+        seen = SeenByExport()
         result = engine.sync(
             stream,
-            stream.requests(settings, span),
-            on_applied=state_keeper(name, day),
+            stream.calls(
+                settings,
+                span,
+                day_range_limit=day_range_limits().get(name) or DAY_RANGE_LIMIT,
+            ),
+            on_applied=state_keeper(stream, day),
             seen=seen,
         )
         if result.quota_spent:
-            record_quota_spent(name, day=day.company_day(), now=day.moment())
+            record_quota_spent(stream.pool.name, day=day.company_day(), now=day.moment())
             result.error = (
                 f"SmartUp daily quota for {name} is spent; "
                 f"it resets at 00:00 {settings.smartup_timezone}"
             )
         if result.error is None:
-            after_complete(name, span, seen, settings, day, result, self.log, run_id=self.row.id)
+            after_complete(stream, span, seen, settings, day, result, self.log, run_id=self.row.id)
         result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
         self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
         return result
@@ -265,8 +273,7 @@ class _Run:
             status=run.status,
             duration_s=duration,
             error=run.error_message,
-            synced_products_count=run.synced_products_count,
-            synced_orders_count=run.synced_orders_count,
+            **{f"synced_{r.stream}_count": r.stored for r in results},
         )
         alert_after_run(run, self.kinds, results, settings=self.settings, log=self.log)
         return RunOutcome(run.status, run.id, results, run.error_message, duration)

@@ -1,7 +1,7 @@
-"""The ``worker`` process (``python -m jobs worker``): RQ's worker on our two queues, made to
-ride out Redis outages.
+"""The ``worker`` process (``python -m jobs worker``): RQ's worker on the queue of every
+enabled stream (``SYNC_STREAMS``), made to ride out Redis outages.
 
-It is ``rq worker --with-scheduler --worker-ttl 60 smartup-products smartup-orders`` with
+It is ``rq worker --with-scheduler --worker-ttl 60 smartup-products smartup-orders ...`` with
 three differences, each for an outage:
 
 - its Redis connection waits for Redis instead of raising (:mod:`jobs.patient_redis`): a
@@ -27,12 +27,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from rq import Queue, Worker, worker_registration
 
+from jobs.kinds import SYNC_FUNCTION
 from jobs.patient_redis import give_up, patient_connection
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, register_queues
+from jobs.queueing import queues_of, register_queues
 from jobs.settings import Settings
 
-QUEUES = (PRODUCTS_QUEUE, ORDERS_QUEUE)
-SYNC_FUNCTION = "jobs.tasks.sync_job"
 WORKER_TTL_SECONDS = 60
 JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
 MAINTENANCE_SECONDS = 60
@@ -84,14 +83,15 @@ class SyncWorker(Worker):
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
-    """Work the queues until stopped (or, with ``burst``, until they are empty)."""
+    """Work the enabled streams' queues until stopped (or, with ``burst``, until they are
+    empty). A stream that is not enabled has its queue left alone."""
     from jobs.error_tracking import start
 
     start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
     connection = patient_connection(settings.redis_url, process="worker")
-    register_queues(connection)  # the first command: waits here while Redis is down
+    register_queues(connection, settings)  # the first command: waits here while Redis is down
     worker = SyncWorker(
-        [Queue(name, connection=connection) for name in QUEUES],
+        [Queue(name, connection=connection) for name in queues_of(settings)],
         connection=connection,
         worker_ttl=WORKER_TTL_SECONDS,
         job_monitoring_interval=JOB_MONITORING_SECONDS,

@@ -47,6 +47,13 @@ TABLES = (
     "smartup_quota",
     "smartup_sync_alerts",
     "smartup_sync_plan",
+    "product_groups",
+    "product_types",
+    "product_categories",
+    "price_types",
+    "product_prices",
+    "warehouses",
+    "stock_balances",
 )
 
 

@@ -1,6 +1,7 @@
 """Soak (not part of ``make test``): minutes of random worker kills, PostgreSQL restarts in
 immediate mode and Redis restarts (empty), while two workers, the scheduler, the web app's
-``enqueue_sync`` and changes in SmartUp keep going; then the data must be exact.
+``enqueue_sync`` and changes in SmartUp keep going, every stream enabled; then the data
+must be exact.
 
     .venv/bin/python -m tests.soak_outages --minutes 5
 
@@ -27,10 +28,31 @@ from typing import Any
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from jobs.models import Order, OrderItem, Product, SyncRun, open_database
+from jobs.models import (
+    Order,
+    OrderItem,
+    Product,
+    ProductGroup,
+    ProductPrice,
+    StockBalance,
+    SyncRun,
+    open_database,
+)
 from jobs.queueing import OVERDUE_SECONDS, enqueue_sync
-from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
+from jobs.simulator import (
+    ENDPOINT_CLASS,
+    Fault,
+    SmartUpSimulator,
+    generate_groups,
+    generate_orders,
+    generate_prices,
+    generate_products,
+    generate_stock,
+    generate_warehouses,
+)
+from jobs.streams import declared_names
 from tests.conftest import PASSWORD, TODAY, USER, settings_for
+from tests.test_catalogue import coded_price_types
 from tests.test_outages import PrivateCluster, PrivateRedis, Proc, scheduler, worker
 from tests.test_queue import env_for
 
@@ -62,14 +84,35 @@ def main() -> int:
     orders = generate_orders(
         args.orders, products=products, today=TODAY, days=7, filial_ids=("100",)
     )
+    price_types = coded_price_types()
+    warehouses = generate_warehouses()
+    streams = declared_names()
+    kinds = [*streams, "full"]
     processes: list[Proc] = []
     started = time.monotonic()
     try:
         with SmartUpSimulator(
-            products=products, orders=orders, user=USER, password=PASSWORD
+            products=products,
+            orders=orders,
+            groups=generate_groups(),
+            price_types=price_types,
+            # a price of a product without a code is rejected: the final run must succeed
+            prices=[e for e in generate_prices(products, price_types) if e["inventory_code"]],
+            warehouses=warehouses,
+            stock=generate_stock(products, warehouses),
+            user=USER,
+            password=PASSWORD,
         ) as sim:
-            environ = env_for(sim, cluster.url, REDIS_URL=redis.url, SYNC_INTERVAL_SECONDS="60")
-            settings = settings_for(sim, cluster.url, redis_url=redis.url)
+            environ = env_for(
+                sim,
+                cluster.url,
+                REDIS_URL=redis.url,
+                SYNC_INTERVAL_SECONDS="60",
+                SYNC_STREAMS=",".join(streams),
+            )
+            settings = settings_for(
+                sim, cluster.url, redis_url=redis.url, sync_streams=tuple(streams)
+            )
             workers = [worker(environ), worker(environ)]
             schedule = scheduler(environ)
             processes += [*workers, schedule]
@@ -77,8 +120,8 @@ def main() -> int:
             while time.monotonic() < end:
                 action = rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
                 if rng.random() < 0.7:
-                    kind = rng.choice(["products", "orders", "full"])
-                    for endpoint in ("products", "orders"):
+                    kind = rng.choice(kinds)
+                    for endpoint in ENDPOINT_CLASS:
                         sim.add_fault(endpoint, Fault(delay=rng.uniform(2, 8)))
                     _enqueue(kind, settings, stats, problems)
                     time.sleep(rng.uniform(0.5, 2))  # the run starts, then waits on SmartUp
@@ -101,7 +144,7 @@ def main() -> int:
                     for order in rng.sample(sim.orders, 3):
                         sim.update_order(order["deal_id"], status=rng.choice(["B#N", "B#S", "D"]))
                 elif action == "enqueue":
-                    _enqueue(rng.choice(["products", "orders", "full"]), settings, stats, problems)
+                    _enqueue(rng.choice(kinds), settings, stats, problems)
                 stats[action] += 1
                 for index, process in enumerate(workers):
                     if not process.alive():
@@ -196,7 +239,7 @@ def _run_summary(url: str) -> dict[str, Any]:
         db.close()
     errors = Counter((r.error_message or "")[:60] for r in rows if r.status == "FAILED")
     gaps: dict[str, float] = {}
-    for kind in ("products", "orders"):  # longest time a kind went without a success
+    for kind in declared_names():  # longest time a kind went without a success
         ends = sorted(
             r.finished_at
             for r in rows
@@ -237,6 +280,13 @@ def _compare(url: str, sim: SmartUpSimulator) -> tuple[bool, list[str]]:
         }
         if lines != served_lines or OrderItem.select().count() != len(served_lines):
             differences.append("order lines differ")
+        if ProductGroup.select().count() != len(sim.groups):
+            differences.append("product groups differ")
+        prices = sum(len(entry["price_type"]) for entry in sim.prices)
+        if ProductPrice.select().count() != prices:
+            differences.append("prices differ")
+        if StockBalance.select().count() != len(sim.stock["F"]):
+            differences.append("stock differs")
         return not differences, differences
     finally:
         db.close()

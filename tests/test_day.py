@@ -276,7 +276,7 @@ def test_a_spent_quota_fails_once_skips_periodic_runs_until_midnight(pg, shape):
             "products: SmartUp daily quota for products is spent; it resets at 00:00 Asia/Tashkent"
         )
         open_database(pg)
-        quota = quota_today("products", today=TODAY)
+        quota = quota_today("reference", today=TODAY)
         assert quota is not None and quota.exhausted
         assert run(sim, pg, "products", now=next(tick)).status == SKIPPED
         assert len(posts(sim, "products")) == asked + 1

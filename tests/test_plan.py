@@ -32,7 +32,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "interval_seconds": 600,
         "filials": 1,
         "days_back": 7,
-        "limits_seen": {"products": 20},
+        "limits_seen": {"reference": 20},
     },
 }
 
@@ -75,7 +75,7 @@ def test_any_configuration_stays_within_budget_when_it_can(interval, filials, da
         days_back=days_back,
         sweep_seconds=DAY_SECONDS,
         reserve_percent=20,
-        limits_seen={"products": quota, "orders": quota},
+        limits_seen={"reference": quota, "documents": quota},
     )
     for plan in plans.values():
         one_day = plan.requests_per_sweep  # one run a day, that run a sweep
@@ -98,7 +98,7 @@ def test_the_defaults_keep_orders_at_600_s_and_stretch_products():
         days_back=7,
         sweep_seconds=DAY_SECONDS,
         reserve_percent=20,
-        limits_seen={"products": 20},
+        limits_seen={"reference": 20},
     )
     assert tiny["products"].interval_used == 5400 and tiny["products"].requests_per_day == 16
 
@@ -124,7 +124,7 @@ def test_the_plan_follows_the_settings():
 
 def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
     reach = reach_for(
-        "orders",
+        STREAMS["orders"].reach,
         today=TODAY,
         now=NOW,
         watermark=None,
@@ -157,26 +157,35 @@ def test_an_incremental_run_asks_from_the_watermark_minus_one_day():
         "sweep_seconds": DAY_SECONDS,
     }
     swept = NOW - timedelta(hours=2)
-    assert reach_for("orders", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
-        TODAY - timedelta(days=1), TODAY, False
-    )
-    assert reach_for("products", watermark=TODAY, last_sweep_at=swept, **common) == Reach(
-        TODAY - timedelta(days=1), TODAY, False
-    )
+    assert reach_for(
+        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, **common
+    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
+    assert reach_for(
+        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, **common
+    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
     # a sweep is due a day after the last one: the whole window (or the catalogue)
     old = NOW - timedelta(days=1)
-    assert reach_for("orders", watermark=TODAY, last_sweep_at=old, **common).sweep
-    assert reach_for("products", watermark=TODAY, last_sweep_at=old, **common).first is None
+    assert reach_for(STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=old, **common).sweep
+    assert (
+        reach_for(STREAMS["products"].reach, watermark=TODAY, last_sweep_at=old, **common).first
+        is None
+    )
     # forced
     forced = reach_for(
-        "orders", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
     )
     assert forced == Reach(TODAY - timedelta(days=29), TODAY, True)
     products = reach_for(
-        "products", watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
+        STREAMS["products"].reach,
+        watermark=TODAY,
+        last_sweep_at=swept,
+        forced_days_back=30,
+        **common,
     )
     assert products.first == TODAY - timedelta(days=1)  # days back are an orders matter
-    full = reach_for("products", watermark=TODAY, last_sweep_at=swept, full=True, **common)
+    full = reach_for(
+        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, full=True, **common
+    )
     assert full == Reach(None, TODAY, True)
 
 
@@ -189,21 +198,29 @@ def test_after_an_outage_a_run_catches_up_at_most_90_days():
     }
     swept = NOW - timedelta(hours=1)
     twenty = reach_for(
-        "orders", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
     )
     assert twenty == Reach(TODAY - timedelta(days=21), TODAY, False)
     assert twenty.first is not None
     assert len(date_windows(twenty.first, twenty.last)) == 4
     # a sweep due after the outage still reaches back to the watermark
-    due = reach_for("orders", watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common)
+    due = reach_for(
+        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common
+    )
     assert due.first == TODAY - timedelta(days=21) and due.sweep
     ancient = reach_for(
-        "orders", watermark=TODAY - timedelta(days=400), last_sweep_at=swept, **common
+        STREAMS["orders"].reach,
+        watermark=TODAY - timedelta(days=400),
+        last_sweep_at=swept,
+        **common,
     )
     assert ancient.first == TODAY - timedelta(days=CATCH_UP_DAYS - 1)
     # products too long for one date-filtered request: the whole catalogue, one request
     products = reach_for(
-        "products", watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
+        STREAMS["products"].reach,
+        watermark=TODAY - timedelta(days=20),
+        last_sweep_at=swept,
+        **common,
     )
     assert products == Reach(None, TODAY, True)
 
@@ -267,3 +284,121 @@ def test_limits_spent_only_at_zero():
 def test_a_body_nested_past_what_json_reads_states_no_refusal():
     body = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
     assert refusal_in(body.encode(), stream="orders", status=200) is None
+
+
+# -- every stream enabled: the plan shares each quota pool -------------------------------
+
+EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+@pytest.mark.parametrize("reserve_percent", [0, 20, 50])
+@pytest.mark.parametrize("sweep_seconds", [3600, DAY_SECONDS, 7 * DAY_SECONDS])
+def test_with_every_stream_enabled_no_pool_is_exceeded(name, reserve_percent, sweep_seconds):
+    streams = [STREAMS[s] for s in EVERY_STREAM]
+    day = plan_day(
+        **CONFIGURATIONS[name],
+        sweep_seconds=sweep_seconds,
+        reserve_percent=reserve_percent,
+        streams=streams,
+    )
+    assert set(day) == set(EVERY_STREAM)
+    assert {p.pool for p in day.values()} == {"reference", "documents"}
+    for pool in day.pools.values():
+        # count the pool's periodic requests of one company day from the intervals
+        spent = 0
+        for plan in day.values():
+            if plan.pool != pool.name:
+                continue
+            runs = math.ceil(DAY_SECONDS / plan.interval_used)
+            sweeps = min(runs, math.ceil(DAY_SECONDS / plan.sweep_used))
+            extra = max(plan.requests_per_sweep - plan.requests_per_run, 0)
+            spent += runs * plan.requests_per_run + sweeps * extra
+            assert plan.interval_asked <= plan.interval_used <= DAY_SECONDS
+        if pool.name == "reference":  # stock's warehouses, once a day
+            spent += 1
+        assert spent == pool.requests_per_day <= pool.quota - pool.reserve, pool
+        assert pool.fits
+
+
+def test_a_pool_slows_its_fastest_streams_first():
+    streams = [STREAMS[s] for s in EVERY_STREAM]
+    day = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=7,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+    )
+    reference = day.pools["reference"]
+    assert (reference.quota, reference.reserve) == (100, 20)
+    # asked: products every 600 s, prices (2 requests) hourly, groups every 6 hours, and
+    # stock's warehouses once a day: 197 a day, too many for 80. Groups and prices keep
+    # their cadence; products, the fastest, run at the shortest interval that fits
+    products, prices, groups = day["products"], day["prices"], day["groups"]
+    assert (prices.interval_used, groups.interval_used) == (3600, 6 * 3600)
+    assert prices.requests_per_day + groups.requests_per_day == 48 + 4
+    assert products.requests_per_day == 80 - 52 - 1
+    assert math.ceil(DAY_SECONDS / (products.interval_used - 1)) > 80 - 52 - 1
+    assert reference.requests_per_day == 80
+    # documents: orders and stock both every 600 s, 288 a day, within 400
+    assert day["orders"].interval_used == day["stock"].interval_used == 600
+    assert day.pools["documents"].requests_per_day == 288
+
+
+def test_the_default_streams_plan_as_the_seed_did():
+    default = plan_day(
+        interval_seconds=600, filials=1, days_back=7, sweep_seconds=DAY_SECONDS, reserve_percent=20
+    )
+    assert set(default) == {"products", "orders"}
+    assert set(default.pools) == {"reference", "documents"}
+    assert default.pools["reference"].requests_per_day == default["products"].requests_per_day
+
+
+def test_windows_follow_the_day_range_limit_last_seen():
+    streams = [STREAMS["orders"]]
+    seven = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+    )
+    thirty = plan_day(
+        interval_seconds=600,
+        filials=1,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+        reserve_percent=20,
+        streams=streams,
+        day_range_limits={"orders": 30},
+    )
+    assert (seven["orders"].requests_per_sweep, thirty["orders"].requests_per_sweep) == (5, 1)
+    reach = reach_for(
+        STREAMS["orders"].reach,
+        today=TODAY,
+        now=NOW,
+        watermark=None,
+        last_sweep_at=None,
+        days_back=30,
+        sweep_seconds=DAY_SECONDS,
+    )
+    settings = load_settings(
+        {
+            "DATABASE_URL": "sqlite:///x.sqlite3",
+            "SMARTUP_BASE_URL": "https://smartup.example",
+            "SMARTUP_BASIC_USER": "u",
+            "SMARTUP_BASIC_PASS": "secret",
+        }
+    )
+    assert len(STREAMS["orders"].requests(settings, {"": reach}, day_range_limit=30)) == 1
+    assert len(STREAMS["orders"].requests(settings, {"": reach})) == 5
+
+
+def test_at_or_below_the_reserve_is_one_rule():
+    from jobs.plan import at_or_below_reserve
+
+    assert at_or_below_reserve(20, 20) and at_or_below_reserve(19, 20)
+    assert not at_or_below_reserve(21, 20) and not at_or_below_reserve(None, 20)

@@ -382,7 +382,7 @@ def test_the_scheduler_replans_when_smartup_sends_a_new_quota(pg, simulator, red
     register(scheduler, settings)
     assert registered_intervals(scheduler) == {"products": 1080, "orders": 600}
     open_database(pg)
-    record_limits("products", {"limit_quant": "20", "left_limit_quant": "19"}, day=TODAY)
+    record_limits("reference", {"limit_quant": "20", "left_limit_quant": "19"}, day=TODAY)
     with capture_logs() as logs:
         scheduler.enqueue_jobs()  # one turn of the scheduler's loop
     assert registered_intervals(scheduler) == {"products": 5400, "orders": 600}
@@ -425,7 +425,7 @@ def test_a_periodic_job_skips_when_the_quota_is_down_to_the_reserve_an_asked_one
     from tests.conftest import TODAY
 
     open_database(pg)
-    record_limits("products", {"limit_quant": "100", "left_limit_quant": "20"}, day=TODAY)
+    record_limits("reference", {"limit_quant": "100", "left_limit_quant": "20"}, day=TODAY)
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     periodic = enqueue_sync("products", periodic=True, settings=settings)  # scheduled_enqueue
     output = finish(start_worker(env_for(simulator, pg)))

@@ -191,3 +191,72 @@ def test_a_half_set_dashboard_login_names_the_missing_variable_and_the_one_set()
         "invalid setting RQ_DASHBOARD_PASSWORD: expected a value too, since "
         "RQ_DASHBOARD_USERNAME is set (set both or neither)"
     )
+
+
+def test_an_unknown_stream_in_sync_streams_exits_2_naming_it_and_the_accepted_ones(tmp_path):
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
+    }
+    environ.update(GOOD, PYTHONPATH=str(ROOT), SYNC_STREAMS="products,stocks")
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "sync", "products"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "SYNC_STREAMS" in line and "'stocks'" in line
+    for accepted in ("products", "orders", "groups", "prices", "stock"):
+        assert accepted in line
+
+
+def test_sync_streams_and_the_streams_own_settings():
+    default = load_settings(GOOD)
+    assert default.sync_streams == ("products", "orders")
+    assert default.smartup_stock_conditions == ("F",) and default.smartup_price_type_codes == ()
+    every = load_settings(
+        {
+            **GOOD,
+            "SYNC_STREAMS": " stock, prices ,groups,products,orders",
+            "SYNC_PRICES_INTERVAL_SECONDS": "7200",
+            "SMARTUP_STOCK_CONDITIONS": "f,B",
+            "SMARTUP_PRICE_TYPE_CODES": "PRCT:1, PRCT:3",
+        }
+    )
+    assert set(every.sync_streams) == {"stock", "prices", "groups", "products", "orders"}
+    assert every.stream_intervals == {"prices": 7200}
+    assert every.smartup_stock_conditions == ("F", "B")
+    assert every.smartup_price_type_codes == ("PRCT:1", "PRCT:3")
+    for variable, bad in (
+        ("SYNC_STREAMS", "products,,orders"),
+        ("SYNC_STOCK_INTERVAL_SECONDS", "30"),
+        ("SMARTUP_STOCK_CONDITIONS", "F,X"),
+    ):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**GOOD, variable: bad})
+        assert caught.value.variable == variable
+
+
+def test_a_kind_that_is_not_enabled_exits_2(tmp_path):
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
+    }
+    environ.update(GOOD, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "sync", "prices"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "prices" in line and "not enabled" in line and "SYNC_STREAMS" in line

@@ -371,14 +371,19 @@ def test_orders_over_many_small_lookup_and_copy_batches(pg, simulator, monkeypat
     assert outcome.status == "SUCCESS" and counts(outcome, "orders") == (40, 0, 0, 0)
     reopen(pg)
     before = stored_lines()
-    product_ids = {p.code: p.id for p in Product.select() if p.code}
+    by_code = {p.code: p.id for p in Product.select() if p.code}
+    by_id = {p.external_id: p.id for p in Product.select()}
     for order in simulator.orders:
         served = order["order_products"]
         assert [unit for _, _, unit, _ in before[order["deal_id"]]] == [
             line["product_unit_id"] for line in served
         ]
+        # by SmartUp's product_id when the line has one, by code only when it has none
         assert [pid for *_, pid in before[order["deal_id"]]] == [
-            product_ids.get(line["product_code"]) for line in served
+            by_id.get(line["product_id"])
+            if line.get("product_id")
+            else by_code.get(line["product_code"])
+            for line in served
         ]
     assert any(pid is not None for lines in before.values() for *_, pid in lines)
 

@@ -349,19 +349,19 @@ def test_check_is_0_when_healthy_and_1_with_a_line_per_problem(
     worker = start_worker(env_for(simulator, pg), burst=False)
     try:
         open_database(pg)
-        record_limits("products", {"limit_quant": "100", "left_limit_quant": "70"}, day=TODAY)
+        record_limits("reference", {"limit_quant": "100", "left_limit_quant": "70"}, day=TODAY)
         wait_for(lambda: redis.smembers("rq:workers"), timeout=60, what="the worker to register")
         code, lines = run_check(capsys)
         assert (code, len(lines)) == (0, 1) and lines[0].startswith("ok"), lines
 
         # the quota left today under the reserve (20% of 100)
         open_database(pg)
-        record_limits("products", {"limit_quant": "100", "left_limit_quant": "12"}, day=TODAY)
+        record_limits("reference", {"limit_quant": "100", "left_limit_quant": "12"}, day=TODAY)
         code, lines = run_check(capsys)
         assert code == 1 and lines == [
             "products: SmartUp quota left today 12 is below the reserve of 20 (20% of 100 a day)"
         ]
-        record_limits("products", {"limit_quant": "100", "left_limit_quant": "70"}, day=TODAY)
+        record_limits("reference", {"limit_quant": "100", "left_limit_quant": "70"}, day=TODAY)
 
         # a kind whose last success is older than three of its planned intervals (orders
         # 600 s; products 1,080 s: 144 exports a day would not fit 100 - 20)

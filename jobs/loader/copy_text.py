@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from jobs.models import JSONText
+from jobs.records import JSONText
 
 COPY_BUFFER_BYTES = 4 * 1024 * 1024
 COPY_READ_BYTES = 1024 * 1024  # what psycopg2 reads (copies) from a batch at a time

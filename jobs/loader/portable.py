@@ -3,7 +3,7 @@ one export's distinct records in memory, which a demo-sized catalogue affords.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -75,9 +75,9 @@ class PortableLoader:
                     plan.records.append(record)
                 if plan.records:
                     self._write(target, plan)
-            if (counts.inserted or counts.updated) and target.referenced_by:
-                for child, reference in target.referenced_by:
-                    self._fill_reference(child, reference)
+            if counts.inserted or counts.updated:
+                for table, reference in target.references_to_fill():
+                    self._fill_reference(table, reference)
         return counts
 
     @staticmethod
@@ -112,7 +112,7 @@ class PortableLoader:
             return
         child_model = child.model
         parent_field = child_model._meta.columns[child.parent_column]
-        if plan.updated_ids:
+        if plan.updated_ids and child.key is None:
             child_model.delete().where(parent_field.in_(plan.updated_ids)).execute()
         ids = {
             key: stored[0]
@@ -122,40 +122,108 @@ class PortableLoader:
         ref_fields = [child_model._meta.columns[ref.column] for ref in child.references]
         lookups = [self._lookup(ref, child, plan.records) for ref in child.references]
         child_rows = [
-            (ids[record.key], *row, *(lookup.get(row[index]) for index, lookup in lookups))
+            (ids[record.key], *row, *(lookup(row) for lookup in lookups))
             for record in plan.records
             for row in record.children
         ]
-        for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):
-            child_model.insert_many(
-                batch, fields=[parent_field, *child_fields, *ref_fields]
+        fields = [parent_field, *child_fields, *ref_fields]
+        if child.key is None:
+            for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):
+                child_model.insert_many(batch, fields=fields).execute()
+            return
+        self._upsert_children(child, fields, child_rows, plan.updated_ids, now)
+
+    def _upsert_children(
+        self,
+        child: ChildTarget,
+        fields: list[Any],
+        rows: list[tuple[Any, ...]],
+        parent_ids: list[int],
+        now: datetime,
+    ) -> None:
+        """Children with a key of their own: upserted by it; with ``retire``, those a
+        changed parent no longer lists are marked gone, and those listed are revived."""
+        model = child.model
+        columns = model._meta.columns
+        key_field = columns[child.key]
+        latest = {row[1 + child.columns.index(str(child.key))]: row for row in rows}
+        if child.retire and parent_ids:
+            model.update(is_active=False, deleted_at=now, last_synced_at=now).where(
+                columns[child.parent_column].in_(parent_ids)
+                & columns["deleted_at"].is_null()
+                & key_field.not_in(list(latest))
+            ).execute()
+        first_synced, last_synced = columns["first_synced_at"], columns["last_synced_at"]
+        extra: dict[Any, Any] = {columns["deleted_at"]: None} if child.retire else {}
+        for batch in _batches(list(latest.values()), PORTABLE_BATCH_ROWS):
+            model.insert_many(
+                [(*row, now, now) for row in batch], fields=[*fields, first_synced, last_synced]
+            ).on_conflict(
+                conflict_target=[key_field],
+                preserve=[f for f in fields if f is not key_field] + [last_synced],
+                update=extra or None,
             ).execute()
 
     def _lookup(
         self, ref: Reference, child: ChildTarget, records: list[ParsedRecord]
-    ) -> tuple[int, dict[Any, int]]:
-        """The source column's position in a child row, and the ids its values point to:
-        one query for the whole batch."""
+    ) -> Callable[[tuple[Any, ...]], int | None]:
+        """For a child row, the id its reference points to: one query a batch for the
+        source column's values (and one for the fallback's)."""
         index = child.columns.index(ref.source_column)
-        values = list({row[index] for record in records for row in record.children} - {None})
+        rows = [row for record in records for row in record.children]
+        found = self._ids(ref.table, ref.target_column, {row[index] for row in rows}, ref.scope)
+        if ref.fallback is None:
+            return lambda row: found.get(row[index])
+        target, source = ref.fallback
+        other = child.columns.index(source)
+        by_fallback = self._ids(
+            ref.table, target, {row[other] for row in rows if row[index] is None}, ref.scope
+        )
+
+        def lookup(row: tuple[Any, ...]) -> int | None:
+            if row[index] is not None:
+                return found.get(row[index])
+            return by_fallback.get(row[other])
+
+        return lookup
+
+    def _ids(self, table: str, column: str, values: set[Any], scope: str) -> dict[Any, int]:
         found: dict[Any, int] = {}
-        for batch in _batches(values, PORTABLE_BATCH_ROWS):
+        where = f" AND {scope}" if scope else ""
+        for batch in _batches(sorted(values - {None}), PORTABLE_BATCH_ROWS):
             marks = ", ".join("?" for _ in batch)
             cursor = self.db.execute_sql(
-                f'SELECT "{ref.target_column}", min(id) FROM "{ref.table}" '
-                f'WHERE "{ref.target_column}" IN ({marks}) GROUP BY "{ref.target_column}"',
+                f'SELECT "{column}", min(id) FROM "{table}" '
+                f'WHERE "{column}" IN ({marks}){where} GROUP BY "{column}"',
                 batch,
             )
             found.update(cursor.fetchall())
-        return index, found
+        return found
 
-    def _fill_reference(self, child: ChildTarget, ref: Reference) -> None:
-        table = child.model._meta.table_name
+    def _fill_reference(self, table: str, ref: Reference) -> None:
+        """Point the rows of ``table`` whose reference is NULL to the rows they name (by
+        the source column, else the fallback pair), then refresh the copied columns."""
+        scope = f" AND {ref.scope}" if ref.scope else ""
         match = (
-            f'FROM "{ref.table}" r WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"'
+            f'(SELECT min(r.id) FROM "{ref.table}" r '
+            f'WHERE r."{ref.target_column}" = "{table}"."{ref.source_column}"{scope})'
         )
+        if ref.fallback is not None:
+            target, source = ref.fallback
+            match = (
+                f'coalesce({match}, CASE WHEN "{table}"."{ref.source_column}" IS NULL THEN '
+                f'(SELECT min(r.id) FROM "{ref.table}" r '
+                f'WHERE r."{target}" = "{table}"."{source}"{scope}) END)'
+            )
         self.db.execute_sql(
-            f'UPDATE "{table}" SET "{ref.column}" = (SELECT min(r.id) {match}) '
-            f'WHERE "{ref.column}" IS NULL AND "{ref.source_column}" IS NOT NULL '
-            f"AND EXISTS (SELECT 1 {match})"
+            f'UPDATE "{table}" SET "{ref.column}" = {match} '
+            f'WHERE "{ref.column}" IS NULL AND {match} IS NOT NULL'
         )
+        for here, there in ref.copy:
+            copied = (
+                f'(SELECT r."{there}" FROM "{ref.table}" r WHERE r.id = "{table}"."{ref.column}")'
+            )
+            self.db.execute_sql(
+                f'UPDATE "{table}" SET "{here}" = {copied} '
+                f'WHERE "{ref.column}" IS NOT NULL AND "{here}" IS NOT {copied}'
+            )

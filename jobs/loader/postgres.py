@@ -82,8 +82,8 @@ class PostgresLoader:
             sender.close()
             counts = self._counts(cursor)
             if counts.inserted or counts.updated:
-                for referring, reference in target.referenced_by:
-                    self._fill_reference(cursor, referring, reference)
+                for table, reference in target.referenced_by:  # own ones: in the merge
+                    self._fill_reference(cursor, table, reference)
                 if stream is not None:  # heard only if this transaction commits
                     announce(
                         cursor,
@@ -182,12 +182,22 @@ class PostgresLoader:
             f"DELETE FROM {stage} a USING {stage} b WHERE {same_key} AND a._seq < b._seq"
         )
         script.execute(f"INSERT INTO _keys SELECT {key} FROM {stage}")
-        columns = ", ".join(target.columns)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in target.columns if c not in target.key)
+        # The rows' own references are resolved in the merge itself (a hash join on the
+        # rows they point to); one whose row is not there yet is filled in by that
+        # table's load (its ``referenced_by``).
+        refs = list(enumerate(target.references))
+        written = [*target.columns, *_reference_columns(target.references)]
+        values = [f"s.{c}" for c in target.columns]
+        for n, ref in refs:
+            values.append(_matched(f"ref{n}", ref))
+            values += [f"ref{n}.copy{k}" for k in range(len(ref.copy))]
+        joins = "".join(_match_joins(f"ref{n}", ref, "s") for n, ref in refs)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in written if c not in target.key)
         script.execute(
             f"WITH merged AS ("
-            f" INSERT INTO {target.table} AS t ({columns}, first_synced_at, last_synced_at)"
-            f" SELECT {columns}, now(), now() FROM {stage}"
+            f" INSERT INTO {target.table} AS t ({', '.join(written)}, first_synced_at,"
+            f" last_synced_at)"
+            f" SELECT {', '.join(values)}, now(), now() FROM {stage} s{joins}"
             f" ON CONFLICT ({key}) DO UPDATE SET {updates},"
             f" last_synced_at = EXCLUDED.last_synced_at"
             f" WHERE t.{target.hash_column} IS DISTINCT FROM EXCLUDED.{target.hash_column}"
@@ -222,32 +232,72 @@ class PostgresLoader:
     def _replace_children(
         cursor: Any, target: LoadTarget, child: ChildTarget, stage: str, child_stage: str
     ) -> None:
-        table = child.model._meta.table_name
-        cursor.execute(
-            f"DELETE FROM {table} c USING _batch_changed ch "
-            f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted"
-        )
+        """Write the children of the batch's changed parents: replaced with their parent
+        (no ``key``), or upserted by their own key, those a changed parent no longer
+        lists marked gone (``retire``)."""
+        table = child.table
+        if child.key is None:
+            cursor.execute(
+                f"DELETE FROM {table} c USING _batch_changed ch "
+                f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted"
+            )
+        elif child.retire:
+            cursor.execute(
+                f"UPDATE {table} c SET is_active = false, deleted_at = now(), "
+                f"last_synced_at = now() FROM _batch_changed ch "
+                f"WHERE c.{child.parent_column} = ch.id AND NOT ch.inserted "
+                f"AND c.deleted_at IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {child_stage} s WHERE s.{child.key} = c.{child.key})"
+            )
         refs = list(enumerate(child.references))
         same_key = " AND ".join(f"s.{k} = ch.{k}" for k in target.key)
-        cursor.execute(
-            f"INSERT INTO {table} ({child.parent_column}, {', '.join(child.columns)}"
-            f"{''.join(', ' + ref.column for ref in child.references)}) "
-            f"SELECT ch.id, {', '.join('c.' + col for col in child.columns)}"
-            f"{''.join(f', ref{n}.id' for n, _ in refs)} "
+        columns = [child.parent_column, *child.columns, *(ref.column for ref in child.references)]
+        values = ["ch.id", *(f"c.{col}" for col in child.columns)]
+        values += [_matched(f"ref{n}", ref) for n, ref in refs]
+        joins = "".join(_match_joins(f"ref{n}", ref, "c") for n, ref in refs)
+        source = (
             f"FROM _batch_changed ch JOIN {stage} s ON {same_key} "
-            f"JOIN {child_stage} c ON c._parent_seq = s._seq"
-            + "".join(
-                f" LEFT JOIN {_first_ids(ref)} ref{n} ON ref{n}.value = c.{ref.source_column}"
-                for n, ref in refs
+            f"JOIN {child_stage} c ON c._parent_seq = s._seq{joins}"
+        )
+        if child.key is None:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} {source}"
             )
+            return
+        key = child.key
+        updated = [c for c in columns if c != key]
+        revive = ", deleted_at = NULL" if child.retire else ""
+        changed = [f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updated]
+        if child.retire:
+            changed.append("t.deleted_at IS NOT NULL")
+        cursor.execute(
+            f"INSERT INTO {table} AS t ({', '.join(columns)}, first_synced_at, last_synced_at) "
+            f"SELECT DISTINCT ON (c.{key}) {', '.join(values)}, now(), now() {source} "
+            f"ORDER BY c.{key}, s._seq DESC "
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+            + f", last_synced_at = EXCLUDED.last_synced_at{revive} WHERE "
+            + " OR ".join(changed)
         )
 
     @staticmethod
-    def _fill_reference(cursor: Any, child: ChildTarget, ref: Reference) -> None:
-        table = child.model._meta.table_name
+    def _fill_reference(cursor: Any, table: str, ref: Reference) -> None:
+        """Point the rows of ``table`` whose reference is NULL (or whose copied columns
+        differ) to the rows they name, in one statement."""
         cursor.execute(
-            f"UPDATE {table} c SET {ref.column} = r.id FROM {_first_ids(ref)} r "
-            f"WHERE c.{ref.column} IS NULL AND c.{ref.source_column} = r.value"
+            f"UPDATE {table} c SET {ref.column} = m.id"
+            + "".join(f", {here} = m.copy{n}" for n, (here, _) in enumerate(ref.copy))
+            + f" FROM (SELECT c.id AS row_id, {_matched('r', ref)} AS id"
+            + "".join(f", r.copy{n}" for n in range(len(ref.copy)))
+            + f" FROM {table} c{_match_joins('r', ref, 'c')}"
+            + ("" if ref.copy else f" WHERE c.{ref.column} IS NULL")
+            + ") m WHERE c.id = m.row_id AND m.id IS NOT NULL AND "
+            + "("
+            + " OR ".join(
+                [f"c.{ref.column} IS NULL"]
+                + [f"c.{here} IS DISTINCT FROM m.copy{n}" for n, (here, _) in enumerate(ref.copy)]
+            )
+            + ")"
         )
 
 
@@ -266,12 +316,43 @@ class _Script:
         cursor.execute(";\n".join(self.statements))
 
 
-def _first_ids(ref: Reference) -> str:
-    """A subquery: each value of the referenced column with the lowest id holding it.
+def _first_ids(ref: Reference, target_column: str | None = None) -> str:
+    """A subquery: each value of the referenced column with the lowest id holding it (and
+    the columns it copies).
 
-    A join on this (rather than a lookup per child row) keeps the plan a hash join
-    whatever the table's statistics say."""
+    A join on this (rather than a lookup per row) keeps the plan a hash join whatever the
+    table's statistics say."""
+    column = target_column or ref.target_column
+    scope = f" AND {ref.scope}" if ref.scope else ""
+    if not ref.copy or target_column is not None:
+        return (
+            f"(SELECT {column} AS value, min(id) AS id FROM {ref.table}"
+            f" WHERE {column} IS NOT NULL{scope} GROUP BY {column})"
+        )
+    copies = "".join(f", {there} AS copy{n}" for n, (_, there) in enumerate(ref.copy))
     return (
-        f"(SELECT {ref.target_column} AS value, min(id) AS id FROM {ref.table}"
-        f" WHERE {ref.target_column} IS NOT NULL GROUP BY {ref.target_column})"
+        f"(SELECT DISTINCT ON ({column}) {column} AS value, id{copies} FROM {ref.table}"
+        f" WHERE {column} IS NOT NULL{scope} ORDER BY {column}, id)"
     )
+
+
+def _match_joins(alias: str, ref: Reference, rows: str) -> str:
+    """LEFT JOINs that find the row ``ref`` points to for each of ``rows``: by the
+    source column, else (when it is NULL) by the fallback pair."""
+    joins = f" LEFT JOIN {_first_ids(ref)} {alias} ON {alias}.value = {rows}.{ref.source_column}"
+    if ref.fallback is not None:
+        target, source = ref.fallback
+        joins += (
+            f" LEFT JOIN {_first_ids(ref, target)} {alias}f ON {rows}.{ref.source_column} IS NULL"
+            f" AND {alias}f.value = {rows}.{source}"
+        )
+    return joins
+
+
+def _reference_columns(refs: Sequence[Reference]) -> list[str]:
+    """The columns references write: each one's own, then the columns it copies."""
+    return [column for ref in refs for column in (ref.column, *(here for here, _ in ref.copy))]
+
+
+def _matched(alias: str, ref: Reference) -> str:
+    return f"coalesce({alias}.id, {alias}f.id)" if ref.fallback else f"{alias}.id"

@@ -53,6 +53,7 @@ class ExportRequest:
     filial_id: str | None = None
     days: tuple[date, date] | None = None  # the modification days asked for; None: all
     state_key: str = ""  # whose sync state the answer advances (the filial, "" for none)
+    project_code: str | None = None  # instead of the client's (an export of another project)
 
     def describe(self) -> str:
         parts = [f"{self.name} export"]
@@ -209,6 +210,8 @@ class SmartUpClient:
         """
         self._adapter.max_retries = self.retry.urllib3_retry(budget)
         headers = {"filial_id": request.filial_id} if request.filial_id else {}
+        if request.project_code:
+            headers["project_code"] = request.project_code
         try:
             response = self._session.post(
                 request.url,

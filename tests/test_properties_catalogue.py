@@ -1,0 +1,335 @@
+"""Properties of the catalogue's parsers on generated records: every value is stored
+exactly as sent (checked against the row, by an oracle written here), or the record is
+rejected with its id and a reason; nothing raises but RecordRejected."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobs.records import (
+    BALANCE_COLUMNS,
+    PRICE_COLUMNS,
+    PRICE_TYPE_COLUMNS,
+    PRODUCT_GROUP_COLUMNS,
+    PRODUCT_TYPE_COLUMNS,
+    WAREHOUSE_COLUMNS,
+    RecordRejected,
+    expand_price_entry,
+    identify_balance,
+    identify_group,
+    identify_price,
+    identify_price_type,
+    identify_warehouse,
+    natural_key,
+    parse_balance,
+    parse_group,
+    parse_price,
+    parse_price_type,
+    parse_warehouse,
+)
+from tests.strategies import UNREADABLE, examples
+from tests.strategies_catalogue import catalogue_records_of
+from tests.test_properties_records import as_read, oracle_amount, oracle_date, same, storable
+
+TASHKENT = ZoneInfo("Asia/Tashkent")
+MONEY = (Decimal(10) ** 18, 2)
+QUANTITY = (Decimal(10) ** 14, 6)
+
+
+# -- the oracle: what a column must hold for the value sent ------------------------------------
+
+
+def empty(sent: Any) -> bool:
+    return sent is None or sent == ""
+
+
+def check_text(sent: Any, stored: Any) -> None:
+    """Text exactly as sent; a number as its digits; null, "" and missing as NULL."""
+    if empty(sent):
+        assert stored is None
+    elif isinstance(sent, str):
+        assert type(stored) is str and stored == sent
+    else:
+        assert isinstance(sent, (int, Decimal)) and not isinstance(sent, bool)
+        assert stored == str(sent)
+
+
+def check_amount(sent: Any, stored: Any, limit: Decimal, scale: int) -> None:
+    """The amount's value, read by the independent grammar; never rounded, never too big."""
+    if empty(sent):
+        assert stored is None
+        return
+    value = oracle_amount(sent) if isinstance(sent, str) else Decimal(sent)
+    assert value is not None and isinstance(stored, Decimal)
+    assert stored == value and abs(value) < limit and value == round(value, scale)
+
+
+def check_date(sent: Any, stored: Any) -> None:
+    if empty(sent):
+        assert stored is None
+    else:
+        assert isinstance(sent, str) and stored == oracle_date(sent) is not None
+
+
+def check_row(columns: tuple[str, ...], row: Any, record: Mapping[str, Any], spec: Any) -> None:
+    """``spec``: column → (field of the record, kind)."""
+    assert row is not None
+    stored = dict(zip(columns, row, strict=True))
+    for column, (field, kind) in spec.items():
+        sent, value = record.get(field), stored[column]
+        if kind == "text":
+            check_text(sent, value)
+        elif kind == "money":
+            check_amount(sent, value, *MONEY)
+        elif kind == "quantity":
+            check_amount(sent, value, *QUANTITY)
+        elif kind == "date":
+            check_date(sent, value)
+        elif kind == "state":
+            assert value is (sent == "A")
+        elif kind == "card":
+            assert value is (sent == "Y")
+    for value in row:
+        if isinstance(value, str):
+            assert storable(value)
+    if "raw" in stored:
+        assert same(record, json.loads(stored["raw"], parse_float=Decimal, parse_int=Decimal))
+
+
+def valid_id(value: Any) -> str | None:
+    """The id a record must be named by, read independently: text (or a number's digits),
+    not blank, at most 64 characters, storable."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return None
+    return value if storable(value) else None
+
+
+def part(value: Any) -> str:
+    """A key part as sent: "" for null/""/missing, a number's digits; a value that is
+    no text gives a part that is not storable (so no id is expected)."""
+    if empty(value):
+        return ""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else "\x00"
+
+
+def draw_record(data: Any, kind: str) -> Any:
+    return as_read(data.draw(catalogue_records_of(kind)).value)
+
+
+# -- groups and their types --------------------------------------------------------------------
+
+GROUP_SPEC = {
+    "external_id": ("product_group_id", "text"),
+    "code": ("code", "text"),
+    "name": ("name", "text"),
+    "product_kind": ("product_kind", "text"),
+    "is_active": ("state", "state"),
+}
+TYPE_SPEC = {
+    "external_id": ("product_type_id", "text"),
+    "code": ("code", "text"),
+    "name": ("name", "text"),
+    "is_active": ("state", "state"),
+    "order_no": ("order_no", "text"),
+}
+
+
+@examples(50, 1500)
+@given(data=st.data())
+def test_a_group_is_rows_exactly_as_sent_or_a_reject(data):
+    record = draw_record(data, "groups")
+    if record is UNREADABLE:
+        return
+    try:
+        identity = identify_group(record)
+        parsed = parse_group(record, identity, tz=TASHKENT)
+    except RecordRejected as reject:
+        assert reject.reason
+        if isinstance(record, dict) and valid_id(record.get("product_group_id")):
+            assert reject.record_id == valid_id(record["product_group_id"])
+        return
+    check_row(PRODUCT_GROUP_COLUMNS, parsed.row, record, GROUP_SPEC)
+    types = record.get("product_group_types")
+    types = [] if empty(types) else types
+    assert len(parsed.children) == len(types)
+    ids = []
+    for child, sent in zip(parsed.children, types, strict=True):
+        check_row(PRODUCT_TYPE_COLUMNS, child, sent, TYPE_SPEC)
+        assert child[PRODUCT_TYPE_COLUMNS.index("group_external_id")] == identity.record_id
+        ids.append(child[0])
+    assert len(set(ids)) == len(ids)
+
+
+# -- price types -------------------------------------------------------------------------------
+
+PRICE_TYPE_SPEC = {
+    "external_id": ("price_type_id", "text"),
+    "code": ("code", "text"),
+    "name": ("name", "text"),
+    "short_name": ("short_name", "text"),
+    "with_card": ("with_card", "card"),
+    "price_type_kind": ("price_type_kind", "text"),
+    "currency_code": ("currency_code", "text"),
+    "is_active": ("state", "state"),
+}
+
+
+@examples(50, 1500)
+@given(data=st.data())
+def test_a_price_type_is_a_row_exactly_as_sent_or_a_reject(data):
+    record = draw_record(data, "price_types")
+    if record is UNREADABLE:
+        return
+    try:
+        identity = identify_price_type(record)
+        parsed = parse_price_type(record, identity, tz=TASHKENT)
+    except RecordRejected as reject:
+        assert reject.reason
+        if isinstance(record, dict) and empty(record.get("price_type_id")):
+            if empty(record.get("code")):
+                assert reject.reason == "no price_type_id and no code"
+            elif valid_id(record.get("code")):
+                assert reject.record_id == "code:" + part(record["code"])
+        elif isinstance(record, dict) and valid_id(record.get("price_type_id")):
+            assert reject.record_id == "id:" + part(record["price_type_id"])
+        return
+    check_row(PRICE_TYPE_COLUMNS, parsed.row, record, PRICE_TYPE_SPEC)
+    if not empty(record.get("price_type_id")):
+        expected_key = "id:" + part(record["price_type_id"])
+    else:
+        expected_key = "code:" + part(record["code"])
+    assert parsed.key == (expected_key,) and parsed.row is not None
+    assert parsed.row[0] == expected_key
+
+
+# -- prices ------------------------------------------------------------------------------------
+
+PRICE_SPEC = {
+    "product_code": ("inventory_code", "text"),
+    "product_barcode": ("inventory_barcode", "text"),
+    "price_type_code": ("price_type_code", "text"),
+    "card_code": ("card_code", "text"),
+    "price": ("price", "money"),
+}
+
+
+@examples(50, 1500)
+@given(data=st.data())
+def test_a_price_entry_is_rows_exactly_as_sent_or_rejects(data):
+    entry = draw_record(data, "price_entries")
+    if entry is UNREADABLE:
+        return
+    try:
+        flat = expand_price_entry(entry)
+    except RecordRejected as reject:
+        assert reject.reason
+        prices = entry.get("price_type") if isinstance(entry, dict) else None
+        assert not isinstance(entry, dict) or not (
+            empty(prices) or (isinstance(prices, list) and all(isinstance(p, dict) for p in prices))
+        )
+        return
+    prices = [] if empty(entry.get("price_type")) else entry["price_type"]
+    assert len(flat) == len(prices)
+    for record, sent in zip(flat, prices, strict=True):
+        for field in ("price_type_code", "card_code", "price"):
+            assert same(sent.get(field), record[field])
+        for field in ("inventory_code", "inventory_barcode"):
+            assert same(entry.get(field), record[field])
+        parts = [part(record[f]) for f in ("inventory_code", "price_type_code", "card_code")]
+        try:
+            identity = identify_price(record)
+            parsed = parse_price(record, identity, tz=TASHKENT)
+        except RecordRejected as reject:
+            assert reject.reason
+            if all(storable(p) for p in parts):
+                assert reject.record_id == "/".join(parts)
+            continue
+        assert parts[0].strip() and parts[1].strip()
+        assert parsed.key == (natural_key(parts),) and parsed.row is not None
+        assert parsed.row[0] == natural_key(parts)
+        check_row(PRICE_COLUMNS, parsed.row, record, PRICE_SPEC)
+
+
+# -- warehouses --------------------------------------------------------------------------------
+
+
+@examples(40, 1000)
+@given(data=st.data())
+def test_a_warehouse_is_a_row_exactly_as_sent_or_a_reject(data):
+    record = draw_record(data, "warehouses")
+    if record is UNREADABLE:
+        return
+    try:
+        parsed = parse_warehouse(record, identify_warehouse(record), tz=TASHKENT)
+    except RecordRejected as reject:
+        assert reject.reason
+        if isinstance(record, dict) and valid_id(record.get("warehouse_id")):
+            assert reject.record_id == valid_id(record["warehouse_id"])
+        return
+    spec = {
+        "external_id": ("warehouse_id", "text"),
+        "code": ("code", "text"),
+        "name": ("name", "text"),
+    }
+    check_row(WAREHOUSE_COLUMNS, parsed.row, record, spec)
+
+
+# -- stock balances ----------------------------------------------------------------------------
+
+BALANCE_SPEC = {
+    "warehouse_external_id": ("warehouse_id", "text"),
+    "warehouse_code": ("warehouse_code", "text"),
+    "product_external_id": ("product_id", "text"),
+    "product_code": ("product_code", "text"),
+    "product_barcode": ("product_barcode", "text"),
+    "batch_number": ("batch_number", "text"),
+    "card_code": ("card_code", "text"),
+    "expiry_date": ("expiry_date", "date"),
+    "serial_number": ("serial_number", "text"),
+    "quantity": ("quantity", "quantity"),
+    "input_price": ("input_price", "money"),
+    "measure_code": ("measure_code", "text"),
+    "inventory_kind": ("inventory_kind", "text"),
+    "balance_date": ("date", "date"),
+}
+KEY_FIELDS = ("warehouse_id", "product_id", "batch_number", "card_code", "expiry_date")
+
+
+@pytest.mark.parametrize("condition", ["F", "B", "T"])
+@examples(25, 800)
+@given(data=st.data())
+def test_a_balance_row_is_a_row_exactly_as_sent_or_a_reject(condition, data):
+    record = draw_record(data, "balances")
+    if record is UNREADABLE:
+        return
+
+    def parse() -> Any:
+        identity = identify_balance(record, condition=condition)
+        return parse_balance(record, identity, tz=TASHKENT, condition=condition)
+
+    try:
+        parsed = parse()
+    except RecordRejected as reject:
+        assert reject.reason
+        if isinstance(record, dict):
+            parts = [part(record.get(f)) for f in (*KEY_FIELDS, "serial_number")]
+            if all(storable(p) for p in parts):
+                assert reject.record_id == ("/".join(p for p in parts if p) or None)
+        return
+    assert valid_id(record.get("warehouse_id")) and valid_id(record.get("product_id"))
+    check_row(BALANCE_COLUMNS, parsed.row, record, BALANCE_SPEC)
+    parts = [part(record.get(f)) for f in (*KEY_FIELDS, "serial_number")]
+    assert parsed.row is not None and parsed.row[0] == natural_key([*parts, condition])
+    assert parsed.row[BALANCE_COLUMNS.index("condition")] == condition
