@@ -3,8 +3,8 @@
 Between the task (which holds the lock and the run row) and the engine: the quota guard
 of periodic runs (per quota pool), how far back each stream reaches per state key (from
 the state kept in PostgreSQL), the state kept after each committed answer (the pool's
-limits, the export's ``day_range_limit``, the watermark), and what a complete stream
-leaves behind (each export's settle, sweeps recorded). The arithmetic lives in
+limits, the export's ``day_range_limit``, the watermark, the sealed days), and what a
+complete stream leaves behind (each export's settle, sweeps recorded). The arithmetic lives in
 :mod:`jobs.plan`, the storage in :mod:`jobs.state`, the settling in :mod:`jobs.reconcile`.
 """
 
@@ -27,6 +27,7 @@ from jobs.plan import (
     reserve_for,
 )
 from jobs.reconcile import SeenIds, settle
+from jobs.sealing import sealed_after
 from jobs.settings import Settings
 from jobs.smartup import ExportRequest
 from jobs.state import (
@@ -34,10 +35,12 @@ from jobs.state import (
     advance_watermark,
     clear_sweep,
     day_range_limits,
+    lower_day_range,
     mark_sweep,
     quota_today,
     record_day_range,
     record_limits,
+    record_sealed,
     stream_state,
 )
 from jobs.streams import Export, Stream, declared
@@ -99,9 +102,9 @@ def streams_over_quota(
 
 def span_for(stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay) -> dict[str, Reach]:
     """How far back this run asks ``stream``, per state key, from the state kept (a sweep
-    when the plan's sweep period passed)."""
+    when the plan's sweep period passed; otherwise from the first day not sealed)."""
     span = {}
-    ranges = day_range_limits()
+    day_range_limit = day_range_limits().get(stream.name) or DAY_RANGE_LIMIT
     for key in stream.filial_keys(settings):
         state = stream_state(stream.name, key)
         span[key] = reach_for(
@@ -114,30 +117,61 @@ def span_for(stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay) 
             sweep_seconds=stream.sweep_seconds_of(key, plan.sweep_used),
             forced_days_back=day.days_back,
             full=day.full,
-            day_range_limit=ranges.get(stream.name) or DAY_RANGE_LIMIT,
+            day_range_limit=day_range_limit,
+            sealed_through=state.sealed_through if state else None,
         )
     return span
 
 
-def state_keeper(stream: Stream, day: RunDay) -> Any:
-    """After each committed answer: keep its ``limits`` (the pool's quota, the export's
-    ``day_range_limit``), and move the watermark to the last day it covered when nothing
-    before that day is missing (a sweep shorter than an outage must not jump the gap)."""
+class StateKeeper:
+    """The state one run of ``stream`` keeps as it goes (the engine's ``on_sent``,
+    ``on_applied`` and ``on_narrowed``).
 
-    def applied(request: ExportRequest, limits: dict[str, Any] | None) -> None:
+    After each committed answer: its ``limits`` (the pool's quota, and the
+    ``day_range_limit`` of the stream's own export), the watermark moved to the last day
+    it covered when nothing before that day is missing (a sweep shorter than an outage
+    must not jump the gap), and the days it sealed: those it covered that had ended,
+    margin included (``SYNC_SEAL_MINUTES``), when it was *sent* (:mod:`jobs.sealing`).
+    A window refused as too long lowers the stream's ``day_range_limit`` kept."""
+
+    def __init__(self, stream: Stream, day: RunDay, *, seal_minutes: int) -> None:
+        self.stream, self.day, self.seal_minutes = stream, day, seal_minutes
+        self._sent: dict[int, datetime] = {}
+
+    def sent(self, request: ExportRequest) -> None:
+        self._sent[id(request)] = self.day.moment()
+
+    def narrowed(self, request: ExportRequest, days: int) -> None:
+        lower_day_range(self.stream.name, request.state_key, days)
+
+    def __call__(self, request: ExportRequest, limits: dict[str, Any] | None) -> None:
+        stream, day = self.stream, self.day
         if limits is not None:
             record_limits(stream.pool.name, limits, day=day.company_day(), now=day.moment())
-            record_day_range(stream.name, request.state_key, limits)
-        if request.days is None:  # the whole set
+            if request.name == stream.name:  # windows are cut on the stream's own export
+                record_day_range(stream.name, request.state_key, limits)
+        state = stream_state(stream.name, request.state_key)
+        sent_at = self._sent.pop(id(request), None) or day.moment()
+        first, last = request.days if request.days is not None else (None, day.today)
+        record_sealed(
+            stream.name,
+            request.state_key,
+            sealed_after(
+                sealed_through=state.sealed_through if state else None,
+                first=first,
+                last=last,
+                requested_at=sent_at,
+                tz=day.tz,
+                seal_minutes=self.seal_minutes,
+            ),
+            now=day.now,
+        )
+        if first is None:  # the whole set
             advance_watermark(stream.name, request.state_key, day.today, now=day.now)
             return
-        first, last = request.days
-        state = stream_state(stream.name, request.state_key)
         watermark = state.watermark if state else None
         if watermark is None or first <= watermark + timedelta(days=1):
             advance_watermark(stream.name, request.state_key, last, now=day.now)
-
-    return applied
 
 
 class SeenByExport:

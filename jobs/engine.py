@@ -25,6 +25,7 @@ from jobs.smartup import (
     SmartUpClient,
     SmartUpError,
     SmartUpQuotaSpent,
+    SmartUpRangeTooLong,
     UnreadableRecord,
     limits_spent,
 )
@@ -117,26 +118,56 @@ class SyncEngine:
         calls: Sequence[Call | ExportRequest],
         *,
         on_applied: Callable[[ExportRequest, dict[str, Any] | None], None] | None = None,
+        on_sent: Callable[[ExportRequest], None] | None = None,
+        on_narrowed: Callable[[ExportRequest, int], None] | None = None,
         seen: Callable[[Export], KeySink | None] | KeySink | None = None,
     ) -> StreamResult:
         """Apply every export call of ``stream``; stop at the first that cannot be had
         (one of an ``optional`` export that SmartUp refuses is logged and skipped).
 
         ``calls``: the stream's calls (a bare request is one to the stream's own export).
-        ``on_applied(request, limits)`` is called once each answer is committed (the
-        caller keeps its sync state: a run killed later keeps what it finished).
-        ``seen`` collects the key of every record received, per export (settling).
+        ``on_sent(request)`` is called as each attempt of a call is sent (the last one
+        before ``on_applied`` is the one answered). ``on_applied(request, limits)`` is
+        called once each answer is committed (the caller keeps its sync state: a run
+        killed later keeps what it finished). A window SmartUp refuses as too long
+        (:class:`SmartUpRangeTooLong`) is asked again in windows of the days it allows
+        (half the window when it does not say), and so is every later window of the same
+        export; ``on_narrowed(request, days)`` is told first. ``seen`` collects the key of
+        every record received, per export (settling).
         """
         result = StreamResult(stream.name)
         pairs = [c if isinstance(c, Call) else Call(stream, c) for c in calls]
         self.progress.stream(stream.name, [call.request for call in pairs])
         last_limits: dict[str, Any] | None = None
-        for number, (export, request) in enumerate(pairs):
+        number = 0
+        while number < len(pairs):
+            export, request = pairs[number]
             sink = seen(export) if callable(seen) else seen
             try:
                 if number and limits_spent(last_limits):
                     raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
-                applied = self._apply_with_retries(export, request, number, sink)
+                applied = self._apply_with_retries(export, request, number, sink, on_sent)
+            except SmartUpRangeTooLong as refused:
+                days = narrower_window(request, refused)
+                if days is not None:
+                    if on_narrowed is not None:
+                        on_narrowed(request, days)
+                    self.log.warning(
+                        "sync.window.narrowed",
+                        stream=stream.name,
+                        request=request.describe(),
+                        days=days,
+                    )
+                    pairs[number:] = [
+                        Call(e, narrowed)
+                        for e, r in pairs[number:]
+                        for narrowed in (e.narrowed(r, days) if e is export else [r])
+                    ]
+                    self.progress.stream(stream.name, [call.request for call in pairs])
+                    continue
+                result.error = str(refused)
+                self.log.error("sync.error", stream=stream.name, error=result.error)
+                return result
             except SmartUpError as error:
                 if export.optional and not isinstance(error, SmartUpQuotaSpent):
                     result.skipped.append(export.name)
@@ -147,6 +178,7 @@ class SyncEngine:
                         error=str(error),
                     )
                     self.progress.answered()
+                    number += 1
                     continue
                 result.error = str(error)
                 result.quota_spent = isinstance(error, SmartUpQuotaSpent)
@@ -166,6 +198,7 @@ class SyncEngine:
             if on_applied is not None:
                 on_applied(request, applied.limits)
             self.progress.answered()
+            number += 1
         return result
 
     def _apply_with_retries(
@@ -174,11 +207,14 @@ class SyncEngine:
         request: ExportRequest,
         number: int,
         seen: KeySink | None,
+        on_sent: Callable[[ExportRequest], None] | None = None,
     ) -> _Applied:
         budget = self.client.retry.budget()  # one for the whole export, both kinds of retry
         waits = self.client.retry.broken_body_waits(budget)
         while True:
             self.progress.request(number)
+            if on_sent is not None:
+                on_sent(request)
             try:
                 return self._apply(stream, request, seen, budget)
             except SmartUpError as error:
@@ -255,6 +291,21 @@ class SyncEngine:
                 stream.target, parsed(expanded(response.records())), stream=stream.name
             )
             return _Applied(received, counts, rejects, response.limits)
+
+
+def narrower_window(request: ExportRequest, refused: SmartUpRangeTooLong) -> int | None:
+    """The days of the windows to ask again after SmartUp refused ``request``'s as too
+    long: the days it allows when it says so and that is shorter, else half the window;
+    None when the request asks no days or one day alone (nothing narrower to ask)."""
+    if request.days is None:
+        return None
+    asked = (request.days[1] - request.days[0]).days + 1
+    if asked <= 1:
+        return None
+    allowed = refused.allowed_days
+    if allowed is not None and 1 <= allowed < asked:
+        return allowed
+    return max(1, asked // 2)
 
 
 def _identify(stream: Export, record: Any) -> Identity:

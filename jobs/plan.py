@@ -32,13 +32,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 
+from jobs.sealing import first_day_to_ask
 from jobs.settings import Settings
 
 DAY_SECONDS = 86400
 DAY_RANGE_LIMIT = 7  # SmartUp answers date-filtered requests of at most this many days
-INCREMENTAL_DAYS = 3
-"""Days an incremental run asks for at most between sweeps: the watermark's day minus one
-of overlap, to today; three when the last run was before midnight."""
+INCREMENTAL_DAYS = 2
+"""Days an incremental run asks for at most between sweeps, once days are sealed
+(:mod:`jobs.sealing`): the first unsealed day to today, which is today alone on most runs
+and yesterday and today on the first run after midnight."""
 CATCH_UP_DAYS = 90  # how far back a run catches up after an outage, at most
 
 # How far one run of a stream reaches (a stream declares one of these):
@@ -65,7 +67,9 @@ class Planned(Protocol):
     default_interval: int | None  # None: SYNC_INTERVAL_SECONDS
     side_requests: tuple[tuple[Pool, int], ...]  # requests a day in other pools
 
-    def requests_per_run(self, *, filials: int, settings: Settings | None) -> int: ...
+    def requests_per_run(
+        self, *, filials: int, settings: Settings | None, day_range_limit: int = ...
+    ) -> int: ...
 
     def requests_per_sweep(
         self, *, filials: int, days_back: int, day_range_limit: int, settings: Settings | None
@@ -284,7 +288,11 @@ def plan_day(
                 interval_asked=asked.get(stream.name)
                 or stream.default_interval
                 or interval_seconds,
-                per_run=stream.requests_per_run(filials=filials, settings=settings),
+                per_run=stream.requests_per_run(
+                    filials=filials,
+                    settings=settings,
+                    day_range_limit=ranges.get(stream.name) or DAY_RANGE_LIMIT,
+                ),
                 per_sweep=stream.requests_per_sweep(
                     filials=filials,
                     days_back=days_back,
@@ -374,12 +382,15 @@ def reach_for(
     forced_days_back: int | None = None,
     full: bool = False,
     day_range_limit: int = DAY_RANGE_LIMIT,
+    sealed_through: date | None = None,
 ) -> Reach:
     """How far back one run asks, for one filial, by the stream's kind of ``reach``.
 
     "Last N days" is N calendar days: ``today - (N - 1)`` to today. An incremental run
-    asks from the watermark minus one day of overlap (day precision) to today; a sweep
-    (due once ``sweep_seconds`` passed since the last one, forced by ``full`` or by
+    asks from the first day not sealed (``sealed_through`` plus one, :mod:`jobs.sealing`)
+    to today (never past the day after the watermark); while no day is sealed yet, from
+    the watermark minus one day of overlap (day precision). A sweep (due once
+    ``sweep_seconds`` passed since the last one, forced by ``full`` or by
     ``forced_days_back``, or when nothing was read yet) asks the whole window, reaching
     further back when the watermark is older, to catch up (at most :data:`CATCH_UP_DAYS`).
     :data:`MODIFIED` has no window: its sweep is the whole set, and so is a catch-up too
@@ -392,23 +403,33 @@ def reach_for(
         return Reach(today, today, True)
     due = full or last_sweep_at is None or (now - last_sweep_at).total_seconds() >= sweep_seconds
     overlap = None if watermark is None else min(watermark - timedelta(days=1), today)
+    catch_up_first = today - timedelta(days=CATCH_UP_DAYS - 1)
+    unsealed = (
+        overlap
+        if sealed_through is None or overlap is None or watermark is None
+        else min(
+            first_day_to_ask(
+                sealed_through=sealed_through, today=today, catch_up_first=catch_up_first
+            ),
+            watermark + timedelta(days=1),
+        )
+    )
     if reach == MODIFIED:
-        if due or overlap is None:  # (days back are a windowed matter)
+        if due or unsealed is None:  # (days back are a windowed matter)
             return Reach(None, today, True)
-        if (today - overlap).days + 1 > day_range_limit:
+        if (today - unsealed).days + 1 > day_range_limit:
             return Reach(None, today, True)
-        return Reach(overlap, today, False)
+        return Reach(unsealed, today, False)
     if reach != MODIFIED_WINDOWS:
         raise ValueError(f"reach must be one of {', '.join(REACHES)}, not {reach!r}")
     if forced_days_back is not None:
         return Reach(today - timedelta(days=forced_days_back - 1), today, True)
     window_first = today - timedelta(days=days_back - 1)
-    if overlap is None:
+    if overlap is None or unsealed is None:
         return Reach(window_first, today, True)
-    first = max(overlap, today - timedelta(days=CATCH_UP_DAYS - 1))
-    if due:
-        return Reach(min(first, window_first), today, True)
-    return Reach(first, today, False)
+    if due:  # sweeps reach as they always did: the safety net for what sealing misses
+        return Reach(min(max(overlap, catch_up_first), window_first), today, True)
+    return Reach(max(unsealed, catch_up_first), today, False)
 
 
 def next_midnight(now: datetime, tz: tzinfo) -> datetime:

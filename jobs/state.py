@@ -46,6 +46,8 @@ class StreamState:
     watermark: date | None
     last_sweep_at: datetime | None
     last_success_at: datetime | None
+    sealed_through: date | None = None  # the newest sealed day (jobs.sealing)
+    day_range_limit: int | None = None  # the last day_range_limit kept for its export
 
 
 def _now() -> datetime:
@@ -136,7 +138,8 @@ def limits_seen(names: Iterable[str] | None = None) -> dict[str, int | None]:
 
 
 def record_day_range(stream: str, filial_id: str | None, limits: Mapping[str, Any]) -> None:
-    """Keep the ``day_range_limit`` of an answer to ``stream`` (when it sends one)."""
+    """Keep the ``day_range_limit`` of an answer to ``stream``'s own export (when it sends
+    one): the last value seen is the one kept, up or down."""
     days = _count(limits.get("day_range_limit"))
     if days is None or days < 1:
         return
@@ -144,6 +147,20 @@ def record_day_range(stream: str, filial_id: str | None, limits: Mapping[str, An
     if row.day_range_limit != days:
         row.day_range_limit = days
         row.save()
+
+
+def lower_day_range(stream: str, filial_id: str | None, days: int) -> None:
+    """SmartUp refused a window of ``stream``'s export (asked for ``filial_id``) as too
+    long: keep ``days`` as its ``day_range_limit`` on that filial's state and on every
+    other of the stream that holds a larger one (or none), so the rest of the run and the
+    plan count windows of at most ``days``."""
+    if days < 1:
+        raise ValueError(f"a window holds at least one day, not {days}")
+    _state_row(stream, filial_id)
+    SyncState.update(day_range_limit=days, updated_at=_now()).where(
+        (SyncState.stream == stream)
+        & (SyncState.day_range_limit.is_null() | (SyncState.day_range_limit > days))
+    ).execute()
 
 
 def day_range_limits() -> dict[str, int]:
@@ -213,6 +230,8 @@ def _state(row: SyncState) -> StreamState:
         watermark=row.watermark,
         last_sweep_at=row.last_sweep_at,
         last_success_at=row.last_success_at,
+        sealed_through=row.sealed_through,
+        day_range_limit=row.day_range_limit,
     )
 
 

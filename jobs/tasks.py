@@ -25,9 +25,9 @@ from jobs.alerts import alert_after_run
 from jobs.day import (
     RunDay,
     SeenByExport,
+    StateKeeper,
     after_complete,
     span_for,
-    state_keeper,
     streams_over_quota,
 )
 from jobs.engine import StreamResult, SyncEngine
@@ -230,6 +230,7 @@ class _Run:
         name, settings, day = stream.name, self.settings, self.day
         span = span_for(stream, settings, plan, day)
         seen = SeenByExport()
+        keeper = StateKeeper(stream, day, seal_minutes=settings.sync_seal_minutes)
         result = engine.sync(
             stream,
             stream.calls(
@@ -237,7 +238,9 @@ class _Run:
                 span,
                 day_range_limit=day_range_limits().get(name) or DAY_RANGE_LIMIT,
             ),
-            on_applied=state_keeper(stream, day),
+            on_applied=keeper,
+            on_sent=keeper.sent,
+            on_narrowed=keeper.narrowed,
             seen=seen,
         )
         if result.quota_spent:

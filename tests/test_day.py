@@ -83,13 +83,14 @@ def test_a_periodic_orders_run_makes_one_request_per_filial(pg, two_filials):
     assert later.status == "SUCCESS"
     incremental = posts(two_filials, "orders")[2:]
     assert sorted(r.headers["filial_id"] for r in incremental) == ["100", "200"]
-    for request in incremental:
-        assert day_of(request.body["begin_modified_on"]) == TODAY - timedelta(days=1)
+    for request in incremental:  # the sweep at 09:00 sealed yesterday: today alone
+        assert day_of(request.body["begin_modified_on"]) == TODAY
         assert day_of(request.body["end_modified_on"]) == TODAY
     open_database(pg)
     for filial in ("100", "200"):
         state = stream_state("orders", filial)
         assert state is not None and state.watermark == TODAY
+        assert state.sealed_through == TODAY - timedelta(days=1)
     recent = {
         o["deal_id"]
         for o in two_filials.orders
@@ -167,14 +168,14 @@ def test_a_killed_catch_up_keeps_the_windows_it_committed(pg, two_filials):
     kept = {o.source_external_id for o in Order.select()}
     filial = {o["deal_id"] for o in two_filials.orders if o["filial_id"] == "100"}
     assert kept == modified_between(two_filials, TODAY - timedelta(days=21), second_end) & filial
-    # the next run goes on from the watermark minus one day
+    assert state.sealed_through == second_end  # the windows committed had all ended
+    # the next run goes on from the first day not sealed
     resumed = run(two_filials, pg, "orders", periodic=False)
     assert resumed.status == "SUCCESS"
-    resume_first = second_end - timedelta(days=1)  # 1 day of overlap
-    killed_first = second_end + timedelta(days=1)  # recorded once its 60 s delay is over
+    resume_first = second_end + timedelta(days=1)  # also the killed window's first day
     begins = {day_of(r.body["begin_modified_on"]) for r in posts(two_filials, "orders")[2:]}
     assert resume_first in begins
-    assert begins <= {resume_first, resume_first + timedelta(days=7), killed_first}
+    assert begins <= {resume_first, resume_first + timedelta(days=7)}
     stored = {o.source_external_id for o in Order.select()}
     assert stored == modified_between(two_filials, TODAY - timedelta(days=21), TODAY) & filial
     [failed, done] = list(SyncRun.select().order_by(SyncRun.id))

@@ -19,6 +19,7 @@ other module iterates the registry (:func:`declared`, :func:`enabled_streams`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar, NamedTuple
 
@@ -94,6 +95,17 @@ class Export:
             filters=filters,
             **kwargs,
         )
+
+    def narrowed(self, request: ExportRequest, days: int) -> list[ExportRequest]:
+        """``request``'s modification days again, in windows of at most ``days`` days,
+        oldest first (SmartUp refused the window as too long); ``[request]`` when it asks
+        no days or already fits."""
+        if request.days is None or (request.days[1] - request.days[0]).days < days:
+            return [request]
+        return [
+            replace(request, filters={**request.filters, **modified(begin, end)}, days=(begin, end))
+            for begin, end in date_windows(*request.days, days=days)
+        ]
 
 
 class Call(NamedTuple):
@@ -185,7 +197,9 @@ class Stream(Export):
             )
         ]
 
-    def requests_per_run(self, *, filials: int, settings: Settings | None) -> int:
+    def requests_per_run(
+        self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
+    ) -> int:
         """Requests of one incremental periodic run."""
         return 1
 
@@ -193,7 +207,9 @@ class Stream(Export):
         self, *, filials: int, days_back: int, day_range_limit: int, settings: Settings | None
     ) -> int:
         """Requests of one sweep (the whole set, or the whole window)."""
-        return self.requests_per_run(filials=filials, settings=settings)
+        return self.requests_per_run(
+            filials=filials, settings=settings, day_range_limit=day_range_limit
+        )
 
 
 def windowed_requests(

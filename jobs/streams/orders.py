@@ -52,8 +52,10 @@ class OrdersStream(Stream):
             self, settings, span, self.filial_keys(settings), day_range_limit=day_range_limit
         )
 
-    def requests_per_run(self, *, filials: int, settings: Settings | None) -> int:
-        return incremental_cost(filials)
+    def requests_per_run(
+        self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
+    ) -> int:
+        return incremental_cost(filials, day_range_limit)
 
     def requests_per_sweep(
         self, *, filials: int, days_back: int, day_range_limit: int, settings: Settings | None

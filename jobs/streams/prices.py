@@ -111,7 +111,9 @@ class PricesStream(Stream):
             ),
         ]
 
-    def requests_per_run(self, *, filials: int, settings: Settings | None) -> int:
+    def requests_per_run(
+        self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
+    ) -> int:
         return 2
 
 

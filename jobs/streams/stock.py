@@ -173,7 +173,9 @@ class StockStream(Stream):
     def settled(self, *, now: datetime) -> None:
         run_statements(WAREHOUSES_FROM_BALANCE, now=now)
 
-    def requests_per_run(self, *, filials: int, settings: Settings | None) -> int:
+    def requests_per_run(
+        self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
+    ) -> int:
         conditions = len(settings.smartup_stock_conditions) if settings else 1
         return max(filials, 1) * conditions
 
