@@ -16,9 +16,14 @@ Cases, each one row of the table (ratios, not absolute times, all in one run):
 6. ``orders-memory``: peak RSS of an orders first sync of 50,000 and of 2,000 orders of 1
    to 20 lines, each in a fresh process (goal <= 120 MB and <= 1.15x the 2,000 peak).
 7. ``naive``: one peewee get-then-save per product (goal: ours >= 30x faster).
-8. ``day``: a day of operation (100,000 products, 1% changing, 5,000 orders a day, 7 days
-   back, one filial, defaults): requests, MB downloaded and rows written per day, before
-   (whole window and catalogue every run) and after (the day's plan); see ``bench/day.py``.
+8. ``day``: a day of operation of every stream (100,000 products, 1% changing, 5,000
+   orders a day, 20,000 stock rows, 3 price types; one filial, defaults): requests per
+   pool, MB downloaded, rows written and staleness per stream, before (every stream whole
+   every 600 s) and after (the day's plan); ends with the ``day:`` line; ``bench/day.py``.
+   ``week``: seven days in fast-forward through an outage, another program spending half
+   the reference quota, a quota refusal and a killed worker; the day-by-day table, then
+   the ``week:`` line; ``bench/week.py`` (its default size is ``WEEK_SCALE`` of the
+   day's, times ``--scale``).
 9. ``stock``, ``stock-memory``, ``prices``: the shop's catalogue (``bench/catalogue.py``):
    a stock snapshot of 100,000 balance rows and the prices of 100,000 products x 3 price
    types, first and unchanged, against the raw bound; peak RSS of a stock sync at 10,000
@@ -74,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.day import day_of_operation
     from bench.pg import Databases, server_version
     from bench.report import Row, render
+    from bench.week import week_case
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size (0.1: quick)")
@@ -96,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ({cases.ORDERS_MEMORY}, cases.orders_memory),
         ({cases.NAIVE}, cases.naive),
         ({cases.DAY}, day_of_operation),
+        ({cases.WEEK}, week_case),
         ({catalogue.STOCK}, catalogue.stock),
         ({catalogue.STOCK_MEMORY}, catalogue.stock_memory),
         ({catalogue.PRICES}, catalogue.prices),
@@ -125,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for note in bench.notes:
         print(f"note: {note}")
+    for line in bench.closing:
+        print(line)
     unmet = any(row.met is False for row in bench.rows)
     return 1 if failed or (args.strict and unmet) else 0
 

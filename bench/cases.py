@@ -51,6 +51,7 @@ MEMORY = "memory"
 ORDERS_MEMORY = "orders-memory"
 NAIVE = "naive"
 DAY = "day"  # bench/day.py
+WEEK = "week"  # bench/week.py
 CASES = (
     PRODUCTS_FIRST,
     PRODUCTS_RESYNC,
@@ -60,6 +61,7 @@ CASES = (
     ORDERS_MEMORY,
     NAIVE,
     DAY,
+    WEEK,
 )
 
 # Goals of the issue.
@@ -104,6 +106,7 @@ class Bench:
     raw_runs: int = 3
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)  # printed last (the day:, week: lines)
     ours_products_rate: float | None = None
 
     def size(self, full: int, *, minimum: int = 1) -> int:

@@ -1,184 +1,214 @@
-"""Case ``day``: a day of operation, before and after the day's plan.
+"""Case ``day``: a day of operation of every stream, before and after the day's plan.
 
-100,000 products of which 1% change in the day, 5,000 new orders in the day (7 days of
-them, 35,000, stored before it starts), 7 days back, one filial, default settings. The
-simulator runs in this process so the test can drive its day clock; the runs are the
-worker's own ``run_sync`` with a ``now`` that moves through the company day, no waiting.
+The world (``bench/fastforward.py``, at ``--scale``): 100,000 products of which 1% change
+in the day, 5,000 new orders in the day (six days of them stored before it), 20,000 stock
+rows of which 5% change an hour, three price types (1% of prices change in the day), a
+group renamed at noon; changes only from 08:00 to 20:00 company time (``bench/week.py``'s
+driver, without the week's events). One filial, every stream enabled, default settings.
+The simulator runs in this process and its day clock is the driver's: no waiting.
 
-- **before** (as the seed did): every 600 s, the whole catalogue and the whole orders
-  window (8 calendar days then: two requests). Each of those runs costs about the same
-  whatever changed, so one run in ``BEFORE_SAMPLE`` is made and requests and megabytes
-  are multiplied back to 144 runs; every change is still written once, as it would be.
-- **after**: periodic runs at the plan's cadence (products every 1,080 s, orders every
-  600 s), incremental, with one full catalogue export and one orders sweep in the day.
+- **before**: every stream whole every 600 s (the orders window 8 days: two requests; the
+  quotas lifted). Such a run costs the same whatever changed, so one run in
+  ``BEFORE_SAMPLE`` is made and requests and megabytes are multiplied back.
+- **after**: the worker's periodic runs at the plan's cadences (``run_sync``,
+  ``periodic=True``): sealed days, windows, sweeps once a day.
 
-Per mode and day: requests, megabytes of export bodies (counted by the simulator) and
-rows written (``pg_stat_user_tables`` of products, orders and order lines).
+Per mode and stream: requests (and per quota pool), megabytes of export bodies (counted
+by the simulator), rows written (``pg_stat_user_tables`` of the stream's tables); after,
+p50/p95/max staleness per stream (each change's simulator stamp against the run that
+wrote its row). The last line printed is ``day: ...``.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
-from bench.common import (
-    FILIAL_ID,
-    SEED,
-    SMARTUP_PASSWORD,
-    SMARTUP_USER,
-    TZ,
-    make_settings,
-    progress,
-)
+from bench.common import SMARTUP_PASSWORD, SMARTUP_USER, TZ, progress
+from bench.fastforward import ENDPOINTS, ONE_TRY, EngineSync, order_maker, world
 from bench.pg import tuples_written
 from bench.report import Row
+from bench.staleness import Staleness
+from bench.week import STEP, Week
 from jobs.plan import plan_for
-from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
+from jobs.settings import Settings
+from jobs.simulator import ENDPOINT_CLASS, SmartUpSimulator
+from jobs.streams import declared_names
 from jobs.tasks import run_sync
 
 DAY = "day"
-PRODUCTS_CHANGING = 0.01  # of the catalogue, in the day
 ORDERS_PER_DAY = 5000
-DAYS_BACK = 7
-LINES = (4, 4)
 BEFORE_INTERVAL = 600
 BEFORE_SAMPLE = 12  # "before" makes one run in 12 and multiplies back
-DAY_SECONDS = 86400
+BEFORE_DAYS_BACK = 8  # the whole orders window, as the seed asked it: two requests
 UNLIMITED = 10**9
+RATIO_GOAL = 20.0  # products and orders together, MB before / after
+POOLS = ("reference", "documents")
+TABLES = {
+    "products": ("products", "product_categories"),
+    "orders": ("orders", "order_items"),
+    "groups": ("product_groups", "product_types"),
+    "prices": ("price_types", "product_prices"),
+    "stock": ("stock_balances", "warehouses"),
+}
 
 
-def _world(
-    bench: Any, today: date
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    products = generate_products(bench.size(100_000, minimum=100), seed=SEED)
-    per_day = bench.size(ORDERS_PER_DAY, minimum=20)
-    stored = generate_orders(
-        per_day * DAYS_BACK, products=products, today=today - timedelta(days=1),
-        days=DAYS_BACK, filial_ids=[FILIAL_ID], lines=LINES, seed=SEED,
+@dataclass
+class ModeFigures:
+    """One mode's day: per stream requests, bytes and rows; per pool requests."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    megabytes: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, int] = field(default_factory=dict)
+    staleness: dict[str, Staleness] = field(default_factory=dict)
+    budgets: dict[str, int] = field(default_factory=dict)
+    intervals: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _settings(url: str, sim: SmartUpSimulator) -> Settings:
+    return Settings(
+        database_url=url, smartup_base_url=sim.base_url, smartup_user=SMARTUP_USER,
+        smartup_password=SMARTUP_PASSWORD, smartup_filial_ids=("100",),
+        sync_streams=declared_names(),
     )  # fmt: skip
-    new = generate_orders(
-        per_day, products=products, today=today, days=1, filial_ids=[FILIAL_ID],
-        lines=LINES, seed=SEED + 1,
+
+
+def _measure(bench: Any, url: str, *, before: bool, today: date) -> ModeFigures:
+    data = world(scale=bench.scale, first_day=today)
+    sim = SmartUpSimulator(
+        **data, user=SMARTUP_USER, password=SMARTUP_PASSWORD, today=today - timedelta(days=1),
+        timezone=str(TZ), quotas=dict.fromkeys(POOLS, UNLIMITED) if before else None,
     )  # fmt: skip
-    for number, order in enumerate(new):
-        order["deal_id"] = str(900_000_001 + number)
-    return products, stored, new
-
-
-class _Day:
-    """One simulated company day against one database: the changes as they happen, and
-    the runs of one mode."""
-
-    def __init__(self, bench: Any, url: str, *, before: bool, today: date) -> None:
-        self.bench, self.url, self.before, self.today = bench, url, before, today
-        self.products, stored, self.new_orders = _world(bench, today)
-        self.changing = self.products[:: max(1, round(1 / PRODUCTS_CHANGING))]
-        self.sim = SmartUpSimulator(
-            products=self.products, orders=stored, user=SMARTUP_USER,
-            password=SMARTUP_PASSWORD, today=today - timedelta(days=1),
-            quotas={"products": UNLIMITED, "orders": UNLIMITED} if before else None,
-        )  # fmt: skip
-        self.start = datetime.combine(today, clock(0), tzinfo=TZ)
-        self.changed = 0
-        self.added = 0
-
-    def catch_up_changes(self, now: datetime) -> None:
-        """Apply the changes the day has made by ``now`` (spread evenly over it)."""
-        elapsed = (now - self.start).total_seconds() / DAY_SECONDS
-        for product in self.changing[self.changed : round(len(self.changing) * elapsed)]:
-            self.sim.update_product(product["product_id"], name=f"{product['name']} *")
-            self.changed += 1
-        due = round(len(self.new_orders) * elapsed)
-        if due > self.added:
-            self.sim.add_orders(self.new_orders[self.added : due])
-            self.added = due
-
-    def sync(self, kind: str, now: datetime) -> None:
-        settings = make_settings(self.url, self.sim.base_url)
-        options: dict[str, Any] = (
-            {"full": True, "days_back": DAYS_BACK + 1, "periodic": False}
-            if self.before
-            else {"periodic": True}
+    label = "before" if before else "after"
+    with sim:
+        settings = _settings(url, sim)
+        preload = datetime.combine(today - timedelta(days=1), clock(12), tzinfo=TZ)
+        progress(f"day ({label}): the stored state")
+        for name in settings.sync_streams:  # the day before: everything stored, a sweep made
+            outcome = run_sync(
+                name, settings=settings, full=True, now=preload, today=preload.date()
+            )
+            if outcome.status not in ("SUCCESS", "PARTIAL"):
+                raise RuntimeError(f"the {name} preload ended {outcome.status}: {outcome.error}")
+        sim.advance_day()
+        plan = plan_for(settings)
+        figures = ModeFigures(
+            budgets={name: pool.budget for name, pool in plan.pools.items()},
+            intervals={name: plan[name].interval_used for name in settings.sync_streams},
         )
-        outcome = run_sync(
-            kind, settings=settings, now=now, today=now.astimezone(TZ).date(), **options
-        )
-        if outcome.status not in ("SUCCESS", "SKIPPED"):
-            raise RuntimeError(f"{kind} run at {now:%H:%M} ended {outcome.status}: {outcome.error}")
+        engine = EngineSync(sim, url, settings, retry=ONE_TRY)
+        if before:
+            every = dict.fromkeys(settings.sync_streams, BEFORE_INTERVAL * BEFORE_SAMPLE)
 
-    def run(self) -> dict[str, float]:
-        with self.sim:
-            progress(f"day ({'before' if self.before else 'after'}): the stored state")
-            preload = self.start - timedelta(hours=12)
-            for kind in ("products", "orders"):
-                self.sync(kind, preload)  # the day before: everything stored, a sweep made
-            self.sim.advance_day()
-            settings = make_settings(self.url, self.sim.base_url)
-            plan = plan_for(settings)
-            if self.before:
-                every = {k: BEFORE_INTERVAL * BEFORE_SAMPLE for k in ("products", "orders")}
-            else:
-                every = {k: plan[k].interval_used for k in ("products", "orders")}
-            requests_before = len(self.sim.requests)
-            bytes_before = sum(self.sim.bytes_served(e) for e in ("products", "orders"))
-            written_before = tuples_written(self.url)
-            progress(f"day ({'before' if self.before else 'after'}): runs every {every}")
-            started = time.perf_counter()
-            due = {kind: self.start for kind in every}
-            end = self.start + timedelta(seconds=DAY_SECONDS)
-            while min(due.values()) < end:
-                kind = min(due, key=lambda k: due[k])
-                now = due[kind]
-                self.catch_up_changes(now)
-                self.sync(kind, now)
-                due[kind] = now + timedelta(seconds=every[kind])
-            seconds = time.perf_counter() - started
-            requests = len(self.sim.requests) - requests_before
-            served = sum(self.sim.bytes_served(e) for e in ("products", "orders")) - bytes_before
-            per_kind = {e: self.sim.requests_today(e) for e in ("products", "orders")}
-            # rows: every change of the day, once stored (a run at midnight, not counted
-            # in requests or bytes, stores what the last hours changed in both modes)
-            self.catch_up_changes(end)
-            for kind in ("products", "orders"):
-                self.sync(kind, end)
-        written = tuples_written(self.url) - written_before
-        factor = BEFORE_SAMPLE if self.before else 1
-        return {
-            "requests": requests * factor,
-            "products_requests": per_kind["products"] * factor,
-            "orders_requests": per_kind["orders"] * factor,
-            "megabytes": served * factor / 1e6,
-            "rows": written,
-            "seconds": seconds,
-        }
+            def whole(stream: str, now: datetime, *, kill: bool = False) -> str:
+                return run_sync(
+                    stream, settings=settings, full=True, days_back=BEFORE_DAYS_BACK, now=now,
+                    today=now.astimezone(TZ).date(), retry=ONE_TRY,
+                ).status  # fmt: skip
+
+            sync: Any = whole
+        else:
+            every, sync = figures.intervals, engine
+        asked = len(sim.requests)
+        served = {endpoint: sim.bytes_served(endpoint) for endpoint in ENDPOINT_CLASS}
+        written = {name: tuples_written(url, TABLES[name]) for name in settings.sync_streams}
+        progress(f"day ({label}): runs every {every} s")
+        started = time.perf_counter()
+        Week(
+            sim, sync, first_day=today, tz=TZ, intervals=every,
+            orders_per_day=bench.size(ORDERS_PER_DAY, minimum=20),
+            make_order=order_maker(data["orders"], TZ), days=1, events=False,
+        ).run()  # fmt: skip
+        figures.seconds = time.perf_counter() - started
+        factor = BEFORE_SAMPLE if before else 1
+        by_endpoint: dict[str, int] = {}
+        for request in sim.requests[asked:]:
+            by_endpoint[request.endpoint] = by_endpoint.get(request.endpoint, 0) + 1
+        for name in settings.sync_streams:
+            endpoints = ENDPOINTS[name]
+            figures.requests[name] = factor * sum(by_endpoint.get(e, 0) for e in endpoints)
+            figures.megabytes[name] = (
+                factor * sum(sim.bytes_served(e) - served[e] for e in endpoints) / 1e6
+            )
+            figures.rows[name] = tuples_written(url, TABLES[name]) - written[name]
+            if not before:
+                start = datetime.combine(today, clock(0), tzinfo=TZ)
+                figures.staleness[name] = engine.staleness(
+                    name, changed_between=(start, start + timedelta(days=1))
+                )
+        for endpoint, count in by_endpoint.items():
+            pool = ENDPOINT_CLASS.get(endpoint)  # type: ignore[call-overload]
+            if pool is not None:
+                figures.pools[pool] = figures.pools.get(pool, 0) + factor * count
+    return figures
+
+
+def _minutes(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value.total_seconds() / 60:.0f} min"
 
 
 def day_of_operation(bench: Any) -> None:
     today = datetime.now(TZ).date()
-    figures = {}
+    modes = {}
     for before in (True, False):
         url = bench.dbs.create("day_before" if before else "day_after")
         gc.collect()
-        figures[before] = _Day(bench, url, before=before, today=today).run()
+        modes[before] = _measure(bench, url, before=before, today=today)
         bench.dbs.drop(url)
-    old, new = figures[True], figures[False]
-    for label, key in (
-        ("requests", "requests"),
-        ("MB downloaded", "megabytes"),
-        ("rows written", "rows"),
-    ):
-        ratio = old[key] / new[key] if new[key] else None
+    old, new = modes[True], modes[False]
+    for name in old.requests:
+        ratio = old.megabytes[name] / new.megabytes[name] if new.megabytes[name] else None
+        fresh = new.staleness.get(name)
         bench.rows.append(Row(
-            f"day of operation: {label} per day (before -> after)", None, None,
-            ratio=ratio, goal=f"{old[key]:,.1f} -> {new[key]:,.1f}", met=None,
+            f"day: {name}: MB before -> after", rows=new.rows[name], ratio=ratio,
+            goal=(f"{old.megabytes[name]:,.1f} -> {new.megabytes[name]:,.1f} MB; requests "
+                  f"{old.requests[name]} -> {new.requests[name]}; rows {old.rows[name]:,} -> "
+                  f"{new.rows[name]:,}; p50/p95 {_minutes(fresh.p50 if fresh else None)}/"
+                  f"{_minutes(fresh.p95 if fresh else None)}"),
+            met=None,
         ))  # fmt: skip
+    pair = ("products", "orders")
+    old_pair = sum(old.megabytes[n] for n in pair)
+    new_pair = sum(new.megabytes[n] for n in pair)
+    ratio = old_pair / new_pair if new_pair else float("inf")
+    bench.rows.append(Row(
+        "day: products+orders MB before -> after", ratio=ratio,
+        goal=f">= {RATIO_GOAL:.0f}x ({old_pair:,.1f} -> {new_pair:,.1f} MB)",
+        met=ratio >= RATIO_GOAL,
+    ))  # fmt: skip
+    for pool in POOLS:
+        spent, budget = new.pools.get(pool, 0), new.budgets.get(pool, 0)
+        bench.rows.append(Row(
+            f"day: {pool} requests after (before {old.pools.get(pool, 0)})", rows=spent,
+            goal=f"<= quota - reserve = {budget}", met=spent <= budget,
+        ))  # fmt: skip
+    orders = new.staleness.get("orders")
+    bound = timedelta(seconds=new.intervals["orders"]) + STEP
+    orders_met = orders is not None and orders.p95 is not None and orders.p95 <= bound
+    bench.rows.append(Row(
+        "day: orders p95 staleness", goal=f"<= interval + one run ({_minutes(bound)}): "
+        f"{_minutes(orders.p95 if orders else None)}", met=orders_met,
+    ))  # fmt: skip
+    for fresh in new.staleness.values():
+        bench.note(f"day, after: {fresh.describe()}")
     bench.note(
-        f"day of operation: before = products {old['products_requests']:.0f} + orders "
-        f"{old['orders_requests']:.0f} requests (quota 100/500), after = products "
-        f"{new['products_requests']:.0f} + orders {new['orders_requests']:.0f}; "
-        f"simulated in {old['seconds']:.0f} s (before, 1 run in {BEFORE_SAMPLE}, "
-        f"x{BEFORE_SAMPLE}) and {new['seconds']:.0f} s (after, every run)"
+        f"day: simulated in {old.seconds:.0f} s (before, 1 run in {BEFORE_SAMPLE}, "
+        f"x{BEFORE_SAMPLE}) and {new.seconds:.0f} s (after, every run); after, the plan's "
+        f"intervals {new.intervals}"
+    )
+    pools = ", ".join(
+        f"{pool} {new.pools.get(pool, 0)}/{new.budgets.get(pool, 0)}" for pool in POOLS
+    )
+    p95 = ", ".join(f"{n} {_minutes(s.p95)}" for n, s in new.staleness.items())
+    bench.closing.append(
+        f"day: products+orders MB before/after = {ratio:.1f}x, all streams MB after = "
+        f"{sum(new.megabytes.values()):,.1f}, requests per pool {pools}, p95 staleness {p95}"
     )

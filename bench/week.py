@@ -115,6 +115,8 @@ class Week:
         orders_per_day: int = ORDERS_PER_DAY,
         seed: int = 16,
         make_order: Callable[[int, datetime], dict[str, Any]] | None = None,
+        days: int = DAYS,
+        events: bool = True,
     ) -> None:
         if sim.today != first_day:
             raise ValueError(f"the simulator's day is {sim.today}, not {first_day}")
@@ -122,6 +124,8 @@ class Week:
         self.intervals = dict(intervals)
         self.orders_per_day = orders_per_day
         self.make_order = make_order
+        self.day_count = days
+        self.with_events = events  # False: the changes alone (the day bench)
         self.rng = random.Random(seed)
         self.now = datetime.combine(first_day, clock(0), tzinfo=tz)
         sim.set_clock(lambda: self.now)
@@ -249,20 +253,21 @@ class Week:
             today.quota[quota_class] = self.quota(quota_class)
 
     def run(self) -> list[DayFigures]:
-        """Drive the week to its end (midnight after day 7); the figures of each day."""
-        end = at(self.first_day, DAYS + 1, clock(0), self.tz)
+        """Drive the week to its end (midnight after its last day); the figures of each day."""
+        end = at(self.first_day, self.day_count + 1, clock(0), self.tz)
         due = dict.fromkeys(self.intervals, self.now)
         kill_at = at(self.first_day, KILL_DAY, KILL_AT, self.tz)
         while self.now < end:
             if self.now.astimezone(self.tz).date() != self.sim.today:  # midnight
                 self._end_of_day()
                 self.days.append(DayFigures(self.sim.advance_day()))
-            self.events()
+            if self.with_events:
+                self.events()
             self.change()
             for stream in sorted(due, key=lambda s: due[s]):
                 if self.now < due[stream]:
                     continue
-                kill = not self._killed and self.now >= kill_at
+                kill = self.with_events and not self._killed and self.now >= kill_at
                 status = self.sync(stream, self.now, kill=kill)
                 if kill:
                     self._killed = True
@@ -302,3 +307,201 @@ def probe_sync(sim: SmartUpSimulator, *, user: str, password: str) -> SyncCall:
         return "SUCCESS"
 
     return sync
+
+
+# -- the week with the worker's own runs (bench/fastforward.py) ---------------------------
+
+
+@dataclass
+class WeekReport:
+    """The week's figures: each day's requests and runs (:class:`DayFigures`), each
+    day's staleness per stream outside the disturbed spans, the bound each stream is held
+    to, what differs at the end (empty: data exact), and the one-line verdict."""
+
+    days: list[DayFigures]
+    staleness: dict[date, dict[str, Any]]  # day -> stream -> bench.staleness.Staleness
+    bounds: dict[str, timedelta]
+    over_bound: list[str]  # "day stream: p95/max beyond the bound" for each breach
+    over_quota: list[str]  # "day pool: spent/quota" where ours and others' went over
+    budgets: dict[str, int]  # per pool: quota minus reserve, as planned
+    differences: dict[str, str]
+    exempt: dict[str, list[tuple[datetime, datetime]]]
+
+    def table(self) -> list[str]:
+        lines = []
+        for figures in self.days:
+            lines.append(figures.row())
+            fresh = self.staleness.get(figures.day, {})
+            lines.append(
+                "    staleness: " + "; ".join(s.describe() for s in fresh.values() if s.changes)
+            )
+        return lines
+
+    def line(self) -> str:
+        most = {
+            pool: max(
+                ((figures.ours[pool] + figures.others[pool], figures.quota.get(pool, 0))
+                 for figures in self.days),
+                default=(0, 0),
+            )
+            for pool in ("reference", "documents")
+        }  # fmt: skip
+        verdict = (
+            "data exact"
+            if not self.differences
+            else "data differs: " + "; ".join(f"{k} {v}" for k, v in self.differences.items())
+        )
+        spent = ", ".join(f"{pool} {n}/{q}" for pool, (n, q) in most.items())
+        fresh = (
+            "staleness within the plan's bound outside the disturbances"
+            if not (self.over_bound)
+            else f"staleness over the bound: {'; '.join(self.over_bound[:3])}"
+        )
+        quota = "no pool over its quota" if not self.over_quota else (
+            f"over quota: {'; '.join(self.over_quota)}"
+        )  # fmt: skip
+        return (
+            f"week: {verdict}; most requests a pool spent in a day (ours + others) "
+            f"{spent}; {quota}; {fresh}"
+        )
+
+
+def disturbed_spans(
+    first_day: date, tz: tzinfo, *, bound: timedelta, pool: str
+) -> list[tuple[datetime, datetime]]:
+    """When a change may wait longer than its stream's bound, for a stream of ``pool``:
+    from one bound before each event to its end. The outage (every stream); the other
+    program's morning on day 4, after which the reference pool is at its reserve until
+    midnight; the quota refusal on day 5, after which the documents pool waits for
+    midnight; the run killed on day 6 (its stream waits one more interval)."""
+    (down_day, down_at), (up_day, up_at) = OUTAGE
+    spans = [(at(first_day, down_day, down_at, tz), at(first_day, up_day, up_at, tz))]
+    if pool == "reference":
+        spans.append((at(first_day, SPENDER_DAY, clock(0), tz),
+                      at(first_day, SPENDER_DAY + 1, clock(0), tz)))  # fmt: skip
+    if pool == "documents":
+        spans.append((at(first_day, REFUSAL_DAY, REFUSAL_AT, tz),
+                      at(first_day, REFUSAL_DAY + 1, clock(0), tz)))  # fmt: skip
+    kill = at(first_day, KILL_DAY, KILL_AT, tz)
+    spans.append((kill, kill + bound))
+    return [(start - bound, end) for start, end in spans]
+
+
+def run_week(
+    sim: SmartUpSimulator,
+    url: str,
+    settings: Any,
+    *,
+    first_day: date,
+    orders_per_day: int,
+    orders: list[dict[str, Any]],
+    progress: Callable[[str], None] = lambda _: None,
+) -> WeekReport:
+    """The week against the worker's own runs at the plan's cadences; then one more run
+    of every stream (on demand, whole), and the database compared with SmartUp."""
+    from bench.fastforward import EngineSync, differences, order_maker
+    from bench.staleness import staleness as no_changes
+    from jobs.plan import plan_for
+    from jobs.streams import declared
+    from jobs.tasks import run_sync
+
+    tz = settings.tz
+    plan = plan_for(settings)
+    intervals = {name: plan[name].interval_used for name in settings.sync_streams}
+    budgets = {name: pool.budget for name, pool in plan.pools.items()}
+    bounds = {name: timedelta(seconds=seconds) + STEP for name, seconds in intervals.items()}
+    engine = EngineSync(sim, url, settings)
+    week = Week(
+        sim, engine, first_day=first_day, tz=tz, intervals=intervals,
+        orders_per_day=orders_per_day, make_order=order_maker(orders, tz),
+    )  # fmt: skip
+    progress(f"week: runs every {intervals} s")
+    days = week.run()
+    end = at(first_day, DAYS + 1, clock(0), tz)
+    for name in settings.sync_streams:  # the last changes, and the whole of each stream
+        engine(name, end)
+        run_sync(name, settings=settings, full=True, now=end, today=end.astimezone(tz).date())
+    streams = declared()
+    exempt = {
+        name: disturbed_spans(first_day, tz, bound=bounds[name], pool=streams[name].pool.name)
+        for name in intervals
+    }
+    fresh: dict[date, dict[str, Any]] = {}
+    over_bound = []
+    for figures in days:
+        start = datetime.combine(figures.day, clock(0), tzinfo=tz)
+        today: dict[str, Any] = {}
+        for name in intervals:
+            if name not in engine.landings:
+                today[name] = no_changes(name, {}, {})
+                continue
+            found = engine.staleness(
+                name, changed_between=(start, start + timedelta(days=1)), exempt=exempt[name]
+            )
+            today[name] = found
+            if found.not_landed or (found.max is not None and found.max > bounds[name]):
+                over_bound.append(
+                    f"{figures.day} {name}: max {found.max}, {len(found.not_landed)} not landed"
+                )
+        fresh[figures.day] = today
+    over_quota = [
+        f"{figures.day} {pool}: {figures.ours[pool] + figures.others[pool]}/{figures.quota[pool]}"
+        for figures in days
+        for pool in ("reference", "documents")
+        if figures.ours[pool] + figures.others[pool] > figures.quota[pool]
+    ]
+    return WeekReport(
+        days=days, staleness=fresh, bounds=bounds, over_bound=over_bound,
+        over_quota=over_quota, budgets=budgets, differences=differences(sim, url),
+        exempt=exempt,
+    )  # fmt: skip
+
+
+WEEK_SCALE = 0.02  # of the day's sizes (2,000 products, 100 orders a day): a week of runs
+
+
+def week_case(bench: Any) -> None:
+    """``python -m bench --only week``: the week at ``WEEK_SCALE`` x ``--scale``, default
+    settings, every stream; the day-by-day table and the ``week:`` line close the output."""
+    from bench.common import SMARTUP_PASSWORD, SMARTUP_USER, TZ, progress
+    from bench.fastforward import ORDERS_PER_DAY, world
+    from bench.report import Row
+    from jobs.settings import Settings
+    from jobs.streams import declared_names
+
+    scale = WEEK_SCALE * bench.scale
+    first_day = datetime.now(TZ).date()
+    data = world(scale=scale, first_day=first_day)
+    url = bench.dbs.create("week")
+    try:
+        with SmartUpSimulator(
+            **data, user=SMARTUP_USER, password=SMARTUP_PASSWORD, today=first_day,
+            timezone=str(TZ),
+        ) as sim:  # fmt: skip
+            settings = Settings(
+                database_url=url, smartup_base_url=sim.base_url, smartup_user=SMARTUP_USER,
+                smartup_password=SMARTUP_PASSWORD, smartup_filial_ids=("100",),
+                sync_streams=declared_names(),
+            )  # fmt: skip
+            report = run_week(
+                sim, url, settings, first_day=first_day,
+                orders_per_day=max(10, round(ORDERS_PER_DAY * scale)), orders=data["orders"],
+                progress=progress,
+            )  # fmt: skip
+    finally:
+        bench.dbs.drop(url)
+    bench.rows.append(Row(
+        f"week ({len(data['products']):,} products, every stream): data exact",
+        goal="; ".join(f"{k}: {v}" for k, v in report.differences.items()) or "exact",
+        met=not report.differences,
+    ))  # fmt: skip
+    bench.rows.append(Row(
+        "week: no pool over its quota any day", goal="; ".join(report.over_quota) or "none over",
+        met=not report.over_quota,
+    ))  # fmt: skip
+    bench.rows.append(Row(
+        "week: staleness within the plan's bound", goal="; ".join(report.over_bound)[:80]
+        or "outside the disturbances", met=not report.over_bound,
+    ))  # fmt: skip
+    bench.closing.extend(report.table())
+    bench.closing.append(report.line())
