@@ -319,6 +319,7 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     try:
         runs = latest_runs(limit)
         day = _day_rows(settings)
+        ages = _data_ages(settings)
     finally:
         db.close()
     from jobs.runs import counts_of
@@ -364,12 +365,19 @@ def status(settings: Settings, *, limit: int = 10) -> int:
             "stream",
             "filial",
             "last success",
+            "data age",
             "watermark",
+            "sealed through",
             "last sweep/full",
             "quota used/left today",
             "next planned run",
         ],
         day,
+    )
+    print()
+    print(
+        "data age (since the last successful request; bounds how stale a record can be): "
+        + ", ".join(f"{name} {_age(age)}" for name, age in ages.items())
     )
     return 0
 
@@ -379,7 +387,7 @@ def _day_rows(settings: Settings) -> list[list[Any]]:
     from datetime import UTC, timedelta
 
     from jobs.plan import plan_for
-    from jobs.state import all_states, day_range_limits, limits_seen, quota_today
+    from jobs.state import all_states, data_age, day_range_limits, limits_seen, quota_today
 
     now = datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
@@ -404,7 +412,9 @@ def _day_rows(settings: Settings) -> list[list[Any]]:
                     name,
                     key or "-",
                     _when(last),
+                    _age(data_age([state], now=now) if state else None),
                     state.watermark.isoformat() if state and state.watermark else "-",
+                    state.sealed_through.isoformat() if state and state.sealed_through else "-",
                     _when(state.last_sweep_at if state else None),
                     used_left,
                     _when(next_run) + f" (every {plan[name].interval_used}s)",
@@ -558,6 +568,35 @@ def check(settings: Settings) -> int:
     if not problems:
         print("ok: syncs are recent, workers and the scheduler are registered, quota above reserve")
     return 1 if problems else 0
+
+
+def _data_ages(settings: Settings) -> dict[str, float | None]:
+    """Per enabled stream, its data age in seconds (:func:`jobs.state.data_age`)."""
+    from datetime import UTC
+
+    from jobs.state import all_states, data_age
+
+    now = datetime.now(UTC)
+    states = all_states()
+    return {
+        stream.name: data_age(
+            [s for s in states if s.stream == stream.name], now=now, counts=stream.ages_data
+        )
+        for stream in enabled_streams(settings)
+    }
+
+
+def _age(seconds: float | None) -> str:
+    """``42s``, ``17 min``, ``3.5 h``, ``2.0 d``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _when(moment: datetime | None) -> str:

@@ -1,9 +1,11 @@
 """One call for the web app: :func:`sync_overview` says, per stream (kind) the scheduler
 plans, when it last ran and last succeeded, what is waiting or running now (with its
-progress), and what is known of its pool's SmartUp quota today, the day's plan and the sync
-state (watermark, last sweep) per filial; and per quota pool, its quota and what the day's
-plan spends. Plain data (str, int, float, bool, None, lists, dicts): it goes to JSON as it
-is. ``python -m jobs status --json`` prints it.
+progress), and what is known of its pool's SmartUp quota today, the day's plan, its data
+age (``data_age_s``: seconds since the last successful request of its filial that
+succeeded longest ago, which bounds how stale any of its records can be) and the sync
+state (watermark, sealed days, last sweep, data age) per filial; and per quota pool, its
+quota and what the day's plan spends. Plain data (str, int, float, bool, None, lists,
+dicts): it goes to JSON as it is. ``python -m jobs status --json`` prints it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from jobs.models import SyncRun, open_database
 from jobs.registered_plan import registered_plan
 from jobs.runs import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
-from jobs.state import all_states, quota_today
+from jobs.state import StreamState, all_states, data_age, quota_today
 from jobs.streams import declared, default_streams, enabled_streams
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.scheduler)
@@ -103,12 +105,17 @@ def sync_overview(
                 "quota": _quota(kind, plan.get(kind), today),
                 "plan": plan.get(kind),
                 "next_run_at": next_runs.get(kind),
+                "data_age_s": _data_age(kind, states, now),
                 "state": [
                     {
                         "filial_id": state.filial_id or None,
                         "watermark": state.watermark.isoformat() if state.watermark else None,
+                        "sealed_through": (
+                            state.sealed_through.isoformat() if state.sealed_through else None
+                        ),
                         "last_sweep_at": _iso(state.last_sweep_at),
                         "last_success_at": _iso(state.last_success_at),
+                        "data_age_s": data_age([state], now=now),
                     }
                     for state in states
                     if state.stream == kind
@@ -125,6 +132,15 @@ def sync_overview(
         "queues": queues,
         "redis_error": redis_error,
     }
+
+
+def _data_age(kind: str, states: list[StreamState], now: datetime) -> float | None:
+    """The stream's data age (:func:`jobs.state.data_age`) over the state keys its
+    declaration says age its data; None for ``full`` (each stream has its own)."""
+    stream = declared().get(kind)
+    if stream is None:
+        return None
+    return data_age([s for s in states if s.stream == kind], now=now, counts=stream.ages_data)
 
 
 def _kinds_shown(plan: dict[str, dict[str, Any]], settings: Settings | None) -> tuple[str, ...]:

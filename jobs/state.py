@@ -191,6 +191,22 @@ def all_states() -> list[StreamState]:
     return [_state(row) for row in rows]
 
 
+def data_age(states: Iterable[StreamState], *, now: datetime, counts: Any = None) -> float | None:
+    """How old a stream's data is, in seconds: the time since the last successful request
+    of its state key that succeeded longest ago (``states``: the stream's, filtered by
+    ``counts(key)`` when given). SmartUp does not say when a record changed, so this is
+    what can be known in production: it bounds the staleness of every record. None when a
+    key never succeeded (or there is no state)."""
+    ages = []
+    for state in states:
+        if counts is not None and not counts(state.filial_id):
+            continue
+        if state.last_success_at is None:
+            return None
+        ages.append((now - state.last_success_at).total_seconds())
+    return round(max(ages)) if ages else None
+
+
 def advance_watermark(
     stream: str, filial_id: str | None, day: date, *, now: datetime | None = None
 ) -> None:

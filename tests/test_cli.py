@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_sync_then_status(pg, simulator):
     assert "products  1         100" in done.stdout  # requests, received
     status = run_cli("status", env=sync_env(simulator, pg))
     assert status.returncode == 0, status.stderr
-    runs, day = status.stdout.strip().split("\n\n")
+    runs, day, ages = status.stdout.strip().split("\n\n")
     [header, _, row] = runs.splitlines()
     assert header.split()[:3] == ["id", "type", "status"]
     assert row.split()[:3] == ["1", "full", "SUCCESS"]
@@ -59,6 +60,8 @@ def test_sync_then_status(pg, simulator):
     assert products.split()[:2] == ["products", "-"] and orders.split()[:2] == ["orders", "-"]
     assert "1/99" in products and "1/499" in orders  # quota used/left today
     assert "(every 1080s)" in products and "(every 600s)" in orders
+    assert header.split()[3:5] == ["success", "data"]  # "last success", "data age"
+    assert re.fullmatch(r"data age \(.*\): products \d+s, orders \d+s", ages)
 
 
 def test_a_failed_sync_exits_1_with_the_reason_and_no_secret(pg, simulator):

@@ -391,10 +391,13 @@ def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
         {
             "filial_id": "100",
             "watermark": TODAY.isoformat(),
+            "sealed_through": (TODAY - timedelta(days=1)).isoformat(),
             "last_sweep_at": MORNING.astimezone(UTC).isoformat(timespec="seconds"),
             "last_success_at": MORNING.astimezone(UTC).isoformat(timespec="seconds"),
+            "data_age_s": 60,
         }
     ]
+    assert orders["data_age_s"] == 60  # a minute since its last successful request
     products = overview["kinds"]["products"]
     assert products["plan"]["interval_used_s"] == 1080
     assert [s["filial_id"] for s in products["state"]] == [None]

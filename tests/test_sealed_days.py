@@ -184,3 +184,24 @@ def test_a_period_too_long_refusal_narrows_the_windows_and_the_run_succeeds(pg, 
     for filial in FILIALS:
         state = stream_state("orders", filial)
         assert state is not None and state.watermark == YESTERDAY
+
+
+def test_a_streams_data_age_is_that_of_its_filial_read_longest_ago():
+    from jobs.state import StreamState, data_age
+    from jobs.streams import STREAMS
+
+    now = at(TODAY, 12)
+
+    def state(key: str, minutes_ago: int | None) -> StreamState:
+        last = None if minutes_ago is None else now - timedelta(minutes=minutes_ago)
+        return StreamState("stock", key, None, None, last)
+
+    filials = [state("100", 5), state("200", 25)]
+    assert data_age(filials, now=now) == 25 * 60
+    assert data_age([*filials, state("300", None)], now=now) is None  # never read: unknown
+    assert data_age([], now=now) is None
+    # stock's warehouses are asked once a day: their age is not the balances'
+    stock = STREAMS["stock"]
+    daily = state("warehouses", 600)
+    assert data_age([*filials, daily], now=now, counts=stock.ages_data) == 25 * 60
+    assert data_age([*filials, daily], now=now) == 600 * 60

@@ -172,6 +172,7 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
         "running": None,
         "waiting": None,
         "quota": None,
+        "data_age_s": None,  # never read: unknown
         "state": [],
     }
     assert before["queues"][ORDERS_QUEUE]["waiting"] == 0 and before["redis_error"] is None

@@ -155,6 +155,11 @@ class Stream(Export):
         """How far a run reaches for state key ``key`` (one of :mod:`jobs.plan`'s)."""
         return self.reach
 
+    def ages_data(self, key: str) -> bool:
+        """Whether state key ``key``'s last success says how old the stream's data is
+        (a side call made once a day, say, does not)."""
+        return True
+
     def sweep_seconds_of(self, key: str, sweep_seconds: int) -> int:
         """How often state key ``key`` sweeps (the plan's sweep period, by default)."""
         return sweep_seconds

@@ -128,6 +128,9 @@ class StockStream(Stream):
     def reach_of(self, key: str) -> str:
         return MODIFIED if key == WAREHOUSES_KEY else self.reach  # warehouses: once a day
 
+    def ages_data(self, key: str) -> bool:
+        return key != WAREHOUSES_KEY  # the balances' age is the stock's; warehouses are daily
+
     def sweep_seconds_of(self, key: str, sweep_seconds: int) -> int:
         return DAY_SECONDS if key == WAREHOUSES_KEY else sweep_seconds
 
