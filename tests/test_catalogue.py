@@ -287,10 +287,10 @@ def test_stock_is_exact_linked_by_product_id_and_a_snapshot_replaces(db, shop):
     outcome = sync(shop, db, "stock")
     assert outcome.status == "SUCCESS", outcome.error
     calls = [r for r in shop.requests if r.endpoint in ("stock", "warehouses")]
-    assert [c.endpoint for c in calls] == ["warehouses", "stock"]
+    assert [c.endpoint for c in calls] == ["stock", "warehouses"]  # the side call last
     today = TODAY.strftime("%d.%m.%Y")
-    assert calls[1].body == {"begin_date": today, "end_date": today, "product_conditions": ["F"]}
-    assert calls[0].headers["project_code"] == "anor"
+    assert calls[0].body == {"begin_date": today, "end_date": today, "product_conditions": ["F"]}
+    assert calls[1].headers["project_code"] == "anor"
     warehouses = {w.external_id: w for w in Warehouse.select()}
     assert {(w.external_id, w.code, w.name) for w in warehouses.values()} == {
         (w["warehouse_id"], w["code"], w["name"]) for w in shop.warehouses

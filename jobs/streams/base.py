@@ -7,7 +7,7 @@ each call's records become: an :class:`Export` says where SmartUp serves them (p
 records key), how one record is expanded (a record that holds several rows), identified
 and parsed, where its rows go (a :class:`~jobs.loader.LoadTarget`), and what a complete
 answer settles (:class:`~jobs.reconcile.Settle`). A stream is its own main export; streams
-that read a second export first (price types before prices, warehouses before stock)
+that read a second export (price types before prices, warehouses after the balances)
 name it in their calls.
 
 Behaviour lives in small steps a subclass may override: ``calls``/``requests``,

@@ -1,5 +1,6 @@
 """``stock``: the balance of every warehouse today (``balance$export``), a snapshot per
-filial and condition; warehouses (``warehouse$export``) once a day where answered."""
+filial and condition; warehouses (``warehouse$export``) once a day where answered, after
+the balances."""
 
 from __future__ import annotations
 
@@ -138,17 +139,6 @@ class StockStream(Stream):
         self, settings: Settings, span: Span, *, day_range_limit: int = DAY_RANGE_LIMIT
     ) -> list[Call]:
         calls = []
-        warehouses = span.get(WAREHOUSES_KEY)
-        if warehouses is not None and warehouses.sweep:
-            first = settings.smartup_filial_ids[0] if settings.smartup_filial_ids else None
-            calls.append(
-                Call(
-                    WAREHOUSES,
-                    WAREHOUSES.request(
-                        settings, filial_id=first, state_key=WAREHOUSES_KEY, project_code="anor"
-                    ),
-                )
-            )
         for key in settings.smartup_filial_ids or ("",):
             today = smartup_date(span[key].last)
             for condition in settings.smartup_stock_conditions:
@@ -168,6 +158,19 @@ class StockStream(Stream):
                         ),
                     )
                 )
+        # Warehouses last: a run whose balances fail (SmartUp down) stops before asking
+        # them, so failing runs do not spend the reference pool on them every interval.
+        warehouses = span.get(WAREHOUSES_KEY)
+        if warehouses is not None and warehouses.sweep:
+            first = settings.smartup_filial_ids[0] if settings.smartup_filial_ids else None
+            calls.append(
+                Call(
+                    WAREHOUSES,
+                    WAREHOUSES.request(
+                        settings, filial_id=first, state_key=WAREHOUSES_KEY, project_code="anor"
+                    ),
+                )
+            )
         return calls
 
     def complete(self, span: Span) -> bool:
