@@ -151,6 +151,19 @@ class Week:
             for row in rows
         ]
         self._groups = [(g["product_group_id"], g["name"]) for g in sim.groups]
+        # the values set last, so that every change changes something (a change to the
+        # value a record already has is no change: nothing would land)
+        self._values: dict[tuple[Any, ...], str] = {
+            ("stock", condition, row["warehouse_code"], row["product_id"],
+             row.get("batch_number")): str(row.get("quantity"))
+            for condition, rows in sim.stock.items()
+            for row in rows
+        }  # fmt: skip
+        for entry in sim.prices:
+            for item in entry.get("price_type") or ():
+                key = ("prices", entry.get("inventory_code"), item.get("price_type_code"),
+                       item.get("card_code"))  # fmt: skip
+                self._values[key] = str(item.get("price"))
 
     # -- the changes of a minute --
 
@@ -169,6 +182,14 @@ class Week:
         self._owed[kind] = owed - whole
         return whole
 
+    def _new_value(self, key: tuple[Any, ...], low: int, high: int) -> str:
+        """A number from ``low`` to ``high`` (excluded) other than the one ``key`` holds."""
+        while True:
+            value = str(self.rng.randrange(low, high))
+            if value != self._values.get(key):
+                self._values[key] = value
+                return value
+
     def change(self) -> None:
         """What SmartUp's users change in this step."""
         share = self._working_fraction()
@@ -181,17 +202,22 @@ class Week:
             self.sim.update_product(product_id, name=f"{name} {self.now:%d %H:%M}")
         for _ in range(self._how_many("prices", len(self._prices) * PRICES_CHANGING_A_DAY * share)):
             inventory_code, price_type_code, card_code = self.rng.choice(self._prices)
-            price = str(self.rng.randrange(1000, 1_000_000))
+            price = self._new_value(
+                ("prices", inventory_code, price_type_code, card_code), 1000, 1_000_000
+            )
             self.sim.set_price(inventory_code, price_type_code, price, card_code=card_code)
         hours = WORKING_HOURS[1] - WORKING_HOURS[0]
         stock_changes = len(self._stock) * STOCK_CHANGING_AN_HOUR * hours * share
         for _ in range(self._how_many("stock", stock_changes)):
             condition, warehouse_code, product_id, batch_number = self.rng.choice(self._stock)
+            quantity = self._new_value(
+                ("stock", condition, warehouse_code, product_id, batch_number), 0, 500
+            )
             with contextlib.suppress(KeyError):  # several rows without a batch: left be
                 self.sim.set_stock_quantity(
                     warehouse_code,
                     product_id,
-                    str(self.rng.randrange(0, 500)),
+                    quantity,
                     batch_number=batch_number,
                     condition=condition,
                 )
