@@ -43,6 +43,12 @@ QUERY_NAMES = {
     "changed_orders",
 }
 
+EVERY_STREAM: dict[str, Any] = {
+    "sync_streams": declared_names(),
+    "smartup_stock_conditions": PRODUCT_CONDITIONS,
+}
+"""Settings of a run that syncs every declared stream, and stock of every condition."""
+
 
 @cache
 def readme_queries() -> dict[str, str]:
@@ -61,16 +67,15 @@ def readme_queries() -> dict[str, str]:
     return queries
 
 
-@pytest.fixture
-def shop() -> Iterator[SmartUpSimulator]:
-    """A simulator with the whole catalogue: 100 products, 40 orders, the groups, priced
-    price types, 3 warehouses, and 350 stock rows of the first 70 products (several per
-    product, in every condition)."""
+def whole_shop() -> SmartUpSimulator:
+    """A simulator (not started) with the whole catalogue: 100 products, 40 orders, the
+    groups, priced price types, 3 warehouses, and 350 stock rows of the first 70 products
+    (several per product, in every condition)."""
     products = generate_products(100)
     orders = generate_orders(40, products=products, today=TODAY, days=7, filial_ids=("100",))
     price_types = coded_price_types()
     warehouses = generate_warehouses()
-    with SmartUpSimulator(
+    return SmartUpSimulator(
         products=products,
         orders=orders,
         groups=generate_groups(),
@@ -81,7 +86,12 @@ def shop() -> Iterator[SmartUpSimulator]:
         user=USER,
         password=PASSWORD,
         today=TODAY,
-    ) as sim:
+    )
+
+
+@pytest.fixture
+def shop() -> Iterator[SmartUpSimulator]:
+    with whole_shop() as sim:
         yield sim
 
 
@@ -101,9 +111,7 @@ def run_query(url: str, name: str, **params: Any) -> list[dict[str, Any]]:
 
 def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:
     """A run of ``kind`` with every declared stream enabled and stock of every condition."""
-    settings = settings_for(
-        sim, url, sync_streams=declared_names(), smartup_stock_conditions=PRODUCT_CONDITIONS
-    )
+    settings = settings_for(sim, url, **EVERY_STREAM)
     outcome = run_sync(kind, settings=settings, today=TODAY, retry=FAST_RETRY)
     # A price entry of a product without a code names no product: rejected, the rest stored
     codeless = sum(len(e["price_type"]) for e in sim.prices if not e["inventory_code"])
