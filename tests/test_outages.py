@@ -37,7 +37,10 @@ from jobs.simulator import Fault
 from tests.conftest import REDIS_URL, settings_for
 from tests.test_queue import ROOT, CuttableProxy, env_for, runs, wait_for
 
-REDIS_PORTS = range(6391, 6400)  # this suite's private Redis servers
+# This suite's private Redis servers; TEST_PRIVATE_REDIS_PORTS=FIRST-LAST moves them (a soak
+# running beside the suite restarts its own Redis on one of these and must not meet ours).
+_FIRST, _LAST = os.environ.get("TEST_PRIVATE_REDIS_PORTS", "6391-6399").split("-")
+REDIS_PORTS = range(int(_FIRST), int(_LAST) + 1)
 PG_PORT = int(os.environ.get("TEST_PRIVATE_PG_PORT", "5491"))
 SCHEDULER_LOCK = f"rq:scheduler-lock:{PRODUCTS_QUEUE}"
 REGISTRATIONS = "rq:scheduler:scheduled_jobs"
