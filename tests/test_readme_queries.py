@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -357,3 +358,45 @@ def test_one_products_stock_per_warehouse(pg, shop):
         (r["warehouse_code"], r["condition"]) for r in rows
     )
     assert run_query(pg, "product_stock_per_warehouse", product_id=-1) == []
+
+
+def scans(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads a table."""
+    if "Relation Name" in plan:
+        yield plan
+    for child in plan.get("Plans", ()):
+        yield from scans(child)
+
+
+def index_conditions(plan: dict[str, Any]) -> list[str]:
+    found = [plan["Index Cond"]] if "Index Cond" in plan else []
+    for child in plan.get("Plans", ()):
+        found += index_conditions(child)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(QUERY_NAMES))
+def test_every_query_finds_its_rows_by_an_index(pg, name):
+    """With sequential scans priced out, every table a query reads is reached through an
+    index condition: none is read whole (an index scan without a condition reads it all)."""
+    params = {
+        "product_type_id": 1,
+        "price_type_id": 1,
+        "product_id": 1,
+        "person_id": "300001",
+        "cursor": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    connection = psycopg2.connect(pg)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN (FORMAT JSON) " + readme_queries()[name], params)
+            [[explained]] = cursor.fetchall()
+            plan = explained[0]["Plan"]
+    finally:
+        connection.close()
+    read = list(scans(plan))
+    assert read
+    for node in read:
+        assert node["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), node
+        assert index_conditions(node), (node["Relation Name"], node.get("Index Name"))
