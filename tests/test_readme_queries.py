@@ -6,7 +6,7 @@ served, worked out here in Python from the served records, not with SQL."""
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -160,7 +160,10 @@ def test_a_customers_orders_with_their_lines_and_products(pg, shop):
     coded = [p for p in products if p["code"]]
     # One order of a customer gets the lines the linking rule is about: an old code, no
     # code, no id (found by code), no id and an unknown code, an unknown id with a known code
-    order = next(o for o in shop.orders if len(o["order_products"]) >= 5)
+    orders_of = Counter(o["person_id"] for o in shop.orders)
+    order = next(
+        o for o in shop.orders if len(o["order_products"]) >= 5 and orders_of[o["person_id"]] > 1
+    )
     lines = order["order_products"]
     lines[0]["product_code"] = "OLD-" + (lines[0]["product_code"] or "X")
     lines[1]["product_code"] = None
@@ -172,6 +175,7 @@ def test_a_customers_orders_with_their_lines_and_products(pg, shop):
 
     person = order["person_id"]
     theirs = [o for o in shop.orders if o["person_id"] == person]
+    assert len({o["deal_time"] for o in theirs}) > 1  # an order to tell newest first by
     rows = run_query(pg, "customer_orders", person_id=person)
 
     def product_of(line: dict[str, Any]) -> dict[str, Any] | None:
