@@ -5,7 +5,9 @@ after each answer. The dates are fixed; nothing here reads the clock."""
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,7 +86,7 @@ def run_day(**changes: object) -> RunDay:
 # -- the quota guard: one rule, "at or below the reserve" -------------------------------
 
 
-def guard(settings: Settings, *kinds: str) -> tuple[dict[str, str], list[dict[str, object]]]:
+def guard(settings: Settings, *kinds: str) -> tuple[dict[str, str], list[MutableMapping[str, Any]]]:
     with capture_logs() as logs:
         skipped = streams_over_quota(kinds, settings, TODAY, NOW, get_logger())
     return skipped, [e for e in logs if e["event"] == "sync.skipped"]
