@@ -131,6 +131,22 @@ def settings_for(sim: SmartUpSimulator, database_url: str, **overrides: object) 
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def offline_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for code that never reaches SmartUp (nothing listens at its address), in
+    the company's time zone of the tests (Tashkent)."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "smartup_base_url": "http://127.0.0.1:9",
+        "smartup_user": USER,
+        "smartup_password": PASSWORD,
+        "smartup_filial_ids": ("100",),
+        "redis_url": REDIS_URL,
+        "smartup_timezone": "Asia/Tashkent",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
 def env_for(sim: SmartUpSimulator, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a ``python -m jobs ...`` process against ``sim``: this process's
     own, without any setting of ours it may carry, plus ours."""

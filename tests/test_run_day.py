@@ -22,7 +22,7 @@ from jobs.day import (
     streams_over_quota,
 )
 from jobs.engine import StreamResult
-from jobs.logs import get_logger
+from jobs.logs import configure_logging, get_logger
 from jobs.plan import Reach, StreamPlan
 from jobs.settings import Settings
 from jobs.smartup import ExportRequest
@@ -36,7 +36,9 @@ from jobs.state import (
     stream_state,
 )
 from jobs.streams import declared
-from tests.helpers import PASSWORD, REDIS_URL, USER
+from tests.helpers import offline_settings
+
+configure_logging()  # now: configuring later would undo capture_logs
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 TODAY = date(2026, 11, 29)
@@ -54,21 +56,6 @@ ORDERS_PLAN = StreamPlan(
     reserve=100,
     pool="documents",
 )
-
-
-def settings_on(database_url: str, **overrides: object) -> Settings:
-    """Settings for steps that never reach SmartUp (nothing listens at its address)."""
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "smartup_base_url": "http://127.0.0.1:9",
-        "smartup_user": USER,
-        "smartup_password": PASSWORD,
-        "smartup_filial_ids": ("100",),
-        "redis_url": REDIS_URL,
-        "smartup_timezone": "Asia/Tashkent",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 def run_day(**changes: object) -> RunDay:
@@ -99,7 +86,7 @@ def guard(settings: Settings, *kinds: str) -> tuple[dict[str, str], list[Mutable
 )
 def test_a_periodic_run_skips_from_the_reserve_down(pg, left, skipped):
     # products' pool (reference) told a quota of 100 a day; 20 % of it is a reserve of 20
-    settings = settings_on(pg)
+    settings = offline_settings(pg)
     record_limits("reference", {"limit_quant": "100", "left_limit_quant": str(left)}, day=TODAY)
     found, logged = guard(settings, "products", "orders")
     assert set(found) == ({"products"} if skipped else set())  # orders: another pool
@@ -125,18 +112,18 @@ def test_a_periodic_run_skips_from_the_reserve_down(pg, left, skipped):
 def test_the_reserve_follows_the_quota_smartup_tells_and_the_reserve_percent(pg):
     # a quota of 20 a day: 20 % is 4 (left 4 skips, left 5 runs); 50 % is 10
     record_limits("reference", {"limit_quant": "20", "left_limit_quant": "5"}, day=TODAY)
-    assert guard(settings_on(pg), "products")[0] == {}
+    assert guard(offline_settings(pg), "products")[0] == {}
     record_limits("reference", {"limit_quant": "20", "left_limit_quant": "4"}, day=TODAY)
-    assert set(guard(settings_on(pg), "products")[0]) == {"products"}
+    assert set(guard(offline_settings(pg), "products")[0]) == {"products"}
     record_limits("reference", {"limit_quant": "20", "left_limit_quant": "10"}, day=TODAY)
-    assert set(guard(settings_on(pg, smartup_quota_reserve_percent=50), "products")[0]) == {
+    assert set(guard(offline_settings(pg, smartup_quota_reserve_percent=50), "products")[0]) == {
         "products"
     }
-    assert guard(settings_on(pg, smartup_quota_reserve_percent=0), "products")[0] == {}
+    assert guard(offline_settings(pg, smartup_quota_reserve_percent=0), "products")[0] == {}
 
 
 def test_nothing_seen_today_a_quota_spent_and_yesterdays_figures(pg):
-    settings = settings_on(pg)
+    settings = offline_settings(pg)
     assert guard(settings, "products", "orders")[0] == {}  # nothing seen: run
 
     yesterday = TODAY - timedelta(days=1)
@@ -154,7 +141,7 @@ def test_nothing_seen_today_a_quota_spent_and_yesterdays_figures(pg):
 
 
 def test_the_span_is_worked_out_per_filial_from_each_ones_state(pg):
-    settings = settings_on(pg, smartup_filial_ids=("100", "200", "300"))
+    settings = offline_settings(pg, smartup_filial_ids=("100", "200", "300"))
     orders = declared()["orders"]
     # 100: read to the 27th, swept an hour ago: from the 26th (one day of overlap), no sweep
     advance_watermark("orders", "100", date(2026, 11, 27), now=NOW)
@@ -174,7 +161,7 @@ def test_the_span_is_worked_out_per_filial_from_each_ones_state(pg):
 
 
 def test_a_forced_span_and_a_full_run_sweep_every_filial(pg):
-    settings = settings_on(pg, smartup_filial_ids=("100", "200"))
+    settings = offline_settings(pg, smartup_filial_ids=("100", "200"))
     orders = declared()["orders"]
     advance_watermark("orders", "100", date(2026, 11, 27), now=NOW)
     mark_sweep("orders", "100", now=NOW - timedelta(hours=1))
@@ -257,7 +244,7 @@ def test_an_answer_after_midnight_counts_for_the_new_days_quota(pg):
 
 
 def test_a_completed_run_records_the_sweeps_it_made_and_only_those(pg):
-    settings = settings_on(pg, smartup_filial_ids=("100", "200"))
+    settings = offline_settings(pg, smartup_filial_ids=("100", "200"))
     orders = declared()["orders"]
     span = {
         "100": Reach(date(2026, 11, 26), TODAY, False),
