@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import Queue, Worker
+from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, RETRY_INTERVALS, enqueue_sync
@@ -53,7 +54,7 @@ def test_a_job_a_killed_worker_abandoned_is_retried_by_the_next_maintenance(pg, 
     # what a worker killed mid-run leaves: the job out of its queue, STARTED, in the
     # started registry under an execution whose heartbeat lapsed a second ago
     queue.remove(job)
-    job.set_status("started")
+    job.set_status(JobStatus.STARTED)
     started = StartedJobRegistry(queue=queue)
     redis.zadd(started.key, {f"{job.id}:execution-of-a-dead-worker": time.time() - 1})
 
@@ -70,7 +71,7 @@ def test_a_job_still_heartbeating_is_left_alone(pg, redis, worker):
     job = enqueue_sync("products", settings=offline_settings(pg))
     queue = Queue(PRODUCTS_QUEUE, connection=redis)
     queue.remove(job)
-    job.set_status("started")
+    job.set_status(JobStatus.STARTED)
     started = StartedJobRegistry(queue=queue)
     redis.zadd(started.key, {f"{job.id}:execution-alive": time.time() + WORKER_TTL_SECONDS})
 
