@@ -50,7 +50,7 @@ def a_day(pg, simulator, redis):
     failed = run_sync("orders", settings=settings, today=TODAY, retry=FAST_RETRY)
     assert failed.status == "FAILED"
     record_limits(
-        "orders",
+        "documents",  # the pool orders count in
         {"limit_quant": "500", "request_quant": "370", "left_limit_quant": "130"},
         day=TODAY,
     )
