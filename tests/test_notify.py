@@ -18,8 +18,7 @@ from jobs.announce import CHANNEL
 from jobs.models import open_database
 from jobs.simulator import Fault
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
-from tests.test_readme_queries import readme_queries
+from tests.helpers import FAST_RETRY, TODAY, readme_queries, settings_for
 
 
 class Listener:

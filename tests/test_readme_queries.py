@@ -4,11 +4,8 @@ served (or, for the catalogue, against the stored rows added up another way)."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -16,10 +13,8 @@ import psycopg2.extras
 import pytest
 
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
+from tests.helpers import FAST_RETRY, TODAY, readme_queries, settings_for
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SECTION = "### Reading the data"
 QUERY_NAMES = {
     "category_products",
     "product_stock_per_warehouse",
@@ -27,23 +22,6 @@ QUERY_NAMES = {
     "changed_products",
     "changed_orders",
 }
-
-
-@cache
-def readme_queries() -> dict[str, str]:
-    """Every ```sql block of the README's "Reading the data" section, by the name on its
-    first line (``-- query: NAME``)."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index(SECTION) + len(SECTION)
-    following = re.search(r"^#{2,3} ", text[start:], flags=re.MULTILINE)
-    section = text[start : start + following.start()] if following else text[start:]
-    queries = {}
-    for block in re.findall(r"^```sql\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL):
-        first, _, _ = block.partition("\n")
-        name = re.fullmatch(r"-- query: (\w+)", first.strip())
-        assert name, f"a query block of the README starts without '-- query: NAME': {first!r}"
-        queries[name.group(1)] = block
-    return queries
 
 
 def test_the_readme_holds_every_query_the_shop_runs():
