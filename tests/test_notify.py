@@ -24,8 +24,8 @@ from jobs.models import open_database
 from jobs.simulator import Fault
 from jobs.streams import declared_names
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
-from tests.test_readme_queries import EVERY_STREAM, fill, readme_queries, whole_shop
+from tests.helpers import FAST_RETRY, TODAY, readme_queries, settings_for
+from tests.test_readme_queries import EVERY_STREAM, fill, whole_shop
 
 
 class Listener:

@@ -5,13 +5,10 @@ served, worked out here in Python from the served records, not with SQL."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -31,11 +28,16 @@ from jobs.simulator import (
 from jobs.simulator.reference import CATEGORY_GROUP_ID
 from jobs.streams import declared_names
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
-from tests.test_catalogue import coded_price_types
+from tests.helpers import (
+    FAST_RETRY,
+    PASSWORD,
+    TODAY,
+    USER,
+    coded_price_types,
+    readme_queries,
+    settings_for,
+)
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SECTION = "### Reading the data"
 QUERY_NAMES = {
     "category_products",
     "product_stock_per_warehouse",
@@ -49,23 +51,6 @@ EVERY_STREAM: dict[str, Any] = {
     "smartup_stock_conditions": PRODUCT_CONDITIONS,
 }
 """Settings of a run that syncs every declared stream, and stock of every condition."""
-
-
-@cache
-def readme_queries() -> dict[str, str]:
-    """Every ```sql block of the README's "Reading the data" section, by the name on its
-    first line (``-- query: NAME``)."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index(SECTION) + len(SECTION)
-    following = re.search(r"^#{2,3} ", text[start:], flags=re.MULTILINE)
-    section = text[start : start + following.start()] if following else text[start:]
-    queries = {}
-    for block in re.findall(r"^```sql\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL):
-        first, _, _ = block.partition("\n")
-        name = re.fullmatch(r"-- query: (\w+)", first.strip())
-        assert name, f"a query block of the README starts without '-- query: NAME': {first!r}"
-        queries[name.group(1)] = block
-    return queries
 
 
 def whole_shop() -> SmartUpSimulator:
