@@ -36,8 +36,20 @@ from redis import Redis
 from jobs.migrate import apply_migrations
 from jobs.models import SyncRun, open_database
 from jobs.settings import Settings
-from jobs.simulator import SmartUpSimulator, generate_price_types
+from jobs.simulator import (
+    PRODUCT_CONDITIONS,
+    SmartUpSimulator,
+    generate_groups,
+    generate_orders,
+    generate_price_types,
+    generate_prices,
+    generate_products,
+    generate_stock,
+    generate_warehouses,
+)
 from jobs.smartup import RetryPolicy
+from jobs.streams import declared_names
+from jobs.tasks import run_sync
 
 T = TypeVar("T")
 
@@ -594,3 +606,47 @@ class Webhook:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+# -- a shop with the whole catalogue ----------------------------------------------
+
+
+EVERY_STREAM: dict[str, Any] = {
+    "sync_streams": declared_names(),
+    "smartup_stock_conditions": PRODUCT_CONDITIONS,
+}
+"""Settings of a run that syncs every declared stream, and stock of every condition."""
+
+
+def whole_shop() -> SmartUpSimulator:
+    """A simulator (not started) with the whole catalogue: 100 products, 40 orders, the
+    groups, priced price types, 3 warehouses, and 350 stock rows of the first 70 products
+    (several per product, in every condition)."""
+    products = generate_products(100)
+    orders = generate_orders(40, products=products, today=TODAY, days=7, filial_ids=("100",))
+    price_types = coded_price_types()
+    warehouses = generate_warehouses()
+    return SmartUpSimulator(
+        products=products,
+        orders=orders,
+        groups=generate_groups(),
+        price_types=price_types,
+        prices=generate_prices(products, price_types),
+        warehouses=warehouses,
+        stock=generate_stock(products[:70], warehouses, rows=350),  # 30 without
+        user=USER,
+        password=PASSWORD,
+        today=TODAY,
+    )
+
+
+def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:
+    """A run of ``kind`` with every declared stream enabled and stock of every condition."""
+    settings = settings_for(sim, url, **EVERY_STREAM)
+    outcome = run_sync(kind, settings=settings, today=TODAY, retry=FAST_RETRY)
+    # A price entry of a product without a code names no product: rejected, the rest stored
+    codeless = sum(len(e["price_type"]) for e in sim.prices if not e["inventory_code"])
+    assert [(r.stream, r.error, r.rejected) for r in outcome.results if r.rejected or r.error] == (
+        [("prices", None, codeless)] if codeless and kind in ("full", "prices") else []
+    )
+    assert outcome.status == ("PARTIAL" if codeless and kind in ("full", "prices") else "SUCCESS")

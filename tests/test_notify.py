@@ -24,8 +24,15 @@ from jobs.models import open_database
 from jobs.simulator import Fault
 from jobs.streams import declared_names
 from jobs.tasks import run_sync
-from tests.helpers import FAST_RETRY, TODAY, readme_queries, settings_for
-from tests.test_readme_queries import EVERY_STREAM, fill, whole_shop
+from tests.helpers import (
+    EVERY_STREAM,
+    FAST_RETRY,
+    TODAY,
+    fill,
+    readme_queries,
+    settings_for,
+    whole_shop,
+)
 
 
 class Listener:
