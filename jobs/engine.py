@@ -146,7 +146,9 @@ class SyncEngine:
             try:
                 if number and limits_spent(last_limits):
                     raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
-                applied = self._apply_with_retries(export, request, number, sink, on_sent)
+                applied = self._apply_with_retries(
+                    stream.name, export, request, number, sink, on_sent
+                )
             except SmartUpRangeTooLong as refused:
                 days = narrower_window(request, refused)
                 if days is not None:
@@ -203,6 +205,7 @@ class SyncEngine:
 
     def _apply_with_retries(
         self,
+        stream_name: str,
         stream: Export,
         request: ExportRequest,
         number: int,
@@ -216,7 +219,7 @@ class SyncEngine:
             if on_sent is not None:
                 on_sent(request)
             try:
-                return self._apply(stream, request, seen, budget)
+                return self._apply(stream_name, stream, request, seen, budget)
             except SmartUpError as error:
                 wait = next(waits, None) if error.retryable else None
                 if wait is None:
@@ -230,8 +233,15 @@ class SyncEngine:
                 time.sleep(wait)
 
     def _apply(
-        self, stream: Export, request: ExportRequest, seen: KeySink | None, budget: RetryBudget
+        self,
+        stream_name: str,
+        stream: Export,
+        request: ExportRequest,
+        seen: KeySink | None,
+        budget: RetryBudget,
     ) -> _Applied:
+        """Load one answer of ``stream`` (an export of the stream ``stream_name``, the
+        name its change is announced by)."""
         rejects: list[RecordRejected] = []
         received = 0
 
@@ -288,7 +298,7 @@ class SyncEngine:
 
         with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(
-                stream.target, parsed(expanded(response.records())), stream=stream.name
+                stream.target, parsed(expanded(response.records())), stream=stream_name
             )
             return _Applied(received, counts, rejects, response.limits)
 

@@ -24,7 +24,7 @@ from jobs.plan import plan_for
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
 from jobs.state import day_range_limits, stream_state
 from jobs.tasks import RunOutcome, run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 FILIALS = ("100", "200")

@@ -19,7 +19,7 @@ from jobs.models import SyncRun, open_database
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator
 from jobs.streams import declared_names
-from tests.conftest import PASSWORD, REDIS_URL, USER
+from tests.helpers import PASSWORD, REDIS_URL, USER
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 FIRST_DAY = date(2026, 12, 1)
