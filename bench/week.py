@@ -14,10 +14,12 @@ a day. The events:
   midway; how is the sync's business).
 
 The sync itself is one function, :data:`SyncCall`: ``sync(stream, now, kill=...)``
-returns the run's status. :func:`probe_sync` is a stand-in that makes one plain request
-per run (enough to drive and test the scenario); phase 2 points the driver at the
-engine's ``run_sync`` (in a subprocess when ``kill`` is asked). The driver's clock is the
-simulator's change clock too, so every change is stamped with its simulated moment
+returns the run's status. :func:`run_week` drives the week with the worker's own runs
+(:class:`bench.fastforward.EngineSync`: ``run_sync`` in this process, a killed run in a
+process of its own) at the plan's cadences, and reports each day, the staleness per
+stream and whether the database ends equal to SmartUp; :func:`probe_sync` is a stand-in
+that makes one plain request per run (tests of the driver alone). The driver's clock is
+the simulator's change clock too, so every change is stamped with its simulated moment
 (see ``bench/staleness.py``).
 """
 
@@ -297,7 +299,7 @@ class Week:
                 status = self.sync(stream, self.now, kill=kill)
                 if kill:
                     self._killed = True
-                    self.days[-1].events.append(f"worker killed in a {stream} run")
+                    self.days[-1].events.append(f"worker killed mid-run ({stream})")
                 counts = self.days[-1].statuses
                 counts[status] = counts.get(status, 0) + 1
                 due[stream] = self.now + timedelta(seconds=self.intervals[stream])
