@@ -189,6 +189,8 @@ def send(
                 outcome["error"] = f"the webhook answered {response.status_code}"
             else:
                 outcome["ok"] = "yes"
+        except requests.Timeout:  # the same as the join below running out first
+            outcome["error"] = f"no answer within {timeout:g} s"
         except requests.RequestException as error:
             outcome["error"] = type(error).__name__
 
