@@ -215,6 +215,10 @@ class SyncEngine:
                         identified.append((_identify(stream, record), record))
                         if seen is not None:
                             seen.add(identified[-1][0].key)
+                    except _Unreadable as reject:
+                        rejects.append(reject)
+                        if seen is not None and reject.key is not None:
+                            seen.add(reject.key)  # rejected, not absent: its row stays
                     except RecordRejected as reject:
                         rejects.append(reject)
                 stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
@@ -257,15 +261,28 @@ class SyncEngine:
             return _Applied(received, counts, rejects, response.limits)
 
 
+class _Unreadable(RecordRejected):
+    """A record that cannot be read, with the key read from its text members, if any:
+    in a snapshot it is rejected, not absent, so the row of that key must stay."""
+
+    def __init__(self, record_id: str | None, reason: str, key: tuple[str, ...] | None) -> None:
+        super().__init__(record_id, reason)
+        self.key = key
+
+
 def _identify(stream: Export, record: Any) -> Identity:
     """The record's identity; :class:`RecordRejected` for one that cannot be read or
     identified, whatever the reason, with its id when one can be read."""
     if isinstance(record, UnreadableRecord):
         try:
-            record_id: str | None = stream.identify(record.fields).record_id
+            identity: Identity | None = stream.identify(record.fields)
         except Exception:
-            record_id = None
-        raise RecordRejected(record_id, f"record {record.reason}")
+            identity = None
+        raise _Unreadable(
+            identity.record_id if identity else None,
+            f"record {record.reason}",
+            identity.key if identity else None,
+        )
     try:
         return stream.identify(record)
     except RecordRejected:
