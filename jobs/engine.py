@@ -11,7 +11,7 @@ that breaks off rolls the answer back and the call is made again, within the ret
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
@@ -35,6 +35,8 @@ class KeySink(Protocol):
     """Where the engine puts the key of every record it receives (reconciliation)."""
 
     def add(self, key: tuple[str, ...], /) -> None: ...
+
+    def hold(self, holder: str, /) -> None: ...
 
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
@@ -247,12 +249,14 @@ class SyncEngine:
             is rejected, with its id when one can be read."""
             for record in records:
                 if isinstance(record, UnreadableRecord):
+                    _hold(stream, record.fields, seen)
                     yield record
                     continue
                 try:
                     yield from stream.expand(record)
                 except RecordRejected as reject:
                     rejects.append(reject)
+                    _hold(stream, record, seen)
 
         with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(
@@ -289,6 +293,17 @@ def _identify(stream: Export, record: Any) -> Identity:
         raise
     except Exception as error:  # hashing or reading the id failed in a way no one expected
         raise RecordRejected(None, f"cannot be identified: {_named(error)}") from None
+
+
+def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
+    """A record rejected whole before its rows could be told apart: the rows it holds
+    are kept (by its ``holder_field``, when it names one), never taken as absent."""
+    field = stream.holder_field
+    if seen is None or field is None or not isinstance(record, Mapping):
+        return
+    holder = record.get(field)
+    if isinstance(holder, str) and holder:
+        seen.hold(holder)
 
 
 def _named(error: BaseException) -> str:

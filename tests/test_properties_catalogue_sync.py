@@ -488,5 +488,5 @@ def test_a_hostile_record_in_a_snapshot_keeps_its_stored_row(strategy, data, sma
         accepted_groups = set(expected.accepted)
         kept = [t for t in types_before if t[2] not in accepted_groups]
         now = {t[0]: t for t in sql(pg_url, "SELECT * FROM product_types ORDER BY id")}
-        for row in kept:
-            assert now[row[0]] == row
+        for stored_type in kept:
+            assert now[stored_type[0]] == stored_type

@@ -50,7 +50,7 @@ def test_an_unreadable_balance_row_keeps_its_stored_row(pg, smartup):
 
 
 def test_an_unreadable_group_is_not_marked_gone(pg, smartup):
-    groups = ['{"product_group_id":"%s","state":"A","name":"g"}' % n for n in range(1, 4)]
+    groups = [f'{{"product_group_id":"{n}","state":"A","name":"g"}}' for n in range(1, 4)]
     body = b'{"product_group":[%s]}' % ",".join(groups).encode()
     assert serve(smartup, pg, "product_groups", "groups", body).status == "SUCCESS"
     groups[0] = '{"product_group_id":"1","state":"A","name":"g","x":-Infinity}'
@@ -62,7 +62,7 @@ def test_an_unreadable_group_is_not_marked_gone(pg, smartup):
 
 
 def test_an_unreadable_price_type_is_not_marked_gone(pg, smartup):
-    types = ['{"price_type_id":"%s","code":"C%s","state":"A"}' % (n, n) for n in range(1, 4)]
+    types = [f'{{"price_type_id":"{n}","code":"C{n}","state":"A"}}' for n in range(1, 4)]
     body = b'{"data":[%s]}' % ",".join(types).encode()
     assert serve(smartup, pg, "price_types_v2", "prices", body).status == "SUCCESS"
     types[2] = '{"price_type_id":"3","code":"C3","state":"A","name":NaN}'
