@@ -42,7 +42,7 @@ from jobs.smartup.body import RecordsReader, UnreadableRecord
 from jobs.streams.base import Export
 from jobs.streams.groups import GROUPS
 from jobs.streams.prices import PRICE_TYPES, PRICES
-from jobs.streams.stock import STOCK, WAREHOUSES
+from jobs.streams.stock import WAREHOUSES, Balance
 from jobs.tasks import run_sync
 from tests.conftest import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import (
@@ -169,7 +169,7 @@ KINDS = {
             "stock",
             "stock",
             "balance",
-            STOCK.balance("F"),
+            Balance("F"),
             "stock_balances",
             BALANCE_COLUMNS,
             BALANCE_SPEC,
@@ -185,6 +185,7 @@ KINDS = {
         ),
     )
 }
+NO_BRAKE = 100.0  # a row wrongly taken as absent must go, not be saved by the brake
 SNAPSHOT_KINDS = [name for name, kind in KINDS.items() if kind.snapshot]
 
 
@@ -221,13 +222,17 @@ def body_of(kind: Kind, records: list[Piece]) -> bytes:
     return b'{"limits":{"left_limit_quant":"99"},' + key + b":[" + items + b"]}"
 
 
-def serve_and_sync(sim: SmartUpSimulator, url: str, kind: Kind, body: bytes) -> tuple[Any, Any]:
+def serve_and_sync(
+    sim: SmartUpSimulator, url: str, kind: Kind, body: bytes, *, brake: float = 10.0
+) -> tuple[Any, Any]:
     sim.clear_faults()
     sim.add_fault(kind.endpoint, Fault(status=200, body=body, content_type=JSON), times=10)  # type: ignore[arg-type]
     with capture_logs() as logs:
         outcome = run_sync(
             kind.stream,
-            settings=settings_for(sim, url, sync_streams=(kind.stream,)),
+            settings=settings_for(
+                sim, url, sync_streams=(kind.stream,), sync_max_gone_percent=brake
+            ),
             today=TODAY,
             retry=FAST_RETRY,
         )
@@ -335,13 +340,16 @@ def check_stored(url: str, kind: Kind, accepted: Mapping[str, tuple[Any, Any]]) 
             f"SELECT {', '.join(PRODUCT_TYPE_COLUMNS)}, deleted_at FROM product_types "
             "ORDER BY group_external_id, external_id",
         )
-        listed: dict[str, tuple[Any, ...]] = {}
+        listed: dict[str, list[tuple[Any, ...]]] = {}
         for _, (_, parsed) in accepted.items():
             for child in parsed.children:
-                listed[child[0]] = child
+                listed.setdefault(child[0], []).append(child)
         by_id = {row[0]: row for row in types}
-        for type_id, child in listed.items():
-            assert by_id[type_id][:-1] == child, type_id
+        for type_id, children in listed.items():
+            # A type id two groups list (SmartUp's are unique; a hostile answer's need
+            # not be) is stored as one of them lists it: see the report of issue 17.
+            assert by_id[type_id][:-1] in children, type_id
+            assert by_id[type_id][-1] is None, type_id
 
 
 @pytest.mark.parametrize("strategy", list(KINDS))
@@ -466,13 +474,13 @@ def test_a_hostile_record_in_a_snapshot_keeps_its_stored_row(strategy, data, sma
     first, second, _ = data.draw(two_snapshots(kind))
     sql(pg_url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     first_body = body_of(kind, first)
-    serve_and_sync(smartup, pg_url, kind, first_body)
+    serve_and_sync(smartup, pg_url, kind, first_body, brake=NO_BRAKE)
     before = stored_rows(pg_url, kind)
     types_before = sql(pg_url, "SELECT * FROM product_types ORDER BY id")
 
     second_body = body_of(kind, second)
     expected = expected_outcome(kind, second_body)
-    outcome, rejected = serve_and_sync(smartup, pg_url, kind, second_body)
+    outcome, rejected = serve_and_sync(smartup, pg_url, kind, second_body, brake=NO_BRAKE)
     assert outcome.status == ("PARTIAL" if expected.rejects else "SUCCESS"), outcome.error
     assert sorted(map(repr, rejected)) == sorted(map(repr, expected.rejects))
     assert all(result.gone == 0 for result in outcome.results)
@@ -486,7 +494,10 @@ def test_a_hostile_record_in_a_snapshot_keeps_its_stored_row(strategy, data, sma
     check_stored(pg_url, kind, expected.accepted)
     if kind.children:  # the types of a rejected group stay as they were
         accepted_groups = set(expected.accepted)
-        kept = [t for t in types_before if t[2] not in accepted_groups]
+        claimed = {
+            child[0] for _, parsed in expected.accepted.values() for child in parsed.children
+        }
+        kept = [t for t in types_before if t[2] not in accepted_groups and t[1] not in claimed]
         now = {t[0]: t for t in sql(pg_url, "SELECT * FROM product_types ORDER BY id")}
         for stored_type in kept:
             assert now[stored_type[0]] == stored_type
