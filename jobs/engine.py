@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from jobs.loader import LoadCounts, Loader
 from jobs.progress import NO_PROGRESS, Progress
-from jobs.records import Identity, ParsedRecord, RecordRejected
+from jobs.records import Identity, ParsedRecord, RecordRejected, storable_text
 from jobs.smartup import (
     ExportRequest,
     RetryBudget,
@@ -302,7 +302,7 @@ def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
     if seen is None or field is None or not isinstance(record, Mapping):
         return
     holder = record.get(field)
-    if isinstance(holder, str) and holder:
+    if isinstance(holder, str) and holder and storable_text(holder):  # else no row has it
         seen.hold(holder)
 
 

@@ -101,3 +101,31 @@ def test_a_price_entry_rejected_whole_keeps_its_products_prices(pg, smartup, hos
     third = serve(smartup, pg, "prices", "prices", b'{"inventory":[%s]}' % entries[0].encode())
     assert next(r for r in third.results if r.stream == "prices").gone == 2
     assert [p.product_code for p in ProductPrice.select()] == ["P1"]
+
+
+@pytest.mark.parametrize("name", [b'"\\u0000"', b'"\xff\xfe"', b'"\\ud800x"'])
+def test_a_price_type_named_by_text_no_row_can_hold_is_rejected_and_the_run_ends(pg, smartup, name):
+    # no id, no code: the reject is named by the name, which the run's row must hold
+    body = b'{"data":[{"price_type_id":"1","code":"C","state":"A"},{"name":%s}]}' % name
+    outcome = serve(smartup, pg, "price_types_v2", "prices", body)
+    assert outcome.status == "PARTIAL", outcome.error
+    [reject] = outcome.results[0].rejects
+    assert reject["reason"] == "no price_type_id and no code" and reject["id"]
+    assert "\x00" not in reject["id"] and reject["id"].encode("utf-8")
+    assert PriceType.select().count() == 1
+
+
+@pytest.mark.parametrize("code", [b'"P\\u0000"', b'"P\xff"'])
+def test_a_price_entry_named_by_text_no_row_can_hold_is_rejected_and_the_run_ends(
+    pg, smartup, code
+):
+    body = b'{"inventory":[%s,{"inventory_code":%s,"price_type":7}]}' % (
+        (PRICES % (1, 1)).encode(),
+        code,
+    )
+    outcome = serve(smartup, pg, "prices", "prices", body)
+    assert outcome.status == "PARTIAL", outcome.error
+    prices = next(r for r in outcome.results if r.stream == "prices")
+    [reject] = prices.rejects
+    assert reject["id"] and "\x00" not in reject["id"] and reject["id"].encode("utf-8")
+    assert [p.product_code for p in ProductPrice.select()] == ["P1"]
