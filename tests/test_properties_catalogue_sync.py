@@ -353,7 +353,7 @@ def check_stored(url: str, kind: Kind, accepted: Mapping[str, tuple[Any, Any]]) 
 
 
 @pytest.mark.parametrize("strategy", list(KINDS))
-@examples(6, 120)
+@examples(6, 60)
 @given(data=st.data())
 def test_any_catalogue_answer_is_applied_record_by_record(strategy, data, smartup, pg_url):
     kind = KINDS[strategy]
@@ -467,7 +467,7 @@ def two_snapshots(draw: Any, kind: Kind) -> tuple[list[Piece], list[Piece], list
 
 
 @pytest.mark.parametrize("strategy", SNAPSHOT_KINDS)
-@examples(6, 120)
+@examples(6, 60)
 @given(data=st.data())
 def test_a_hostile_record_in_a_snapshot_keeps_its_stored_row(strategy, data, smartup, pg_url):
     kind = KINDS[strategy]
