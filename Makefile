@@ -26,7 +26,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-# make test without the slow tests (make dev stopped by Ctrl-C, the README's runnable blocks)
+# make test without the tests marked slow (real workers, scheduler, dashboard, make dev,
+# pip install, outages, the README's runnable blocks); README "Development" says how long
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
 

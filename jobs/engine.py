@@ -138,7 +138,7 @@ class SyncEngine:
             try:
                 if number and limits_spent(last_limits):
                     raise SmartUpQuotaSpent(stream.name)  # the last answer used the last one
-                applied = self._apply_with_retries(export, request, number, sink)
+                applied = self._apply_with_retries(stream.name, export, request, number, sink)
             except SmartUpError as error:
                 if export.optional and not isinstance(error, SmartUpQuotaSpent):
                     result.skipped.append(export.name)
@@ -172,6 +172,7 @@ class SyncEngine:
 
     def _apply_with_retries(
         self,
+        stream_name: str,
         stream: Export,
         request: ExportRequest,
         number: int,
@@ -182,7 +183,7 @@ class SyncEngine:
         while True:
             self.progress.request(number)
             try:
-                return self._apply(stream, request, seen, budget)
+                return self._apply(stream_name, stream, request, seen, budget)
             except SmartUpError as error:
                 wait = next(waits, None) if error.retryable else None
                 if wait is None:
@@ -196,8 +197,15 @@ class SyncEngine:
                 time.sleep(wait)
 
     def _apply(
-        self, stream: Export, request: ExportRequest, seen: KeySink | None, budget: RetryBudget
+        self,
+        stream_name: str,
+        stream: Export,
+        request: ExportRequest,
+        seen: KeySink | None,
+        budget: RetryBudget,
     ) -> _Applied:
+        """Load one answer of ``stream`` (an export of the stream ``stream_name``, the
+        name its change is announced by)."""
         rejects: list[RecordRejected] = []
         received = 0
 
@@ -260,7 +268,7 @@ class SyncEngine:
 
         with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(
-                stream.target, parsed(expanded(response.records())), stream=stream.name
+                stream.target, parsed(expanded(response.records())), stream=stream_name
             )
             return _Applied(received, counts, rejects, response.limits)
 

@@ -23,10 +23,11 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from jobs.health import SCHEDULER_KEY, STALE_INTERVALS
 from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
 from jobs.models import SyncRun, open_database
+from jobs.plan import plan_for
 from jobs.registered_plan import registered_plan
 from jobs.runs import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
-from jobs.state import all_states, quota_today
+from jobs.state import all_states, day_range_limits, limits_seen, quota_today
 from jobs.streams import declared, default_streams, enabled_streams
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.scheduler)
@@ -50,7 +51,8 @@ def sync_overview(
     else ``REDIS_URL``) gives the queue part; without it, or when it cannot be reached,
     the database part is still returned, with ``redis_error`` saying why. The plan shown
     is the one the scheduler registered (:mod:`jobs.registered_plan`), not one made from
-    this process's environment. Opens (and closes) its own database connection.
+    this process's environment (before the first registration: the one ``settings`` make,
+    when given, else none). Opens (and closes) its own database connection.
     """
     now = now or datetime.now(UTC)
     if database_url is None:
@@ -60,7 +62,7 @@ def sync_overview(
     secrets = settings.secrets if settings is not None else _url_secrets(database_url)
     db = open_database(database_url)
     try:
-        plan = registered_plan()
+        plan = registered_plan() or _plan_of(settings)
     finally:
         db.close()
     kinds_shown = _kinds_shown(plan, settings)
@@ -125,6 +127,16 @@ def sync_overview(
         "queues": queues,
         "redis_error": redis_error,
     }
+
+
+def _plan_of(settings: Settings | None) -> dict[str, dict[str, Any]]:
+    """Before any scheduler registered a plan: the one ``settings`` (the worker's own,
+    never the web app's environment) make from the quotas seen; else none."""
+    if settings is None:
+        return {}
+    plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
+    extra = {"timezone": settings.smartup_timezone, "registered_at": None}
+    return {name: {**stream_plan.as_dict(), **extra} for name, stream_plan in plan.items()}
 
 
 def _kinds_shown(plan: dict[str, dict[str, Any]], settings: Settings | None) -> tuple[str, ...]:

@@ -57,10 +57,19 @@ from jobs.simulator import (
     generate_warehouses,
 )
 from jobs.streams import declared_names
-from tests.conftest import PASSWORD, TODAY, USER, settings_for
-from tests.test_catalogue import coded_price_types
-from tests.test_outages import PrivateCluster, PrivateRedis, Proc, scheduler, worker
-from tests.test_queue import env_for
+from tests.helpers import (
+    PASSWORD,
+    TODAY,
+    USER,
+    PrivateCluster,
+    PrivateRedis,
+    Proc,
+    coded_price_types,
+    env_for,
+    settings_for,
+)
+from tests.helpers import scheduler_process as scheduler
+from tests.helpers import worker_process as worker
 
 ACTIONS = {  # action: weight; before each, most often a slow answer and a click, so that
     "kill_worker": 3,  # the action hits a run in progress

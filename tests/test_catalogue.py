@@ -29,14 +29,13 @@ from jobs.simulator import (
     SmartUpSimulator,
     generate_groups,
     generate_orders,
-    generate_price_types,
     generate_prices,
     generate_products,
     generate_stock,
     generate_warehouses,
 )
 from jobs.tasks import RunOutcome, run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, coded_price_types, settings_for
 
 EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
 CATALOGUE_TABLES = (
@@ -48,16 +47,6 @@ CATALOGUE_TABLES = (
     "warehouses",
     "stock_balances",
 )
-
-
-def coded_price_types() -> list[dict[str, Any]]:
-    """The generated price types, every active one given a code (prices name types by
-    code; a type without one cannot be told apart in the prices export)."""
-    types = generate_price_types()
-    for number, price_type in enumerate(types, start=1):
-        if not price_type.get("code") and price_type.get("state") == "A":
-            price_type["code"] = f"PRCT:{number}"
-    return types
 
 
 @pytest.fixture

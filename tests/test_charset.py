@@ -20,7 +20,7 @@ from jobs.simulator import PRODUCTS_PATH, Fault, SmartUpSimulator
 from jobs.simulator.catalogue import generate_orders, generate_products
 from jobs.smartup.body import BodyProblem, RecordsReader
 from jobs.smartup.client import declared_charset
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 DOCUMENT: dict[str, Any] = {
     "inventory": [

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from jobs.models import open_database
-from tests.conftest import PASSWORD, USER
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import PASSWORD, ROOT, USER
 
 
 def run_cli(

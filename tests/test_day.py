@@ -24,7 +24,7 @@ from jobs.plan import plan_for
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from jobs.state import advance_watermark, mark_sweep, quota_today, stream_state
 from jobs.tasks import SKIPPED, RunOutcome, run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from jobs.scheduler import periodic_jobs
 from jobs.settings import Settings, load_settings
 from jobs.streams import Stream, declare, undeclare
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER
+from tests.helpers import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER
 
 
 class Widget(BaseModel):

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,25 +25,13 @@ from redis import Redis
 from rq import Worker
 
 from jobs.models import SyncRun, open_database
-from tests.conftest import REDIS_URL
+from tests.helpers import REDIS_URL, ROOT, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 STOP_BOUND_SECONDS = 10  # what the README promises for Ctrl-C
 MARK = "SMARTUP_DEV_TEST_MARK"
 T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout} s, still no {what}")
-        time.sleep(0.1)
 
 
 def marked(mark: str) -> list[psutil.Process]:
@@ -114,7 +101,7 @@ class DevProcess:
             wait_for(
                 lambda: not marked(self.mark),
                 timeout=STOP_BOUND_SECONDS,
-                what="end of every process make dev started",
+                what="every process make dev started to end",
             )
         except AssertionError as error:
             raise AssertionError(
@@ -148,7 +135,7 @@ def test_ctrl_c_during_a_sync_stops_everything_and_leaves_nothing_running(
     worker stays listed on the queues for the next ``make dev`` to share them with."""
     dev = DevProcess(tmp_path, database, "--products", "60000", "--orders", "50")
     try:
-        wait_for(lambda: running_runs(database), timeout=180, what="RUNNING run")
+        wait_for(lambda: running_runs(database), timeout=180, what="a RUNNING run")
         dev.ctrl_c()
         dev.assert_stops_whole()
     finally:
@@ -183,9 +170,9 @@ def test_ctrl_c_stops_children_that_ignore_sigterm_and_their_own_sessions(
     )
     dev = DevProcess(tmp_path, database, "--procfile", str(procfile), "worker", "scheduler", "slow")
     try:
-        wait_for(grandchild_pid.exists, timeout=120, what="slow process's grandchild")
-        wait_for(lambda: Worker.all(connection=redis), timeout=60, what="worker registered")
-        pid = int(wait_for(grandchild_pid.read_text, timeout=5, what="grandchild's pid"))
+        wait_for(grandchild_pid.exists, timeout=120, what="the slow process's grandchild")
+        wait_for(lambda: Worker.all(connection=redis), timeout=60, what="a worker to register")
+        pid = int(wait_for(grandchild_pid.read_text, timeout=5, what="the grandchild's pid"))
         assert psutil.pid_exists(pid)
         dev.ctrl_c()
         dev.assert_stops_whole()

@@ -21,8 +21,7 @@ from redis import Redis
 from rq.job import Job
 
 from jobs.queueing import ORDERS_QUEUE
-from tests.conftest import REDIS_URL
-from tests.test_queue import ROOT
+from tests.helpers import REDIS_URL, ROOT
 
 pytestmark = pytest.mark.slow
 LEFT_OUT = (".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".demo", ".dev")

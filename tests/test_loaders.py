@@ -11,7 +11,7 @@ import psycopg2
 
 from jobs.models import Order, OrderItem, Product, open_database
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
+from tests.helpers import FAST_RETRY, TODAY, settings_for
 
 SKIP = {"id", "first_synced_at", "last_synced_at", "order", "order_id", "product", "product_id"}
 

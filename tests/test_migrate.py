@@ -5,23 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
 import psycopg2
 
 from jobs.migrate import MIGRATIONS_DIR
-from tests.conftest import PG_URL_BASE, _admin
+from tests.helpers import PG_URL_BASE, ROOT, admin_sql
 
 ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.py"))
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_two_migrations_started_at_once_both_succeed_and_the_schema_exists_once():
     name = f"smartup_test_migrate_{os.getpid()}"
-    _admin(f"DROP DATABASE IF EXISTS {name}")
-    _admin(f"CREATE DATABASE {name}")
+    admin_sql(f"DROP DATABASE IF EXISTS {name}")
+    admin_sql(f"CREATE DATABASE {name}")
     try:
         env = {**os.environ, "DATABASE_URL": f"{PG_URL_BASE}/{name}"}
         runs = [
@@ -59,7 +56,7 @@ def test_two_migrations_started_at_once_both_succeed_and_the_schema_exists_once(
             assert cursor.fetchone()[0] == 4
         connection.close()
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_the_same_migrations_work_on_sqlite(tmp_path):
@@ -79,7 +76,7 @@ def test_the_same_migrations_work_on_sqlite(tmp_path):
 
 def test_a_missing_database_gets_one_line_naming_it_with_createdb_and_exit_1():
     name = f"smartup_test_missing_{os.getpid()}"
-    _admin(f"DROP DATABASE IF EXISTS {name}")
+    admin_sql(f"DROP DATABASE IF EXISTS {name}")
     result = subprocess.run(
         [sys.executable, "migrate.py"],
         cwd=ROOT,

@@ -1,7 +1,10 @@
 """Every change announced: ``NOTIFY smartup_sync`` once per committed answer that changed
 anything (and once per reconciliation that marked rows gone or revived them), never for
 an unchanged re-sync or a rolled-back answer; ``last_synced_at`` moves only on the rows
-that changed, so the README's cursor query finds exactly them."""
+that changed, so the README's cursor query finds exactly them. Every export of a stream
+(the warehouses and balances of ``stock``, the price types and prices of ``prices``) is
+announced by the stream's name; a stock snapshot that deleted rows says how many as
+``gone``."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import json
 import select
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import psycopg2
@@ -17,9 +22,17 @@ import pytest
 from jobs.announce import CHANNEL
 from jobs.models import open_database
 from jobs.simulator import Fault
+from jobs.streams import declared_names
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
-from tests.test_readme_queries import readme_queries
+from tests.helpers import (
+    EVERY_STREAM,
+    FAST_RETRY,
+    TODAY,
+    fill,
+    readme_queries,
+    settings_for,
+    whole_shop,
+)
 
 
 class Listener:
@@ -180,3 +193,89 @@ def test_reconciliation_announces_gone_and_revived_rows_once(pg, simulator, list
         }
     ]
     assert [row[1] for row in changed_since(pg, cursor)] == [removed[0]["product_id"]]
+
+
+def test_prices_and_stock_answers_are_announced_by_stream_and_a_snapshot_announces_deletions(
+    pg, listener
+):
+    with whole_shop() as shop:
+        fill(shop, pg)
+        assert {heard["stream"] for heard in listener.heard()} == set(declared_names())
+
+        again = sync(shop, pg, "stock", **EVERY_STREAM)
+        assert again.status == "SUCCESS" and listener.heard() == []  # the same snapshot
+
+        # one balance row changes: the stock answer is announced as "stock"
+        changed, removed = [b for b in shop.stock["F"] if b["batch_number"]][:2]
+        shop.set_stock_quantity(
+            changed["warehouse_code"],
+            changed["product_id"],
+            "12345",
+            batch_number=changed["batch_number"],
+        )
+        third = sync(shop, pg, "stock", **EVERY_STREAM)
+        assert listener.heard() == [
+            {
+                "stream": "stock",
+                "run_id": third.run_id,
+                "inserted": 0,
+                "updated": 1,
+                "gone": 0,
+                "revived": 0,
+            }
+        ]
+
+        # one row leaves the snapshot: deleted, and announced once, as gone
+        stock_of = partial(stock_by_place, pg, removed["product_id"])
+        before = stock_of()
+        shop.remove_stock_row(
+            removed["warehouse_code"], removed["product_id"], batch_number=removed["batch_number"]
+        )
+        fourth = sync(shop, pg, "stock", **EVERY_STREAM)
+        assert fourth.status == "SUCCESS"
+        assert listener.heard() == [
+            {
+                "stream": "stock",
+                "run_id": fourth.run_id,
+                "inserted": 0,
+                "updated": 0,
+                "gone": 1,
+                "revived": 0,
+            }
+        ]
+        place = (removed["warehouse_code"], "F")
+        after = stock_of()
+        assert after.get(place, Decimal(0)) == before[place] - Decimal(removed["quantity"])
+        assert {k: v for k, v in after.items() if k != place} == {
+            k: v for k, v in before.items() if k != place
+        }
+
+        # one price changes: the prices answer is announced as "prices"
+        prices = shop.prices
+        entry = next(e for e in prices if e["inventory_code"] and e["price_type"])
+        entry["price_type"][0]["price"] = "7777.5"
+        shop.set_prices(prices)
+        fifth = sync(shop, pg, "prices", **EVERY_STREAM)
+        assert listener.heard() == [
+            {
+                "stream": "prices",
+                "run_id": fifth.run_id,
+                "inserted": 0,
+                "updated": 1,
+                "gone": 0,
+                "revived": 0,
+            }
+        ]
+
+
+def stock_by_place(url: str, product_external_id: str) -> dict[tuple[str, str], Decimal]:
+    """The README's "one product's stock per warehouse", by (warehouse code, condition)."""
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as db:
+            db.execute("SELECT id FROM products WHERE external_id = %s", (product_external_id,))
+            [(product_id,)] = db.fetchall()
+            db.execute(readme_queries()["product_stock_per_warehouse"], {"product_id": product_id})
+            return {(row[1], row[3]): row[4] for row in db.fetchall()}
+    finally:
+        connection.close()

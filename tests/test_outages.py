@@ -10,19 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
 from redis import Redis
 from rq import Queue, Worker
@@ -30,131 +25,29 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 import jobs.queueing
-from jobs.migrate import apply_migrations
 from jobs.models import Product, open_database
 from jobs.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
 from jobs.simulator import Fault
-from tests.conftest import REDIS_URL, settings_for
-from tests.test_queue import ROOT, CuttableProxy, env_for, runs, wait_for
+from tests.helpers import (
+    PG_BIN,
+    PG_PORT,
+    REDIS_URL,
+    ROOT,
+    CuttableProxy,
+    PrivateCluster,
+    PrivateRedis,
+    Proc,
+    env_for,
+    port_is_free,
+    runs,
+    scheduler_process,
+    settings_for,
+    wait_for,
+    worker_process,
+)
 
-REDIS_PORTS = range(6391, 6400)  # this suite's private Redis servers
-PG_PORT = int(os.environ.get("TEST_PRIVATE_PG_PORT", "5491"))
 SCHEDULER_LOCK = f"rq:scheduler-lock:{PRODUCTS_QUEUE}"
 REGISTRATIONS = "rq:scheduler:scheduled_jobs"
-
-
-class Proc:
-    """A process whose output is read as it comes (so a test can wait for a log line)."""
-
-    def __init__(self, command: list[str], environ: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.append(line)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def events(self, event: str) -> list[str]:
-        return [line for line in self.lines if f'"event": "{event}"' in line]
-
-    def stop(self) -> str:
-        if self.alive():
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.popen.wait(timeout=30)
-        self._reader.join(timeout=10)
-        return self.output
-
-    def kill_tree(self) -> None:
-        """SIGKILL the process and its children (work horse, RQ scheduler), as a platform
-        kills a container."""
-        children = subprocess.run(
-            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True
-        ).stdout.split()
-        for pid in [self.pid, *map(int, children)]:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.popen.wait(timeout=30)
-
-
-def worker(environ: dict[str, str]) -> Proc:
-    return Proc([sys.executable, "-m", "jobs", "worker"], environ)
-
-
-def scheduler(environ: dict[str, str]) -> Proc:
-    return Proc([sys.executable, "schedule.py"], environ)
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, that keeps nothing across a restart."""
-
-    def __init__(self) -> None:
-        self.port = next(port for port in REDIS_PORTS if _port_is_free(port))
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url)
-        wait_for(lambda: _pings(client), timeout=30, what="the private Redis to start")
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        self.process = None
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _pings(client: Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
 
 
 @pytest.fixture
@@ -177,7 +70,8 @@ def movable(job: Job, connection: Redis) -> bool:
     return status in ("started", "finished")
 
 
-def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
+@pytest.mark.slow
+def test_a_retry_whose_scheduler_holder_was_killed_still_runs_after_its_due_time(
     pg, simulator, redis, monkeypatch
 ):
     monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [15, 15])
@@ -189,7 +83,7 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
         SYNC_INTERVAL_SECONDS="86400",
     )
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
-    holder = worker(environ)
+    holder = worker_process(environ)
     others: list[Proc] = []
     try:
         wait_for(lambda: redis.get(SCHEDULER_LOCK), timeout=60, what="the scheduler lock")
@@ -199,7 +93,7 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
         assert redis.get(SCHEDULER_LOCK)  # still held, by a dead worker
         due = ScheduledJobRegistry(PRODUCTS_QUEUE, connection=redis).get_scheduled_time(job)
         proxy.restore()
-        others = [worker(environ), scheduler(environ)]
+        others = [worker_process(environ), scheduler_process(environ)]
 
         while datetime.now(UTC) < due:  # the web app keeps asking meanwhile
             again = enqueue_sync("products", settings=settings)
@@ -208,11 +102,11 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
         wait_for(
             lambda: job.get_status(refresh=True) == "finished",
             timeout=120,
-            what="the retry to run",
+            what=f"the retry due at {due:%H:%M:%S} to run (RQ's scheduler lock is a dead "
+            "worker's: only our scheduler's move of overdue retries can start it)",
         )
         job.refresh()
-        assert job.ended_at is not None
-        assert job.ended_at - due < timedelta(seconds=60), job.ended_at - due
+        assert job.started_at is not None and job.started_at >= due, (job.started_at, due)
         again = enqueue_sync("products", settings=settings)  # a new one, that runs
         assert again.id != job.id
         wait_for(lambda: again.get_status(refresh=True) == "finished", timeout=60, what="a new run")
@@ -227,6 +121,7 @@ def test_a_retry_whose_scheduler_holder_was_killed_runs_within_a_minute(
     ], outputs
 
 
+@pytest.mark.slow
 def test_the_scheduler_moves_overdue_retries_of_our_queues(pg, simulator, redis):
     queue = Queue(PRODUCTS_QUEUE, connection=redis)
     now = datetime.now(UTC)
@@ -272,12 +167,13 @@ def test_enqueue_sync_returns_only_a_job_something_will_move(pg, simulator, redi
     assert fresh.id != replaced.id and queue.job_ids == [fresh.id]
 
 
+@pytest.mark.slow
 def test_redis_stopped_for_20_seconds_during_a_run(pg, simulator, private_redis):
     private_redis.start()
     connection = Redis.from_url(private_redis.url)
     simulator.add_fault("products", Fault(delay=15.0))  # the run outlasts most of the outage
     environ = env_for(simulator, pg, REDIS_URL=private_redis.url, SYNC_INTERVAL_SECONDS="86400")
-    processes = [scheduler(environ), worker(environ), worker(environ)]
+    processes = [scheduler_process(environ), worker_process(environ), worker_process(environ)]
     try:
         # the scheduler queues a products and an orders sync at once; orders is quick
         [busy] = wait_for(
@@ -336,9 +232,10 @@ def _pids(lines: list[str]) -> list[int]:
     return [int(match.group(1)) for line in lines if (match := re.search(r'"pid": (\d+)', line))]
 
 
+@pytest.mark.slow
 def test_a_worker_started_while_redis_is_down_serves_when_it_comes_up(pg, simulator, private_redis):
     environ = env_for(simulator, pg, REDIS_URL=private_redis.url)
-    process = worker(environ)
+    process = worker_process(environ)
     try:
         wait_for(lambda: process.events("worker.redis.down"), timeout=60, what="the wait")
         time.sleep(3)  # waiting, not exiting
@@ -363,6 +260,7 @@ def test_a_worker_started_while_redis_is_down_serves_when_it_comes_up(pg, simula
     assert [(r.run_type, r.status) for r in runs(pg)] == [("products", "SUCCESS")]
 
 
+@pytest.mark.slow
 def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
     pg, simulator, redis, monkeypatch
 ):
@@ -370,7 +268,7 @@ def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
     simulator.add_fault("products", Fault(delay=30.0))
     job = enqueue_sync("products", settings=settings_for(simulator, pg, redis_url=REDIS_URL))
     environ = env_for(simulator, pg)
-    first = worker(environ)
+    first = worker_process(environ)
     try:
         wait_for(lambda: [r for r in runs(pg) if r.status == "RUNNING"], timeout=60, what="a run")
         first.kill_tree()
@@ -397,85 +295,13 @@ def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
     ], done.stdout
 
 
-# --- a private PostgreSQL cluster, so that a test may restart it -----------------------
-
-PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
-
-
-def _as_postgres_user() -> list[str]:
-    """initdb and postgres refuse to run as root: run them as ``postgres`` then."""
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-class PrivateCluster:
-    def __init__(self, directory: Path, port: int) -> None:
-        assert PG_BIN is not None
-        self.bin: Path = PG_BIN
-        self.directory, self.port = directory, port
-        self.data = directory / "data"
-        self.url = f"postgresql://postgres@127.0.0.1:{port}/smartup"
-
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            [
-                *_as_postgres_user(),
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.directory / "log"),
-                "-w",
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def create(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres")
-        subprocess.run(
-            [*_as_postgres_user(), str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
-        self._pg_ctl("-o", options, "start")
-        admin = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("CREATE DATABASE smartup")
-        admin.close()
-        apply_migrations(self.url)
-
-    def restart_immediately(self) -> None:
-        self._pg_ctl("-m", "immediate", "restart")
-
-    def destroy(self) -> None:
-        subprocess.run(
-            [
-                *_as_postgres_user(),
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            timeout=120,
-        )
-
-
 @pytest.fixture
 def private_cluster() -> Iterator[PrivateCluster]:
     if PG_BIN is None or not (PG_BIN / "initdb").exists():
         pytest.skip("initdb is not installed (/usr/lib/postgresql/*/bin): no private cluster")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: initdb refuses to run as root")
-    if not _port_is_free(PG_PORT):
+    if not port_is_free(PG_PORT):
         pytest.skip(f"port {PG_PORT} is taken (set TEST_PRIVATE_PG_PORT)")
     directory = Path(tempfile.mkdtemp(prefix="smartup-test-pg-"))  # reachable by postgres
     cluster = PrivateCluster(directory, PG_PORT)
@@ -487,13 +313,14 @@ def private_cluster() -> Iterator[PrivateCluster]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_postgres_restarted_in_immediate_mode_mid_run(
     private_cluster, simulator, redis, monkeypatch
 ):
     monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [3, 3])
     simulator.add_fault("products", Fault(delay=8.0), times=1)
     url = private_cluster.url
-    process = worker(env_for(simulator, url))
+    process = worker_process(env_for(simulator, url))
     try:
         job = enqueue_sync("products", settings=settings_for(simulator, url, redis_url=REDIS_URL))
         wait_for(lambda: [r for r in runs(url) if r.status == "RUNNING"], timeout=60, what="a run")

@@ -3,9 +3,7 @@ it again while the wait lasts."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -13,17 +11,12 @@ from structlog.testing import capture_logs
 
 from jobs.logs import configure_logging
 from jobs.patient_redis import PatientRetry, give_up, redis_address
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.helpers import free_port, wait_for
 
 
 def test_the_wait_names_the_redis_and_is_said_again_while_it_lasts():
     configure_logging()  # before capture_logs, which it would undo
-    url = f"redis://:hunter22secret@127.0.0.1:{_free_port()}/7"
+    url = f"redis://:hunter22secret@127.0.0.1:{free_port()}/7"
     where = redis_address(url)
     assert "hunter22secret" not in where and where.endswith("/7")
     retry = PatientRetry(process="worker", redis=where, cap_seconds=0.05, still_down_every=0.3)
@@ -39,13 +32,15 @@ def test_the_wait_names_the_redis_and_is_said_again_while_it_lasts():
     with capture_logs() as logs:
         waiting = threading.Thread(target=wait)
         waiting.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if sum(e["event"] == "worker.redis.still_down" for e in logs) >= 2:
-                break
-            time.sleep(0.05)
-        give_up(connection)
-        waiting.join(timeout=30)
+        try:
+            wait_for(
+                lambda: sum(e["event"] == "worker.redis.still_down" for e in logs) >= 2,
+                timeout=30,
+                what="the wait for Redis to be said again twice",
+            )
+        finally:
+            give_up(connection)
+            waiting.join(timeout=30)
     assert not waiting.is_alive()
     assert isinstance(outcome[0], RedisConnectionError)
     events = [e for e in logs if e["event"].startswith("worker.redis.")]

@@ -25,6 +25,7 @@ from jobs.streams import STREAMS, date_windows
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 
+EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "defaults, one filial": {"interval_seconds": 600, "filials": 1, "days_back": 7},
     "3 filials x 30 days x 60 s": {"interval_seconds": 60, "filials": 3, "days_back": 30},
@@ -37,6 +38,93 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# -- the planner against numbers worked out by hand ----------------------------------------
+#
+# Common to every case: a day is 86400 s; a pool's reserve is ceil(quota x 20 %); a run of a
+# stream every I seconds is ceil(86400 / I) runs a day; a sweep (once a day, SYNC_SWEEP_SECONDS
+# 86400) costs only what it asks beyond an incremental run. The planner looks for the
+# shortest interval ("floor") at which the pool's day fits; a stream asked slower keeps its
+# own cadence.
+#
+# A. defaults, one filial (interval 600 s, 7 days back):
+#    reference pool (products): quota 100, reserve 20, budget 80. Products: 1 request a run,
+#    a sweep is 1 too (the whole catalogue). 86400 / 600 = 144 runs > 80, so the floor:
+#    ceil(86400 / I) <= 80 => I >= 86400 / 80 = 1080 (1079 s would be ceil(80.07) = 81 runs).
+#    products: 1080 s, 80 requests a day.
+#    documents pool (orders): quota 500, reserve 100, budget 400. Orders: 1 filial x 1 window
+#    of 3 days = 1 a run; a sweep of 7 days is ceil(7 / 7) = 1 window, nothing extra.
+#    144 runs x 1 = 144 <= 400: orders keep 600 s, 144 a day.
+# B. 3 filials, 30 days back, interval 60 s:
+#    orders: a run is 3 filials x 1 window = 3; a sweep 3 x ceil(30 / 7) = 3 x 5 = 15, that is
+#    12 beyond a run. One sweep a day (12) is set aside first: 400 - 12 = 388 for the runs.
+#    3 x ceil(86400 / I) <= 388 => ceil(86400 / I) <= 129 => I >= 86400 / 129 = 669.8: 670 s
+#    (669 s: ceil(129.1) = 130 runs, 390 > 388). A day: 129 runs x 3 + 1 sweep x 12 = 399.
+#    products: as in A (1 request a run, whatever the filials): 1080 s, 80 a day.
+# C. SmartUp says the reference quota is 20 (defaults otherwise):
+#    reserve ceil(20 x 0.2) = 4, budget 16: ceil(86400 / I) <= 16 => I >= 5400 s (5399 s
+#    would be 17 runs). products: 5400 s, 16 a day. Orders as in A: 600 s, 144.
+# D. every stream enabled, defaults otherwise:
+#    reference pool, budget 80, of which 1 a day is stock's warehouses: 79 for the runs of
+#    products (asked 600 s, 1 a run), prices (asked 3600 s, 2 a run) and groups (asked
+#    21600 s, 1 a run). Below a floor of 3600 s, prices and groups keep their cadence:
+#    prices 24 x 2 = 48, groups 4 x 1 = 4, leaving 79 - 52 = 27 for products:
+#    ceil(86400 / I) <= 27 => I >= 3200 s (3199 s: 28 runs). The pool: 27 + 48 + 4 + 1 = 80.
+#    documents pool, budget 400: orders 144 (as in A) and stock (1 filial x 1 condition = 1 a
+#    run) every 600 s, 144: 288 <= 400, both at 600 s.
+BY_HAND: dict[str, tuple[dict[str, Any], dict[str, tuple[int, int]], dict[str, int]]] = {
+    # case: (plan_day's arguments beyond the defaults, {stream: (interval used, requests a
+    # day)}, {pool: requests a day})
+    "A. defaults, one filial": (
+        {},
+        {"products": (1080, 80), "orders": (600, 144)},
+        {"reference": 80, "documents": 144},
+    ),
+    "B. 3 filials x 30 days x 60 s": (
+        {"interval_seconds": 60, "filials": 3, "days_back": 30},
+        {"products": (1080, 80), "orders": (670, 399)},
+        {"reference": 80, "documents": 399},
+    ),
+    "C. a reference quota of 20": (
+        {"limits_seen": {"reference": 20}},
+        {"products": (5400, 16), "orders": (600, 144)},
+        {"reference": 16, "documents": 144},
+    ),
+    "D. every stream enabled": (
+        {
+            "streams": [
+                STREAMS[name] for name in ("products", "orders", "groups", "prices", "stock")
+            ]
+        },
+        {
+            "products": (3200, 27),
+            "orders": (600, 144),
+            "groups": (21600, 4),
+            "prices": (3600, 48),
+            "stock": (600, 144),
+        },
+        {"reference": 80, "documents": 288},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BY_HAND))
+def test_the_plan_matches_the_numbers_worked_out_by_hand(case):
+    arguments, streams, pools = BY_HAND[case]
+    defaults: dict[str, Any] = {
+        "interval_seconds": 600,
+        "filials": 1,
+        "days_back": 7,
+        "sweep_seconds": DAY_SECONDS,
+        "reserve_percent": 20,
+    }
+    day = plan_day(**{**defaults, **arguments})
+    assert {
+        name: (plan.interval_used, plan.requests_per_day) for name, plan in day.items()
+    } == streams
+    assert {name: pool.requests_per_day for name, pool in day.pools.items()} == pools
+    assert all(pool.fits for pool in day.pools.values())
+
+
 @pytest.mark.parametrize("name", list(CONFIGURATIONS))
 @pytest.mark.parametrize("reserve_percent", [0, 20, 50, 90])
 @pytest.mark.parametrize("sweep_seconds", [3600, 6 * 3600, DAY_SECONDS, 7 * DAY_SECONDS])
@@ -45,15 +133,9 @@ def test_the_plan_never_exceeds_quota_minus_reserve(name, reserve_percent, sweep
         **CONFIGURATIONS[name], sweep_seconds=sweep_seconds, reserve_percent=reserve_percent
     )
     for plan in plans.values():
-        # count the periodic requests of one company day from the interval itself
-        runs = math.ceil(DAY_SECONDS / plan.interval_used)
         assert plan.sweep_used >= sweep_seconds
-        sweeps = min(runs, math.ceil(DAY_SECONDS / plan.sweep_used))
-        spent = runs * plan.requests_per_run + sweeps * max(
-            plan.requests_per_sweep - plan.requests_per_run, 0
-        )
         assert plan.fits, plan
-        assert spent == plan.requests_per_day <= plan.quota - plan.reserve
+        assert plan.requests_per_day <= plan.quota - plan.reserve
         assert plan.interval_used >= plan.interval_asked
         # as fresh as the quota allows: one second less would not fit (unless asked for)
         if plan.interval_used > plan.interval_asked:
@@ -288,8 +370,6 @@ def test_a_body_nested_past_what_json_reads_states_no_refusal():
 
 # -- every stream enabled: the plan shares each quota pool -------------------------------
 
-EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
-
 
 @pytest.mark.parametrize("name", list(CONFIGURATIONS))
 @pytest.mark.parametrize("reserve_percent", [0, 20, 50])
@@ -305,18 +385,11 @@ def test_with_every_stream_enabled_no_pool_is_exceeded(name, reserve_percent, sw
     assert set(day) == set(EVERY_STREAM)
     assert {p.pool for p in day.values()} == {"reference", "documents"}
     for pool in day.pools.values():
-        # count the pool's periodic requests of one company day from the intervals
-        spent = 0
-        for plan in day.values():
-            if plan.pool != pool.name:
-                continue
-            runs = math.ceil(DAY_SECONDS / plan.interval_used)
-            sweeps = min(runs, math.ceil(DAY_SECONDS / plan.sweep_used))
-            extra = max(plan.requests_per_sweep - plan.requests_per_run, 0)
-            spent += runs * plan.requests_per_run + sweeps * extra
+        members = [plan for plan in day.values() if plan.pool == pool.name]
+        for plan in members:
             assert plan.interval_asked <= plan.interval_used <= DAY_SECONDS
-        if pool.name == "reference":  # stock's warehouses, once a day
-            spent += 1
+        warehouses = 1 if pool.name == "reference" else 0  # stock's, once a day
+        spent = sum(plan.requests_per_day for plan in members) + warehouses
         assert spent == pool.requests_per_day <= pool.quota - pool.reserve, pool
         assert pool.fits
 

@@ -27,7 +27,7 @@ from jobs.simulator import Fault, SmartUpSimulator, generate_products
 from jobs.smartup.body import RecordsReader, UnreadableRecord
 from jobs.streams import STREAMS
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import bad_shapes, bodies, examples
 from tests.test_properties_records import KEYS, TASHKENT, same
 

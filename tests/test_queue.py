@@ -3,106 +3,34 @@ PostgreSQL, with workers as real worker processes (``python -m jobs worker``, th
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-from contextlib import suppress
-from pathlib import Path
 
+import pytest
 from rq import Queue
 
-from jobs.models import Product, SyncRun, open_database
+from jobs.models import Product, open_database
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from jobs.scheduler import PERIODIC_JOBS, make_scheduler, register, registered_intervals
 from jobs.simulator import Fault
-from tests.conftest import PASSWORD, REDIS_URL, USER, settings_for
-
-ROOT = Path(__file__).resolve().parent.parent
-RQ = str(Path(sys.executable).parent / "rq")
-
-
-def env_for(sim, database_url: str, **extra: str) -> dict[str, str]:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": REDIS_URL,
-            "SMARTUP_BASE_URL": sim.base_url,
-            "SMARTUP_BASIC_USER": USER,
-            "SMARTUP_BASIC_PASS": PASSWORD,
-            "SMARTUP_FILIAL_ID": "100",
-            "SMARTUP_RETRY_SECONDS": "5",
-            "PYTHONPATH": str(ROOT),
-            **extra,
-        }
-    )
-    return environ
+from tests.helpers import (
+    REDIS_URL,
+    ROOT,
+    RQ,
+    TODAY,
+    CuttableProxy,
+    env_for,
+    finish,
+    kill_with_work_horse,
+    runs,
+    settings_for,
+    start_worker,
+    stop,
+    wait_for,
+)
 
 
-def start_worker(environ: dict[str, str], *, burst: bool = True) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "jobs", "worker"]
-    if burst:
-        command.append("--burst")
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
-    output, _ = process.communicate(timeout=timeout)
-    return output
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    return finish(process, timeout=30)
-
-
-def kill_with_work_horse(worker: subprocess.Popen[str]) -> None:
-    """SIGKILL the worker and the work horse it forked (which runs in a session of its
-    own), as a platform does to a container on deploy."""
-    horses = subprocess.run(
-        ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
-    ).stdout.split()
-    assert horses, "the worker has no work horse running"
-    for pid in [worker.pid, *map(int, horses)]:
-        os.kill(pid, signal.SIGKILL)
-    worker.communicate(timeout=30)
-
-
-def wait_for(condition, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def runs(database_url: str) -> list[SyncRun]:
-    db = open_database(database_url)
-    try:
-        return list(SyncRun.select().order_by(SyncRun.id))
-    finally:
-        db.close()
-
-
+@pytest.mark.slow
 def test_a_full_sync_through_the_queue(pg, simulator, redis):
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     job = enqueue_sync("full", settings=settings)
@@ -122,7 +50,7 @@ def test_a_full_sync_through_the_queue(pg, simulator, redis):
         "run_id": run.id,
         "error": None,
     }
-    assert value["duration_s"] > 0
+    assert isinstance(value["duration_s"], float)  # reported; how long it took is not a test
     assert [
         (s["stream"], s["requests"], s["received"], s["inserted"]) for s in value["streams"]
     ] == [
@@ -131,6 +59,7 @@ def test_a_full_sync_through_the_queue(pg, simulator, redis):
     ]
 
 
+@pytest.mark.slow
 def test_a_kind_that_is_already_waiting_is_not_queued_twice(pg, simulator, redis):
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     jobs = [enqueue_sync("products", settings=settings) for _ in range(3)]
@@ -190,6 +119,7 @@ def time_now():
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@pytest.mark.slow
 def test_the_scheduler_moves_due_jobs_and_a_worker_syncs_them(pg, simulator, redis):
     environ = env_for(simulator, pg)
     done = subprocess.run(
@@ -216,6 +146,7 @@ def test_the_scheduler_moves_due_jobs_and_a_worker_syncs_them(pg, simulator, red
     )
 
 
+@pytest.mark.slow
 def test_the_running_scheduler_restores_registrations_that_vanished(pg, simulator, redis):
     scheduler = subprocess.Popen(
         [sys.executable, "schedule.py"],
@@ -230,14 +161,14 @@ def test_the_running_scheduler_restores_registrations_that_vanished(pg, simulato
         key = "rq:scheduler:scheduled_jobs"
         wait_for(lambda: redis.zcard(key) == 2, timeout=30, what="the first registration")
         redis.flushdb()  # what a Redis restart without persistence leaves
-        started = time.monotonic()
+        assert redis.zcard(key) == 0
         wait_for(lambda: redis.zcard(key) == 2, timeout=60, what="the registrations to come back")
-        assert time.monotonic() - started < 60
     finally:
         output = stop(scheduler)
     assert "schedule.restored" in output
 
 
+@pytest.mark.slow
 def test_two_workers_at_once_sync_once(pg, simulator, redis):
     simulator.add_fault("products", Fault(delay=5.0))  # the first run holds the lock a while
     queue = Queue(PRODUCTS_QUEUE, connection=redis)
@@ -256,6 +187,7 @@ def test_two_workers_at_once_sync_once(pg, simulator, redis):
     assert Product.select().count() == 100
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_leaves_a_run_the_next_one_closes(pg, simulator, redis):
     simulator.add_fault("products", Fault(delay=30.0))
     job = enqueue_sync("products", settings=settings_for(simulator, pg, redis_url=REDIS_URL))
@@ -278,61 +210,7 @@ def test_a_worker_killed_mid_run_leaves_a_run_the_next_one_closes(pg, simulator,
     assert Product.select(Product.external_id).distinct().count() == 100
 
 
-class CuttableProxy:
-    """A TCP proxy to PostgreSQL on loopback whose link the test can cut and restore."""
-
-    def __init__(self, target_port: int = 5432) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open = True
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            with self.lock:
-                self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.open = False
-        with self.lock:
-            for sock in self.sockets:
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self.sockets.clear()
-
-    def restore(self) -> None:
-        self.open = True
-
-    def close(self) -> None:
-        self.cut()
-        self.listener.close()
-
-
+@pytest.mark.slow
 def test_a_database_outage_fails_the_job_not_the_worker(pg, simulator, redis):
     proxy = CuttableProxy()
     proxied = pg.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
@@ -375,7 +253,6 @@ def test_the_scheduler_replans_when_smartup_sends_a_new_quota(pg, simulator, red
     from structlog.testing import capture_logs
 
     from jobs.state import record_limits
-    from tests.conftest import TODAY
 
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     scheduler = make_scheduler(settings, redis)
@@ -395,6 +272,7 @@ def test_the_scheduler_replans_when_smartup_sends_a_new_quota(pg, simulator, red
     assert not [e for e in logs if e["event"] == "schedule.plan"]
 
 
+@pytest.mark.slow
 def test_a_full_request_is_not_merged_into_a_waiting_incremental_one(pg, simulator, redis):
     from rq.job import Job
 
@@ -418,11 +296,11 @@ def test_a_full_request_is_not_merged_into_a_waiting_incremental_one(pg, simulat
     assert [r.body for r in product_posts] == [{}, {}]  # nothing stored yet; then the full one
 
 
+@pytest.mark.slow
 def test_a_periodic_job_skips_when_the_quota_is_down_to_the_reserve_an_asked_one_runs(
     pg, simulator, redis
 ):
     from jobs.state import record_limits
-    from tests.conftest import TODAY
 
     open_database(pg)
     record_limits("reference", {"limit_quant": "100", "left_limit_quant": "20"}, day=TODAY)

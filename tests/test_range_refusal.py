@@ -19,7 +19,7 @@ from jobs.smartup import (
     SmartUpRefused,
 )
 from jobs.smartup.refusals import range_refusal_in, refusal_in
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER
 
 
 @pytest.fixture

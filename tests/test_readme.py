@@ -13,29 +13,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL, _admin
+from tests.helpers import REDIS_URL, ROOT, admin_sql, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNNABLE = re.compile(r"<!-- runnable -->\n```sh\n(.*?)```", re.DOTALL)
-
-pytestmark = pytest.mark.slow
 
 
 def runnable_blocks(readme: str) -> list[str]:
     return [match.group(1) for match in RUNNABLE.finditer(readme)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _copy_repository(target: Path) -> None:
@@ -60,11 +50,12 @@ def test_the_readme_marks_the_blocks_a_newcomer_runs_first():
     assert any("cp .env.example .env" in block and "migrate.py" in block for block in blocks)
 
 
+@pytest.mark.slow
 def test_the_readme_runnable_blocks_run_as_written(tmp_path: Path):
     copy = tmp_path / "repo"
     _copy_repository(copy)
     database = f"smartup_test_readme_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    port = str(_free_port())
+    port = str(free_port())
 
     def swapped(text: str) -> str:
         text = text.replace("smartup_local", database).replace("8765", port)
@@ -91,7 +82,7 @@ def test_the_readme_runnable_blocks_run_as_written(tmp_path: Path):
             outputs.append(done.stdout)
             assert done.returncode == 0, f"{block}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     demo, own = outputs[0], outputs[1]
     assert "SUCCESS" in demo
     assert re.search(r"^run 1 SUCCESS in ", own, re.MULTILINE), own

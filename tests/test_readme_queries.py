@@ -1,25 +1,31 @@
 """The queries of the README's "Reading the data", read from the README itself and run
-against a database the simulator filled; each result is checked against what SmartUp
-served (or, for the catalogue, against the stored rows added up another way)."""
+against a database the simulator filled with every stream (products, orders, groups,
+prices, stock in all three conditions); each result is checked against what the simulator
+served, worked out here in Python from the served records, not with SQL."""
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import psycopg2.extras
 import pytest
 
-from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, TODAY, settings_for
+from jobs.simulator import (
+    SmartUpSimulator,
+)
+from jobs.simulator.reference import CATEGORY_GROUP_ID
+from tests.helpers import (
+    TODAY,
+    fill,
+    readme_queries,
+    whole_shop,
+)
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SECTION = "### Reading the data"
 QUERY_NAMES = {
     "category_products",
     "product_stock_per_warehouse",
@@ -29,21 +35,10 @@ QUERY_NAMES = {
 }
 
 
-@cache
-def readme_queries() -> dict[str, str]:
-    """Every ```sql block of the README's "Reading the data" section, by the name on its
-    first line (``-- query: NAME``)."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index(SECTION) + len(SECTION)
-    following = re.search(r"^#{2,3} ", text[start:], flags=re.MULTILINE)
-    section = text[start : start + following.start()] if following else text[start:]
-    queries = {}
-    for block in re.findall(r"^```sql\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL):
-        first, _, _ = block.partition("\n")
-        name = re.fullmatch(r"-- query: (\w+)", first.strip())
-        assert name, f"a query block of the README starts without '-- query: NAME': {first!r}"
-        queries[name.group(1)] = block
-    return queries
+@pytest.fixture
+def shop() -> Iterator[SmartUpSimulator]:
+    with whole_shop() as sim:
+        yield sim
 
 
 def test_the_readme_holds_every_query_the_shop_runs():
@@ -60,11 +55,6 @@ def run_query(url: str, name: str, **params: Any) -> list[dict[str, Any]]:
         connection.close()
 
 
-def fill(sim: Any, url: str, kind: str = "full") -> None:
-    outcome = run_sync(kind, settings=settings_for(sim, url), today=TODAY, retry=FAST_RETRY)
-    assert outcome.status == "SUCCESS", outcome.error
-
-
 def newest(url: str, table: str) -> Any:
     return scalar(url, f"SELECT max(last_synced_at) FROM {table}")
 
@@ -79,36 +69,6 @@ def scalar(url: str, sql: str) -> Any:
         connection.close()
 
 
-def test_a_customers_orders_with_their_lines_and_products(pg, simulator):
-    fill(simulator, pg)
-    served = simulator.orders
-    person = served[0]["person_id"]
-    theirs = [order for order in served if order["person_id"] == person]
-    rows = run_query(pg, "customer_orders", person_id=person)
-
-    expected_lines = sorted(
-        (order["deal_id"], line["product_code"] or "")  # "" is stored as NULL
-        for order in theirs
-        for line in order["order_products"]
-    )
-    by_order_id = {
-        order_id: deal_id
-        for order_id, deal_id in _pairs(pg, "SELECT id, source_external_id FROM orders")
-    }
-    assert (
-        sorted((by_order_id[r["order_id"]], r["product_code"] or "") for r in rows)
-        == expected_lines
-    )
-    codes = {p["code"]: p["name"] for p in simulator.products}
-    for row in rows:  # every line whose product is known points at it
-        assert row["product_name"] == codes.get(row["product_code"])
-        assert (row["product_id"] is None) == (row["product_code"] not in codes)
-    # newest order first, its lines in order
-    keys = [(r["deal_time"], -r["order_id"], -r["line_no"]) for r in rows]
-    assert keys == sorted(keys, reverse=True)
-    assert run_query(pg, "customer_orders", person_id="no such person") == []
-
-
 def _pairs(url: str, sql: str) -> list[tuple[Any, ...]]:
     connection = psycopg2.connect(url)
     try:
@@ -119,18 +79,92 @@ def _pairs(url: str, sql: str) -> list[tuple[Any, ...]]:
         connection.close()
 
 
-def test_what_changed_since_a_cursor(pg, simulator):
-    fill(simulator, pg)
+def our_ids(url: str, table: str) -> dict[str, int]:
+    """SmartUp id -> our id, of every row of ``table`` (to name what a query returns)."""
+    return {
+        external_id: id_ for id_, external_id in _pairs(url, f"SELECT id, external_id FROM {table}")
+    }
+
+
+def test_a_customers_orders_with_their_lines_and_products(pg, shop):
+    products = shop.products
+    by_id = {p["product_id"]: p for p in products}
+    by_code = {p["code"]: p for p in products if p["code"]}
+    coded = [p for p in products if p["code"]]
+    # One order of a customer gets the lines the linking rule is about: an old code, no
+    # code, no id (found by code), no id and an unknown code, an unknown id with a known code
+    orders_of = Counter(o["person_id"] for o in shop.orders)
+    order = next(
+        o for o in shop.orders if len(o["order_products"]) >= 5 and orders_of[o["person_id"]] > 1
+    )
+    lines = order["order_products"]
+    lines[0]["product_code"] = "OLD-" + (lines[0]["product_code"] or "X")
+    lines[1]["product_code"] = None
+    lines[2].update(product_id=None, product_code=coded[1]["code"])
+    lines[3].update(product_id="", product_code="NO-SUCH-CODE")
+    lines[4].update(product_id="999999", product_code=coded[2]["code"])
+    shop.update_order(order["deal_id"], order_products=lines)
+    fill(shop, pg)
+
+    person = order["person_id"]
+    theirs = [o for o in shop.orders if o["person_id"] == person]
+    assert len({o["deal_time"] for o in theirs}) > 1  # an order to tell newest first by
+    rows = run_query(pg, "customer_orders", person_id=person)
+
+    def product_of(line: dict[str, Any]) -> dict[str, Any] | None:
+        """The rule, in Python: by SmartUp's product_id; by code only when there is no id."""
+        if line["product_id"]:
+            return by_id.get(line["product_id"])
+        return by_code.get(line["product_code"] or "")
+
+    expected = {}
+    for served in theirs:
+        for line_no, line in enumerate(served["order_products"], start=1):
+            product = product_of(line)
+            expected[(served["deal_id"], line_no)] = (
+                line["product_id"] or None,  # "" is stored as NULL
+                line["product_code"] or None,
+                product and product["product_id"],
+                product and product["name"],
+            )
+    smartup_id = {ours: theirs_ for theirs_, ours in our_ids(pg, "products").items()}
+    found = {
+        (row["deal_id"], row["line_no"]): (
+            row["product_external_id"],
+            row["product_code"],
+            smartup_id.get(row["product_id"]),
+            row["product_name"],
+        )
+        for row in rows
+    }
+    assert len(rows) == len(found)
+    assert found == expected
+    assert [expected[(order["deal_id"], n)][2] for n in range(1, 6)] == [
+        lines[0]["product_id"],
+        lines[1]["product_id"],
+        coded[1]["product_id"],
+        None,
+        None,
+    ]
+    # newest order first, its lines in order
+    keys = [(r["deal_time"], -r["order_id"], -r["line_no"]) for r in rows]
+    assert keys == sorted(keys, reverse=True)
+    assert [r["deal_time"] for r in rows] == sorted((r["deal_time"] for r in rows), reverse=True)
+    assert run_query(pg, "customer_orders", person_id="no such person") == []
+
+
+def test_what_changed_since_a_cursor(pg, shop):
+    fill(shop, pg)
     products_cursor, orders_cursor = newest(pg, "products"), newest(pg, "orders")
     assert run_query(pg, "changed_products", cursor=products_cursor) == []
     assert run_query(pg, "changed_orders", cursor=orders_cursor) == []
 
-    renamed = sorted(p["product_id"] for p in simulator.products[5:7])
+    renamed = sorted(p["product_id"] for p in shop.products[5:7])
     for product_id in renamed:
-        simulator.update_product(product_id, name=f"new name {product_id}")
-    order = simulator.orders[3]
-    simulator.update_order(order["deal_id"], modified_on=TODAY, status="C")
-    fill(simulator, pg)
+        shop.update_product(product_id, name=f"new name {product_id}")
+    order = shop.orders[3]
+    shop.update_order(order["deal_id"], modified_on=TODAY, status="C")
+    fill(shop, pg)
 
     products = run_query(pg, "changed_products", cursor=products_cursor)
     assert [row["external_id"] for row in sorted(products, key=lambda r: r["external_id"])] == (
@@ -145,61 +179,161 @@ def test_what_changed_since_a_cursor(pg, simulator):
     assert run_query(pg, "changed_products", cursor=products[-1]["last_synced_at"]) == []
 
 
-def catalogue_tables_missing(url: str) -> bool:
-    return scalar(url, "SELECT to_regclass('product_stock') IS NULL") is True
+def test_a_categorys_products_with_a_price_and_the_free_stock(pg, shop):
+    fill(shop, pg)
+    free: dict[str, Decimal] = defaultdict(Decimal)
+    for balance in shop.stock["F"]:
+        free[balance["product_id"]] += Decimal(balance["quantity"])
 
+    def members_of(type_id: str) -> list[dict[str, Any]]:
+        """The category's active products, as the simulator serves them now."""
+        return [
+            p
+            for p in shop.products
+            if p["state"] == "A" and any(g["type_id"] == type_id for g in p["groups"])
+        ]
 
-def test_a_categorys_products_with_a_price_and_the_free_stock(pg, simulator):
-    if catalogue_tables_missing(pg):
-        pytest.skip("the catalogue's tables (product_stock, product_prices, ...) are not here")
-    fill(simulator, pg)
-    type_id, price_type = _pairs(
-        pg,
-        "SELECT pc.product_type_id, pp.price_type_code FROM product_categories pc "
-        "JOIN product_prices pp ON pp.product_id = pc.product_id "
-        "WHERE pc.product_type_id IS NOT NULL ORDER BY pc.product_type_id LIMIT 1",
-    )[0]
-    rows = run_query(pg, "category_products", product_type_id=type_id, price_type_code=price_type)
-    members = {
-        product_id
-        for product_id, active in _pairs(
-            pg,
-            "SELECT p.id, p.is_active AND p.deleted_at IS NULL FROM products p "
-            f"JOIN product_categories pc ON pc.product_id = p.id "
-            f"WHERE pc.product_type_id = {int(type_id)}",
-        )
-        if active
-    }
-    assert rows and {row["id"] for row in rows} == members
-    prices: dict[int, Decimal] = {}
-    for product_id, price, type_code, card in _pairs(
-        pg, "SELECT product_id, price, price_type_code, card_code FROM product_prices"
-    ):
-        if type_code == price_type and not card:
-            prices[product_id] = price
-    free: dict[int, Decimal] = defaultdict(Decimal)
-    for product_id, quantity in _pairs(
-        pg, "SELECT product_id, quantity FROM stock_balances WHERE condition = 'F'"
-    ):
-        free[product_id] += quantity
-    for row in rows:
-        assert row["price"] == prices.get(row["id"])
-        assert row["free_stock"] == free.get(row["id"], Decimal(0))
-
-
-def test_one_products_stock_per_warehouse(pg, simulator):
-    if catalogue_tables_missing(pg):
-        pytest.skip("the catalogue's tables (product_stock, warehouses, ...) are not here")
-    fill(simulator, pg)
-    [(product_id,)] = _pairs(
-        pg, "SELECT product_id FROM stock_balances WHERE product_id IS NOT NULL LIMIT 1"
+    not_free = {b["product_id"] for c in ("B", "T") for b in shop.stock[c]}
+    # a category (a type of the group "Категория") with products with and without free
+    # stock, and some booked or in transit, the one with the most products of those
+    category_group = next(g for g in shop.groups if g["product_group_id"] == CATEGORY_GROUP_ID)
+    category = max(
+        (t["product_type_id"] for t in category_group["product_group_types"]),
+        key=lambda type_id: (
+            len({bool(free[p["product_id"]]) for p in members_of(type_id)[2:]}),
+            any(p["product_id"] in not_free for p in members_of(type_id)[2:]),
+            len(members_of(type_id)),
+        ),
     )
-    rows = run_query(pg, "product_stock_per_warehouse", product_id=product_id)
-    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for code, condition, quantity in _pairs(
-        pg,
-        "SELECT w.code, b.condition, b.quantity FROM stock_balances b "
-        f"JOIN warehouses w ON w.id = b.warehouse_id WHERE b.product_id = {int(product_id)}",
+    # two of its products leave the shop: one made passive, one deleted (marked gone)
+    passive, deleted = (p["product_id"] for p in members_of(category)[:2])
+    shop.update_product(passive, state="P")
+    shop.delete_product(deleted)
+    fill(shop, pg)
+    assert (
+        scalar(
+            pg,
+            f"SELECT count(*) FROM products WHERE external_id IN ('{passive}', "
+            f"'{deleted}') AND (NOT is_active OR deleted_at IS NOT NULL)",
+        )
+        == 2
+    )
+    members = members_of(category)
+    # wholesale (sums), in dollars, and one priced per card only (no price for everyone)
+    for price_type in (
+        t for t in shop.price_types if t["price_type_id"] in ("3003", "3005", "3004")
     ):
-        expected[(code, condition)] += quantity
-    assert {(r["warehouse_code"], r["condition"]): r["quantity"] for r in rows} == expected
+        price_of = {
+            entry["inventory_code"]: Decimal(price["price"])
+            for entry in shop.prices
+            for price in entry["price_type"]
+            if entry["inventory_code"]  # a price without a code names no product
+            and price["price_type_code"] == price_type["code"]
+            and price["card_code"] is None
+        }
+        expected = {
+            p["product_id"]: (p["name"], price_of.get(p["code"]), free[p["product_id"]])
+            for p in members
+        }
+        rows = run_query(
+            pg,
+            "category_products",
+            product_type_id=our_ids(pg, "product_types")[category],
+            price_type_id=our_ids(pg, "price_types")[price_type["price_type_id"]],
+        )
+        found = {row["external_id"]: (row["name"], row["price"], row["free_stock"]) for row in rows}
+        assert found == expected, price_type["name"]
+        assert len(rows) == len(expected)  # a product is listed once
+        assert [(r["name"], r["id"]) for r in rows] == sorted((r["name"], r["id"]) for r in rows)
+        assert {(r["price"] is None, r["currency_code"]) for r in rows} <= {
+            (True, None),
+            (False, price_type["currency_code"]),
+        }
+        if price_type["with_card"] == "Y":
+            assert all(price is None for _, price, _ in expected.values())
+        else:  # the check has something to tell apart: priced products, stocked or not
+            assert any(price is not None for _, price, _ in expected.values())
+    assert any(free[p["product_id"]] for p in members)
+    assert not all(free[p["product_id"]] for p in members)
+    assert any(p["product_id"] in not_free for p in members)  # whose B and T are not counted
+
+
+def test_one_products_stock_per_warehouse(pg, shop):
+    fill(shop, pg)
+    warehouses = {w["warehouse_id"]: w for w in shop.warehouses}
+    served: dict[str, dict[tuple[str, str], Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for condition, balances in shop.stock.items():
+        for balance in balances:
+            place = (balance["warehouse_id"], condition)
+            served[balance["product_id"]][place] += Decimal(balance["quantity"])
+    # a product whose stock lies in several warehouses and conditions
+    product_id = max(served, key=lambda p: (len(served[p]), p))
+    assert (
+        len({w for w, _ in served[product_id]}) > 1 and len({c for _, c in served[product_id]}) > 1
+    )
+
+    rows = run_query(
+        pg, "product_stock_per_warehouse", product_id=our_ids(pg, "products")[product_id]
+    )
+    assert {
+        (r["warehouse_external_id"], r["condition"]): (
+            r["warehouse_code"],
+            r["warehouse_name"],
+            r["quantity"],
+        )
+        for r in rows
+    } == {
+        (warehouse, condition): (
+            warehouses[warehouse]["code"],
+            warehouses[warehouse]["name"],
+            quantity,
+        )
+        for (warehouse, condition), quantity in served[product_id].items()
+    }
+    assert len(rows) == len(served[product_id])
+    assert [(r["warehouse_code"], r["condition"]) for r in rows] == sorted(
+        (r["warehouse_code"], r["condition"]) for r in rows
+    )
+    assert run_query(pg, "product_stock_per_warehouse", product_id=-1) == []
+
+
+def scans(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads a table."""
+    if "Relation Name" in plan:
+        yield plan
+    for child in plan.get("Plans", ()):
+        yield from scans(child)
+
+
+def index_conditions(plan: dict[str, Any]) -> list[str]:
+    found = [plan["Index Cond"]] if "Index Cond" in plan else []
+    for child in plan.get("Plans", ()):
+        found += index_conditions(child)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(QUERY_NAMES))
+def test_every_query_finds_its_rows_by_an_index(pg, name):
+    """With sequential scans priced out, every table a query reads is reached through an
+    index condition: none is read whole (an index scan without a condition reads it all)."""
+    params = {
+        "product_type_id": 1,
+        "price_type_id": 1,
+        "product_id": 1,
+        "person_id": "300001",
+        "cursor": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    connection = psycopg2.connect(pg)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN (FORMAT JSON) " + readme_queries()[name], params)
+            [[explained]] = cursor.fetchall()
+            plan = explained[0]["Plan"]
+    finally:
+        connection.close()
+    read = list(scans(plan))
+    assert read
+    for node in read:
+        assert node["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), node
+        assert index_conditions(node), (node["Relation Name"], node.get("Index Name"))

@@ -22,8 +22,7 @@ from jobs.models import SyncRun, open_database
 from jobs.queueing import enqueue_sync
 from jobs.settings import SettingsError, load_settings
 from jobs.simulator import Fault
-from tests.conftest import PASSWORD, REDIS_URL, settings_for
-from tests.test_queue import ROOT, env_for, finish, start_worker
+from tests.helpers import PASSWORD, REDIS_URL, ROOT, env_for, finish, settings_for, start_worker
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -153,6 +152,7 @@ def test_a_successful_run_sends_nothing(pg, simulator, sentry):
     assert sentry.events == []
 
 
+@pytest.mark.slow
 def test_a_worker_sends_one_event_per_failed_job_attempt(pg, simulator, redis, sentry):
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     simulator.add_fault("orders", Fault(status=401), times=10)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from jobs.settings import SettingsError, load_settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
     "DATABASE_URL": "postgresql://root@127.0.0.1:5432/nowhere",
     "SMARTUP_BASE_URL": "https://smartup.online",

@@ -43,7 +43,7 @@ from jobs.simulator import (
     generate_warehouses,
 )
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, USER, settings_for
 
 TODAY = datetime.date(2026, 3, 10)
 AUTH = ("demo@smartup", "demo-secret")

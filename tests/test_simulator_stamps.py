@@ -19,7 +19,7 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from tests.conftest import PASSWORD, TODAY, USER
+from tests.helpers import PASSWORD, TODAY, USER
 
 NINE = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)  # 09:00 in Tashkent
 

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from jobs.models import Order, OrderItem, Product, SyncRun
 from jobs.simulator import Fault
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 

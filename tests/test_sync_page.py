@@ -17,12 +17,23 @@ from jobs.scheduler import make_scheduler, register
 from jobs.simulator import Fault
 from jobs.state import record_limits
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, settings_for
-from tests.test_dashboard import PASSWORD as DASHBOARD_PASSWORD
-from tests.test_dashboard import USERNAME, dashboard_env, free_port, get, serving, start
-from tests.test_queue import stop, wait_for
+from tests.helpers import (
+    DASHBOARD_PASSWORD,
+    DASHBOARD_USERNAME,
+    FAST_RETRY,
+    PASSWORD,
+    TODAY,
+    dashboard_env,
+    free_port,
+    get,
+    serving,
+    settings_for,
+    start_dashboard,
+    stop,
+    wait_for,
+)
 
-AUTH = (USERNAME, DASHBOARD_PASSWORD)
+AUTH = (DASHBOARD_USERNAME, DASHBOARD_PASSWORD)
 CHROMIUM = next(
     (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
 )
@@ -39,7 +50,7 @@ def a_day(pg, simulator, redis):
     failed = run_sync("orders", settings=settings, today=TODAY, retry=FAST_RETRY)
     assert failed.status == "FAILED"
     record_limits(
-        "orders",
+        "documents",  # the pool orders count in
         {"limit_quant": "500", "request_quant": "370", "left_limit_quant": "130"},
         day=TODAY,
     )
@@ -50,11 +61,11 @@ def a_day(pg, simulator, redis):
 def dashboard(a_day):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = start(
+    process = start_dashboard(
         "--port",
         str(port),
         environ=dashboard_env(
-            RQ_DASHBOARD_USERNAME=USERNAME,
+            RQ_DASHBOARD_USERNAME=DASHBOARD_USERNAME,
             RQ_DASHBOARD_PASSWORD=DASHBOARD_PASSWORD,
             DATABASE_URL=a_day,
         ),
@@ -66,10 +77,11 @@ def dashboard(a_day):
         stop(process)
 
 
+@pytest.mark.slow
 def test_the_page_of_the_day_behind_the_dashboards_auth(dashboard):
     assert get(dashboard + "/sync")[0] == 401
     assert get(dashboard + "/sync.json")[0] == 401
-    assert get(dashboard + "/sync", auth=(USERNAME, "wrong"))[0] == 401
+    assert get(dashboard + "/sync", auth=(DASHBOARD_USERNAME, "wrong"))[0] == 401
 
     status, page = get(dashboard + "/sync", auth=AUTH)
     assert status == 200
@@ -89,10 +101,11 @@ def test_the_page_of_the_day_behind_the_dashboards_auth(dashboard):
     assert overview["kinds"]["products"]["last_success"]["inserted"] == 100
 
 
+@pytest.mark.slow
 def test_without_a_database_the_page_says_what_is_missing(redis):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = start("--port", str(port), environ=dashboard_env())
+    process = start_dashboard("--port", str(port), environ=dashboard_env())
     try:
         wait_for(serving(base), timeout=60, what="the dashboard to listen")
         status, body = get(base + "/sync")
@@ -101,10 +114,12 @@ def test_without_a_database_the_page_says_what_is_missing(redis):
         stop(process)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_the_page_in_headless_chromium(dashboard, tmp_path):
     assert CHROMIUM is not None
-    url = f"http://{quote(USERNAME)}:{quote(DASHBOARD_PASSWORD)}@{dashboard[len('http://') :]}/sync"
+    credentials = f"{quote(DASHBOARD_USERNAME)}:{quote(DASHBOARD_PASSWORD)}"
+    url = f"http://{credentials}@{dashboard[len('http://') :]}/sync"
     browser = [
         CHROMIUM,
         "--headless",

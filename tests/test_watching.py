@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import psycopg2
@@ -33,11 +32,17 @@ from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_pr
 from jobs.smartup import ExportRequest
 from jobs.state import record_limits
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER, settings_for
-from tests.test_queue import (
+from tests.helpers import (
+    FAST_RETRY,
+    PASSWORD,
+    REDIS_URL,
     ROOT,
+    TODAY,
+    USER,
+    Webhook,
     env_for,
     finish,
+    settings_for,
     start_worker,
     stop,
     wait_for,
@@ -155,6 +160,7 @@ def cli(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
     pg, month_simulator, redis
 ):
@@ -246,6 +252,7 @@ def _running_progress(url: str) -> dict[str, Any] | None:
         connection.close()
 
 
+@pytest.mark.slow
 def test_enqueue_prints_a_word_and_wait_follows_the_job_to_its_end(pg, simulator, redis):
     environ = env_for(simulator, pg)
     worker = start_worker(environ, burst=False)
@@ -339,6 +346,7 @@ def registered(settings: Any, redis: Redis) -> None:
     redis.zadd("rq:scheduler:scheduled_jobs", dict.fromkeys(PERIODIC_JOBS, due))
 
 
+@pytest.mark.slow
 def test_check_is_0_when_healthy_and_1_with_a_line_per_problem(
     pg, simulator, redis, monkeypatch, capsys
 ):
@@ -433,41 +441,6 @@ def test_check_from_the_command_line_before_any_run(pg, simulator, redis):
 
 
 # -- alerts -----------------------------------------------------------------------------
-
-
-class Webhook:
-    """A tiny HTTP server on loopback that records the JSON posted to it; with
-    ``hang=True`` it accepts and never answers."""
-
-    def __init__(self, *, hang: bool = False, status: int = 200) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append(json.loads(body))
-                if hang:
-                    hook.release.wait(120)
-                    return
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/B000/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_alerts_on_failure_once_then_on_recovery(pg, simulator):
@@ -588,6 +561,7 @@ def test_the_webhook_url_is_a_secret_and_must_be_https_beyond_loopback():
     assert load_settings(base).sync_alert_webhook_url is None
 
 
+@pytest.mark.slow
 def test_make_dev_runs_the_real_queue_flow(make_pg_database, redis):
     """What ``make dev`` runs: simulator, migrate, then the Procfile's worker and
     scheduler under honcho; the scheduler's first round gets both kinds synced."""
@@ -641,6 +615,7 @@ def _summary(output: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_enqueue_wait_prints_the_summary_sync_prints(pg, simulator, redis):
     environ = env_for(simulator, pg)
     synced = cli("sync", "full", environ=environ)

@@ -23,8 +23,7 @@ import jobs
 from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
 from jobs.scheduler import make_scheduler, register
 from jobs.settings import SettingsError
-from tests.conftest import REDIS_URL, settings_for
-from tests.test_queue import ROOT, env_for, finish, start_worker
+from tests.helpers import REDIS_URL, ROOT, env_for, finish, settings_for, start_worker
 
 ENQUEUE = "import jobs; job = jobs.enqueue_sync('orders'{extra}); print(job.id)"
 OVERVIEW = "import json, jobs; print(json.dumps(jobs.sync_overview({extra})))"
@@ -135,6 +134,7 @@ def test_the_readmes_flask_example_answers_400_for_an_unknown_kind(redis, monkey
     assert Redis.from_url(REDIS_URL).llen(Queue(ORDERS_QUEUE, connection=redis).key) == 1
 
 
+@pytest.mark.slow
 def test_the_worker_gives_a_job_queued_without_a_timeout_its_own(pg, simulator, redis):
     """A job from the web app carries RQ's default timeout (180 s); the worker that takes
     it runs it under its own ``SYNC_JOB_TIMEOUT_SECONDS`` (and says so on the job)."""

@@ -19,7 +19,7 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from tests.conftest import PASSWORD, USER
+from tests.helpers import PASSWORD, USER
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 FIRST_DAY = date(2026, 12, 1)

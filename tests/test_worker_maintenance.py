@@ -1,0 +1,94 @@
+"""The worker's maintenance (:mod:`jobs.worker`), on a ``SyncWorker`` built as
+``run_worker`` builds it, in this process, on real Redis: a job a killed worker abandoned
+is retried by the next maintenance, which comes every minute (RQ's default: ten); a worker
+lists itself again after Redis came back empty. No work horse is forked and nothing waits:
+the clock is moved by setting when maintenance last ran."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq import Queue, Worker
+from rq.job import JobStatus
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, RETRY_INTERVALS, enqueue_sync
+from jobs.worker import (
+    JOB_MONITORING_SECONDS,
+    MAINTENANCE_SECONDS,
+    WORKER_TTL_SECONDS,
+    SyncWorker,
+)
+from tests.helpers import offline_settings
+
+
+@pytest.fixture
+def worker(redis) -> Iterator[SyncWorker]:
+    """A worker on the default streams' queues, as ``run_worker`` makes it (not started)."""
+    made = SyncWorker(
+        [Queue(name, connection=redis) for name in (PRODUCTS_QUEUE, ORDERS_QUEUE)],
+        connection=redis,
+        worker_ttl=WORKER_TTL_SECONDS,
+        job_monitoring_interval=JOB_MONITORING_SECONDS,
+        maintenance_interval=MAINTENANCE_SECONDS,
+    )
+    yield made
+
+
+def test_maintenance_comes_every_minute(worker):
+    assert worker.should_run_maintenance_tasks  # at start
+    worker.run_maintenance_tasks()
+    assert not worker.should_run_maintenance_tasks
+    worker.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=50)
+    assert not worker.should_run_maintenance_tasks
+    worker.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=70)
+    assert worker.should_run_maintenance_tasks  # a stock RQ worker would wait ten minutes
+
+
+def test_a_job_a_killed_worker_abandoned_is_retried_by_the_next_maintenance(pg, redis, worker):
+    job = enqueue_sync("products", settings=offline_settings(pg))
+    queue = Queue(PRODUCTS_QUEUE, connection=redis)
+    # what a worker killed mid-run leaves: the job out of its queue, STARTED, in the
+    # started registry under an execution whose heartbeat lapsed a second ago
+    queue.remove(job)
+    job.set_status(JobStatus.STARTED)
+    started = StartedJobRegistry(queue=queue)
+    redis.zadd(started.key, {f"{job.id}:execution-of-a-dead-worker": time.time() - 1})
+
+    worker.run_maintenance_tasks()
+
+    assert started.get_job_ids() == []
+    job.refresh()
+    assert job.retries_left == len(RETRY_INTERVALS) - 1  # one retry spent
+    assert job.get_status() == "scheduled"  # after the first retry interval
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [job.id]
+
+
+def test_a_job_still_heartbeating_is_left_alone(pg, redis, worker):
+    job = enqueue_sync("products", settings=offline_settings(pg))
+    queue = Queue(PRODUCTS_QUEUE, connection=redis)
+    queue.remove(job)
+    job.set_status(JobStatus.STARTED)
+    started = StartedJobRegistry(queue=queue)
+    redis.zadd(started.key, {f"{job.id}:execution-alive": time.time() + WORKER_TTL_SECONDS})
+
+    worker.run_maintenance_tasks()
+
+    assert started.get_job_ids() == [job.id]
+    assert job.get_status(refresh=True) == "started"
+
+
+def test_a_worker_lists_itself_again_after_redis_came_back_empty(redis, worker):
+    worker.register_birth()
+    assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
+    redis.flushdb()  # a Redis restarted without persistence
+    assert Worker.all(connection=redis) == []
+    worker.heartbeat()
+    assert [w.name for w in Worker.all(connection=redis)] == [worker.name]
+    assert {q.name for q in Worker.all(connection=redis)[0].queues} == {
+        PRODUCTS_QUEUE,
+        ORDERS_QUEUE,
+    }
