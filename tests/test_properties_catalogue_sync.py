@@ -44,7 +44,7 @@ from jobs.streams.groups import GROUPS
 from jobs.streams.prices import PRICE_TYPES, PRICES
 from jobs.streams.stock import WAREHOUSES, Balance
 from jobs.tasks import run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import (
     Piece,
     array_of,

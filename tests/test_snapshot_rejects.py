@@ -11,7 +11,7 @@ import pytest
 from jobs.models import PriceType, ProductGroup, ProductPrice, StockBalance, open_database
 from jobs.simulator import Fault, SmartUpSimulator
 from jobs.tasks import RunOutcome, run_sync
-from tests.conftest import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 JSON = "application/json; charset=utf-8"
 
