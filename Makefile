@@ -33,7 +33,7 @@ test-fast: $(VENV)/.installed-dev
 
 # The property tests with many more generated examples (tests/strategies.py says how many).
 fuzz: $(VENV)/.installed-dev
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_properties_records.py tests/test_properties_catalogue.py tests/test_properties_sync.py --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_properties_records.py tests/test_properties_catalogue.py tests/test_properties_sync.py tests/test_properties_catalogue_sync.py --hypothesis-show-statistics
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

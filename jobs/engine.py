@@ -11,14 +11,14 @@ that breaks off rolls the answer back and the call is made again, within the ret
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
 
 from jobs.loader import LoadCounts, Loader
 from jobs.progress import NO_PROGRESS, Progress
-from jobs.records import Identity, ParsedRecord, RecordRejected
+from jobs.records import Identity, ParsedRecord, RecordRejected, storable_text
 from jobs.smartup import (
     ExportRequest,
     RetryBudget,
@@ -36,6 +36,8 @@ class KeySink(Protocol):
     """Where the engine puts the key of every record it receives (reconciliation)."""
 
     def add(self, key: tuple[str, ...], /) -> None: ...
+
+    def hold(self, holder: str, /) -> None: ...
 
 
 REJECTS_KEPT = 50  # rejects kept in the run's details; every one of them is logged
@@ -261,6 +263,10 @@ class SyncEngine:
                         identified.append((_identify(stream, record), record))
                         if seen is not None:
                             seen.add(identified[-1][0].key)
+                    except _Unreadable as reject:
+                        rejects.append(reject)
+                        if seen is not None and reject.key is not None:
+                            seen.add(reject.key)  # rejected, not absent: its row stays
                     except RecordRejected as reject:
                         rejects.append(reject)
                 stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
@@ -289,12 +295,14 @@ class SyncEngine:
             is rejected, with its id when one can be read."""
             for record in records:
                 if isinstance(record, UnreadableRecord):
+                    _hold(stream, record.fields, seen)
                     yield record
                     continue
                 try:
                     yield from stream.expand(record)
                 except RecordRejected as reject:
                     rejects.append(reject)
+                    _hold(stream, record, seen)
 
         with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(
@@ -318,21 +326,45 @@ def narrower_window(request: ExportRequest, refused: SmartUpRangeTooLong) -> int
     return max(1, asked // 2)
 
 
+class _Unreadable(RecordRejected):
+    """A record that cannot be read, with the key read from its text members, if any:
+    in a snapshot it is rejected, not absent, so the row of that key must stay."""
+
+    def __init__(self, record_id: str | None, reason: str, key: tuple[str, ...] | None) -> None:
+        super().__init__(record_id, reason)
+        self.key = key
+
+
 def _identify(stream: Export, record: Any) -> Identity:
     """The record's identity; :class:`RecordRejected` for one that cannot be read or
     identified, whatever the reason, with its id when one can be read."""
     if isinstance(record, UnreadableRecord):
         try:
-            record_id: str | None = stream.identify(record.fields).record_id
+            identity: Identity | None = stream.identify(record.fields)
         except Exception:
-            record_id = None
-        raise RecordRejected(record_id, f"record {record.reason}")
+            identity = None
+        raise _Unreadable(
+            identity.record_id if identity else None,
+            f"record {record.reason}",
+            identity.key if identity else None,
+        )
     try:
         return stream.identify(record)
     except RecordRejected:
         raise
     except Exception as error:  # hashing or reading the id failed in a way no one expected
         raise RecordRejected(None, f"cannot be identified: {_named(error)}") from None
+
+
+def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
+    """A record rejected whole before its rows could be told apart: the rows it holds
+    are kept (by its ``holder_field``, when it names one), never taken as absent."""
+    field = stream.holder_field
+    if seen is None or field is None or not isinstance(record, Mapping):
+        return
+    holder = record.get(field)
+    if isinstance(holder, str) and holder and storable_text(holder):  # else no row has it
+        seen.hold(holder)
 
 
 def _named(error: BaseException) -> str:

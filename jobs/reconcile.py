@@ -36,6 +36,7 @@ from jobs.announce import announce
 from jobs.models import AwareDateTimeField, database, is_postgres
 
 SEEN_TABLE = "smartup_seen_keys"
+HELD_TABLE = "smartup_held_keys"
 INSERT_PAGE = 5000
 MARK_GONE, DELETE = "mark-gone", "delete"
 _STAMP = AwareDateTimeField()
@@ -45,11 +46,16 @@ class SeenIds:
     """The keys a run received, kept small: as a set of key tuples 200,000 ids hold about
     30 MB, which a full export would add to the sync's peak memory. A key (its last part)
     that is a plain decimal number (SmartUp's ids are) is kept as an 8-byte integer; any
-    other as text. The same key may be added twice."""
+    other as text. The same key may be added twice.
+
+    A *holder* (:meth:`hold`) names an answer's record that was rejected whole (a price
+    entry, by its product's code): every stored row it holds stays, whatever its key
+    (see :attr:`Settle.holder_column`)."""
 
     def __init__(self) -> None:
         self._numbers = array("q")
         self._others: set[str] = set()
+        self._holders: set[str] = set()
 
     def add(self, key: tuple[str, ...]) -> None:
         value = key[-1]
@@ -58,8 +64,14 @@ class SeenIds:
         else:
             self._others.add(value)
 
+    def hold(self, holder: str) -> None:
+        self._holders.add(holder)
+
     def __bool__(self) -> bool:
-        return bool(self._numbers) or bool(self._others)
+        return bool(self._numbers) or bool(self._others) or bool(self._holders)
+
+    def holders(self) -> Iterator[str]:
+        yield from self._holders
 
     def ids(self) -> Iterator[str]:
         """Every key added, as text (a key added twice comes twice)."""
@@ -89,7 +101,10 @@ class Settle:
     ``noun``/``whole``: for messages ("product", "catalogue"); ``forget_hash``: a row
     marked gone loses its content hash, so that when it comes back it is parsed and
     written anew (with its children); ``after_gone``: statements run (with the time as
-    their one parameter) once rows were marked gone, e.g. to mark their children gone.
+    their one parameter) once rows were marked gone, e.g. to mark their children gone;
+    ``holder_column``: the column naming the answer's record a row came from (a price's
+    ``product_code``), when one record holds several rows: the rows of a holder that was
+    rejected whole (:meth:`SeenIds.hold`) are kept, never taken as absent.
     """
 
     mode: str
@@ -100,6 +115,7 @@ class Settle:
     scope: str = ""
     forget_hash: bool = False
     after_gone: tuple[str, ...] = ()
+    holder_column: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in (MARK_GONE, DELETE):
@@ -139,12 +155,16 @@ def settle(
         return Settled(refused=f"the full {rule.whole} export was empty: no {rule.noun} {verb}")
     with db.atomic():
         _fill_seen(db, seen.ids())
+        if rule.holder_column:
+            _fill_seen(db, seen.holders(), table=HELD_TABLE)
         try:
             settled = _settle(
                 db, rule, complete=complete, max_gone_percent=max_gone_percent, now=now
             )
         finally:
             db.execute_sql(f"DROP TABLE {SEEN_TABLE}")
+            if rule.holder_column:
+                db.execute_sql(f"DROP TABLE {HELD_TABLE}")
         if stream is not None and is_postgres(db):  # heard only if this transaction commits
             announce(db.cursor(), stream, run_id, gone=settled.gone, revived=settled.revived)
     return settled
@@ -181,9 +201,9 @@ def _database() -> pw.Database:
     return bound
 
 
-def _fill_seen(db: pw.Database, ids: Iterable[str]) -> None:
-    db.execute_sql(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (key TEXT PRIMARY KEY)")
-    insert = f"INSERT INTO {SEEN_TABLE} (key) VALUES "
+def _fill_seen(db: pw.Database, ids: Iterable[str], *, table: str = SEEN_TABLE) -> None:
+    db.execute_sql(f"CREATE TEMPORARY TABLE {table} (key TEXT PRIMARY KEY)")
+    insert = f"INSERT INTO {table} (key) VALUES "
     ids = iter(ids)
     while page := list(islice(ids, INSERT_PAGE)):
         if is_postgres(db):
@@ -204,7 +224,11 @@ def _where(rule: Settle, *extra: str) -> str:
 
 
 def _seen(rule: Settle) -> str:
-    return f"EXISTS (SELECT 1 FROM {SEEN_TABLE} s WHERE s.key = {rule.table}.{rule.key_column})"
+    seen = f"EXISTS (SELECT 1 FROM {SEEN_TABLE} s WHERE s.key = {rule.table}.{rule.key_column})"
+    if not rule.holder_column:
+        return seen
+    held = f"EXISTS (SELECT 1 FROM {HELD_TABLE} h WHERE h.key = {rule.table}.{rule.holder_column})"
+    return f"({seen} OR {held})"
 
 
 def _count(db: pw.Database, rule: Settle, *, missing: bool) -> int:

@@ -270,6 +270,25 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+def storable_text(value: str) -> bool:
+    """Whether PostgreSQL stores ``value`` as it is (in text and in JSON): no NUL, no
+    lone surrogate."""
+    return "\x00" not in value and _is_unicode(value)
+
+
+def _naming(value: Any) -> str | None:
+    """A value that names a rejected record, fit for the run's row: its text when that
+    is storable, else shown escaped (the id then names it, and the run row can hold it);
+    None for null, ``""`` and missing."""
+    try:
+        named = text(value, field="id")
+    except FieldError:
+        return _show(value)
+    if named is None:
+        return None
+    return named if storable_text(named) else _show(named)
+
+
 def _show(value: Any) -> str:
     shown = repr(value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
@@ -689,11 +708,7 @@ def identify_price_type(record: Any) -> Identity:
     elif record.get("code") not in (None, ""):
         key = "code:" + _record_id(record, "code")
     else:
-        try:
-            name = text(record.get("name"), field="name")
-        except FieldError:
-            name = _show(record.get("name"))
-        raise RecordRejected(name, "no price_type_id and no code")
+        raise RecordRejected(_naming(record.get("name")), "no price_type_id and no code")
     return Identity(key, (key,), _hash(record, key))
 
 
@@ -732,7 +747,7 @@ def expand_price_entry(entry: Any) -> list[dict[str, Any]]:
     if not isinstance(entry, Mapping):
         raise RecordRejected(None, f"price entry is not an object: {_show(entry)}")
     code = entry.get("inventory_code")
-    entry_id = code if isinstance(code, str) and code else None
+    entry_id = _naming(code) if isinstance(code, str) and code else None
     try:
         prices = _list_of(entry.get("price_type"), field="price_type")
     except FieldError as error:

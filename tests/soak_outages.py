@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,19 @@ from rq.registry import ScheduledJobRegistry
 from jobs.models import (
     Order,
     OrderItem,
+    PriceType,
     Product,
+    ProductCategory,
     ProductGroup,
     ProductPrice,
+    ProductType,
     StockBalance,
     SyncRun,
+    Warehouse,
     open_database,
 )
 from jobs.queueing import OVERDUE_SECONDS, enqueue_sync
+from jobs.records import BALANCE_KEY_PARTS
 from jobs.simulator import (
     ENDPOINT_CLASS,
     Fault,
@@ -152,6 +158,7 @@ def main() -> int:
                         sim.update_product(product["product_id"], name=f"soak {rng.random()}")
                     for order in rng.sample(sim.orders, 3):
                         sim.update_order(order["deal_id"], status=rng.choice(["B#N", "B#S", "D"]))
+                    _change_catalogue(sim, rng)
                 elif action == "enqueue":
                     _enqueue(rng.choice(kinds), settings, stats, problems)
                 stats[action] += 1
@@ -205,6 +212,29 @@ def main() -> int:
     report["problems"] = problems
     print(json.dumps(report, indent=2, default=str))
     return 0 if report["data_exact"] and not problems and report["alive_at_end"] else 1
+
+
+def _change_catalogue(sim: SmartUpSimulator, rng: random.Random) -> None:
+    """A type renamed, a price and a free stock quantity changed (plain decimals)."""
+    group = rng.choice(sim.groups)
+    kinds = group["product_group_types"]
+    if kinds:
+        sim.update_group_type(rng.choice(kinds)["product_type_id"], name=f"soak {rng.random()}")
+    entry = rng.choice([e for e in sim.prices if e["price_type"]])
+    price = rng.choice(entry["price_type"])
+    sim.set_price(
+        entry["inventory_code"],
+        price["price_type_code"],
+        f"{rng.randrange(1, 10**6)}.{rng.randrange(100):02d}",
+        card_code=price["card_code"],
+    )
+    row = rng.choice(sim.stock["F"])
+    sim.set_stock_quantity(
+        row["warehouse_code"],
+        row["product_id"],
+        f"{rng.randrange(10**5)}.{rng.randrange(1000):03d}",
+        batch_number=row["batch_number"],
+    )
 
 
 def _enqueue(kind: str, settings: Any, stats: Counter[str], problems: list[str]) -> None:
@@ -266,39 +296,244 @@ def _run_summary(url: str) -> dict[str, Any]:
 
 
 def _compare(url: str, sim: SmartUpSimulator) -> tuple[bool, list[str]]:
+    """Every table against what SmartUp serves now: products, orders and their lines,
+    groups, types and products' categories, price types and prices, warehouses and free
+    stock (the soak's one condition), each value and each link."""
     db = open_database(url)
     try:
-        served_products = {p["product_id"]: p for p in sim.products}
-        served_orders = {o["deal_id"]: o for o in sim.orders}
-        stored_products = {p.external_id: p.raw for p in Product.select()}
-        stored_orders = {o.source_external_id: o for o in Order.select()}
-        differences = []
-        if stored_products != served_products:
-            wrong = [k for k in served_products if stored_products.get(k) != served_products[k]]
-            differences.append(f"products differ: {len(wrong)} wrong, e.g. {wrong[:3]}")
-        if {k: o.raw for k, o in stored_orders.items()} != served_orders:
-            differences.append("orders differ")
-        lines = {
-            (item.order.source_external_id, item.product_unit_id)
-            for item in OrderItem.select(OrderItem, Order).join(Order)
-        }
-        served_lines = {
-            (deal_id, str(line["product_unit_id"]))
-            for deal_id, order in served_orders.items()
-            for line in order["order_products"]
-        }
-        if lines != served_lines or OrderItem.select().count() != len(served_lines):
-            differences.append("order lines differ")
-        if ProductGroup.select().count() != len(sim.groups):
-            differences.append("product groups differ")
-        prices = sum(len(entry["price_type"]) for entry in sim.prices)
-        if ProductPrice.select().count() != prices:
-            differences.append("prices differ")
-        if StockBalance.select().count() != len(sim.stock["F"]):
-            differences.append("stock differs")
+        differences = [
+            f"{table} differ: {len(wrong)} wrong, e.g. {wrong[:3]}"
+            for table, wrong in _wrong_rows(sim).items()
+            if wrong
+        ]
         return not differences, differences
     finally:
         db.close()
+
+
+def _text(value: Any) -> str | None:
+    """Text as stored: ``null``, ``""`` and missing alike are NULL."""
+    return None if value in (None, "") else str(value)
+
+
+def _differing(served: dict[Any, Any], stored: dict[Any, Any]) -> list[Any]:
+    return sorted(
+        (k for k in served.keys() | stored.keys() if served.get(k) != stored.get(k)), key=str
+    )
+
+
+def _wrong_rows(sim: SmartUpSimulator) -> dict[str, list[Any]]:
+    """Per table, the keys whose stored row is not what SmartUp serves (or is extra)."""
+    wrong: dict[str, list[Any]] = {}
+    served_products = {p["product_id"]: p for p in sim.products}
+    products = list(Product.select())
+    wrong["products"] = _differing(
+        {k: (p, None) for k, p in served_products.items()},
+        {p.external_id: (p.raw, p.deleted_at) for p in products},
+    )
+    product_ids = {p.external_id: p.id for p in products}
+    product_by_code = {p.code: p.id for p in products if p.code}
+
+    served_orders = {o["deal_id"]: o for o in sim.orders}
+    wrong["orders"] = _differing(
+        served_orders, {o.source_external_id: o.raw for o in Order.select()}
+    )
+    wrong["order_items"] = _differing(
+        {
+            (deal_id, str(line["product_unit_id"])): product_ids.get(str(line["product_id"]))
+            for deal_id, order in served_orders.items()
+            for line in order["order_products"]
+        },
+        {
+            (item.order.source_external_id, item.product_unit_id): item.product_id
+            for item in OrderItem.select(OrderItem, Order).join(Order)
+        },
+    )
+    if OrderItem.select().count() != sum(len(o["order_products"]) for o in sim.orders):
+        wrong["order_items"].append("count")
+
+    groups = sim.groups
+    wrong["product_groups"] = _differing(
+        {
+            g["product_group_id"]: (
+                _text(g.get("code")),
+                _text(g.get("name")),
+                _text(g.get("product_kind")),
+                g.get("state") == "A",
+                g,
+                None,
+            )
+            for g in groups
+        },
+        {
+            g.external_id: (g.code, g.name, g.product_kind, g.is_active, g.raw, g.deleted_at)
+            for g in ProductGroup.select()
+        },
+    )
+    group_ids = {g.external_id: g.id for g in ProductGroup.select()}
+    types = list(ProductType.select())
+    wrong["product_types"] = _differing(
+        {
+            t["product_type_id"]: (
+                g["product_group_id"],
+                group_ids.get(g["product_group_id"]),
+                _text(t.get("code")),
+                _text(t.get("name")),
+                t.get("state") == "A",
+                _text(t.get("order_no")),
+                None,
+            )
+            for g in groups
+            for t in g.get("product_group_types") or ()
+        },
+        {
+            t.external_id: (
+                t.group_external_id,
+                t.group_id,
+                t.code,
+                t.name,
+                t.is_active,
+                t.order_no,
+                t.deleted_at,
+            )
+            for t in types
+        },
+    )
+    type_ids = {t.external_id: t.id for t in types}
+    wrong["product_categories"] = _differing(
+        {
+            (p["product_id"], line_no): (
+                _text(c.get("group_id")),
+                _text(c.get("group_code")),
+                _text(c.get("type_id")),
+                _text(c.get("type_code")),
+                type_ids.get(str(c.get("type_id"))),
+            )
+            for p in sim.products
+            for line_no, c in enumerate(p.get("groups") or (), start=1)
+        },
+        {
+            (c.product.external_id, c.line_no): (
+                c.group_external_id,
+                c.group_code,
+                c.type_external_id,
+                c.type_code,
+                c.product_type_id,
+            )
+            for c in ProductCategory.select(ProductCategory, Product).join(Product)
+        },
+    )
+
+    price_types = list(PriceType.select())
+    wrong["price_types"] = _differing(
+        {
+            f"id:{t['price_type_id']}": (
+                t["price_type_id"],
+                _text(t.get("code")),
+                _text(t.get("name")),
+                _text(t.get("short_name")),
+                t.get("with_card") == "Y",
+                _text(t.get("price_type_kind")),
+                _text(t.get("currency_code")),
+                t.get("state") == "A",
+                t,
+                None,
+            )
+            for t in sim.price_types
+        },
+        {
+            t.price_type_key: (
+                t.external_id,
+                t.code,
+                t.name,
+                t.short_name,
+                t.with_card,
+                t.price_type_kind,
+                t.currency_code,
+                t.is_active,
+                t.raw,
+                t.deleted_at,
+            )
+            for t in price_types
+        },
+    )
+    type_by_code = {t.code: t for t in price_types if t.code}
+    wrong["product_prices"] = _differing(
+        {
+            (e["inventory_code"], price["price_type_code"], _text(price.get("card_code"))): (
+                _text(e.get("inventory_barcode")),
+                Decimal(price["price"]),
+                product_by_code.get(e["inventory_code"]),
+                type_by_code[price["price_type_code"]].id,
+                type_by_code[price["price_type_code"]].currency_code,
+            )
+            for e in sim.prices
+            for price in e["price_type"]
+        },
+        {
+            (p.product_code, p.price_type_code, p.card_code): (
+                p.product_barcode,
+                p.price,
+                p.product_id,
+                p.price_type_id,
+                p.currency_code,
+            )
+            for p in ProductPrice.select()
+        },
+    )
+
+    warehouses = list(Warehouse.select())
+    wrong["warehouses"] = _differing(
+        {
+            w["warehouse_id"]: (_text(w.get("code")), _text(w.get("name")), w)
+            for w in sim.warehouses
+        },
+        {w.external_id: (w.code, w.name, w.raw) for w in warehouses},
+    )
+    warehouse_ids = {w.external_id: w.id for w in warehouses}
+    today = sim.today
+    wrong["stock_balances"] = _differing(
+        {
+            tuple(_text(row.get(part)) for part in BALANCE_KEY_PARTS): (
+                _text(row.get("warehouse_code")),
+                _text(row.get("product_code")),
+                _text(row.get("product_barcode")),
+                Decimal(row["quantity"]),
+                Decimal(row["input_price"]),
+                _text(row.get("measure_code")),
+                _text(row.get("inventory_kind")),
+                today,
+                product_ids.get(row["product_id"]),
+                warehouse_ids.get(row["warehouse_id"]),
+            )
+            for row in sim.stock["F"]
+        },
+        {
+            (
+                b.warehouse_external_id,
+                b.product_external_id,
+                b.batch_number,
+                b.card_code,
+                b.expiry_date.strftime("%d.%m.%Y") if b.expiry_date else None,
+                b.serial_number,
+            ): (
+                b.warehouse_code,
+                b.product_code,
+                b.product_barcode,
+                b.quantity,
+                b.input_price,
+                b.measure_code,
+                b.inventory_kind,
+                b.balance_date,
+                b.product_id,
+                b.warehouse_id,
+            )
+            for b in StockBalance.select().where(StockBalance.condition == "F")
+        },
+    )
+    if StockBalance.select().where(StockBalance.condition != "F").exists():
+        wrong["stock_balances"].append("a row of another condition")
+    return wrong
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ class Export:
     settle: Settle | None = None  # what a complete answer settles
     optional: bool = False  # an account that does not answer it does not fail the run
     body: Mapping[str, Any] = {}  # sent with every call (besides the filters)
+    # The field of an answer's record that names the rows it holds (its settle's
+    # holder_column): a record rejected whole keeps them. None: a record is one row.
+    holder_field: str | None = None
 
     def __init__(self, **declared: Any) -> None:
         for name, value in declared.items():

@@ -62,7 +62,9 @@ class PricesStream(Stream):
     """Price types, then every price of every product (named by its code) per price type
     and card, hourly. A complete export replaces the set of prices: a price it lacks is
     deleted (nothing points at prices), with the catalogue's brake; a rejected price
-    keeps its stored row. ``SMARTUP_PRICE_TYPE_CODES`` narrows the export."""
+    keeps its stored row, and an entry rejected whole (its ``price_type`` not a list of
+    objects, or unreadable) keeps every stored price of its product.
+    ``SMARTUP_PRICE_TYPE_CODES`` narrows the export."""
 
     name = "prices"
     path = "/b/anor/api/v2/mkf/product_price$export"
@@ -79,8 +81,14 @@ class PricesStream(Stream):
         references=(PRODUCT_BY_CODE, PRICE_TYPE_BY_CODE),
     )
     settle = Settle(
-        mode=DELETE, table="product_prices", key_column="price_key", noun="price", whole="price"
+        mode=DELETE,
+        table="product_prices",
+        key_column="price_key",
+        noun="price",
+        whole="price",
+        holder_column="product_code",
     )
+    holder_field = "inventory_code"  # an entry rejected whole keeps its product's prices
 
     @property
     def exports(self) -> tuple[Export, ...]:
