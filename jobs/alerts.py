@@ -14,11 +14,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
 
+from jobs.clock import utc_now
 from jobs.health import is_stale, periodic_kinds
 from jobs.models import AlertState, database, is_postgres
 from jobs.runs import FAILED, last_success_of, one_line
@@ -71,10 +72,6 @@ def _age(seconds: int) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def change_state(kind: str, state: str, *, run_id: int | None, now: datetime) -> str | None:
     """Set ``kind``'s state; return the state it leaves, or None when it did not change."""
     with database.atomic():
@@ -103,7 +100,7 @@ def alert_after_run(
     """After a run of ``kinds`` ended: a kind whose part failed turns ``failed``, one
     that succeeded turns ``ok``. Never raises."""
     try:
-        now = _now()
+        now = utc_now()
         alerts = []
         for kind in kinds:
             part = next((r for r in results if r.stream == kind), None)
@@ -138,7 +135,7 @@ def alert_stale(settings: Settings, *, log: Any, now: datetime | None = None) ->
     """A kind that is ``ok`` but has no success for too long turns ``stale`` (a kind
     already ``failed`` stays so: its alert said it is down; one that never succeeded has
     nothing to go stale yet: ``check`` says so)."""
-    now = now or _now()
+    now = now or utc_now()
     alerts = []
     for kind in periodic_kinds(settings):
         if last_success_of(kind) is None or not is_stale(kind, settings, now=now):

@@ -15,7 +15,7 @@ loop, and :func:`enqueue_sync` does the same for the job it finds overdue.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -24,6 +24,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
+from jobs.clock import utc_now
 from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PERIODIC, META_RETRIES, queue_for
 from jobs.settings import Settings, check_days_back, web_redis_url
 from jobs.streams import declared, declared_names, default_streams, enabled_streams, streams_of
@@ -157,7 +158,7 @@ def _waiting_job(connection: Redis, job_id: Any) -> Job | None:
         due = registry.get_scheduled_time(job)
     except NoSuchJobError:
         return None  # scheduled in name only: nothing will ever move it
-    if due > _now() - timedelta(seconds=OVERDUE_SECONDS):
+    if due > utc_now() - timedelta(seconds=OVERDUE_SECONDS):
         return job
     _move(registry, job.id)  # by us, or a moment ago by another mover: now in its queue
     return job if connection.lpos(queue.key, job.id) is not None else None
@@ -177,7 +178,7 @@ def move_overdue_jobs(
     RQ's own scheduler or another caller moves at the same moment is queued once.
     """
     moved: list[str] = []
-    cutoff = int((_now() - timedelta(seconds=overdue_seconds)).timestamp())
+    cutoff = int((utc_now() - timedelta(seconds=overdue_seconds)).timestamp())
     for name in queues or tuple(stream.queue for stream in declared().values()):
         registry = ScheduledJobRegistry(name, connection=connection)  # type: ignore[no-untyped-call]
         for job_id in registry.get_jobs_to_schedule(cutoff):
@@ -194,10 +195,6 @@ def _move(registry: ScheduledJobRegistry, job_id: str) -> Job | None:
     except NoSuchJobError:
         registry.remove(job_id)  # the job expired or Redis lost it: drop the stale entry
         return None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def scheduled_enqueue(kind: str) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import peewee as pw
 import psycopg2
 
+from jobs.clock import utc_now
 from jobs.kinds import FULL
 from jobs.models import SyncRun, is_postgres
 
@@ -64,10 +64,6 @@ def _kind_key(kind: str) -> int:
     return zlib.crc32(kind.encode()) & 0x7FFFFFFF
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def one_line(message: str, *, secrets: Sequence[str] = ()) -> str:
     """``message`` as one line of bounded length with every secret masked (secrets of
     fewer than 4 characters would mask ordinary letters, and are left as they are)."""
@@ -95,7 +91,7 @@ def close_orphans(
     )
     for run in orphans:
         why = cause(run) if cause else None
-        run.status, run.finished_at = FAILED, _now()
+        run.status, run.finished_at = FAILED, utc_now()
         run.error_message = one_line(f"{INTERRUPTED} ({why})" if why else INTERRUPTED)
         run.save()
     return len(orphans)
@@ -108,7 +104,7 @@ def start_run(
     return SyncRun.create(
         run_type=run_type,
         status=RUNNING,
-        started_at=_now(),
+        started_at=utc_now(),
         job_id=job_id,
         attempt=attempt,
         days_back=days_back,
@@ -138,7 +134,7 @@ def finish_run(
     if error:
         errors.append(error)
     run.status = status
-    run.finished_at = _now()
+    run.finished_at = utc_now()
     run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 3)
     run.error_message = one_line("; ".join(errors), secrets=secrets) if errors else None
     details: dict[str, Any] = {}

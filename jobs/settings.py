@@ -23,9 +23,6 @@ T = TypeVar("T")
 PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
 ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
-SECRET_VARIABLES = frozenset(
-    {"SMARTUP_BASIC_PASS", "SYNC_ALERT_WEBHOOK_URL", "RQ_DASHBOARD_PASSWORD", "SENTRY_DSN"}
-)
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 # SYNC_STREAMS by default: the seed's behaviour, and nothing more spent on a shared quota
 DEFAULT_STREAMS: tuple[str, ...] = ("products", "orders")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from jobs.clock import utc_now
 from jobs.models import QuotaSeen, SyncState
 
 NO_FILIAL = ""  # the filial key of a request made without a filial_id header
@@ -50,10 +51,6 @@ class StreamState:
     day_range_limit: int | None = None  # the last day_range_limit kept for its export
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _count(value: Any) -> int | None:
     """A ``limits`` figure: SmartUp sends numbers as strings."""
     if isinstance(value, bool):
@@ -76,7 +73,7 @@ def record_limits(
         used=_count(limits.get("request_quant")),
         left=_count(limits.get("left_limit_quant")),
         spent=False,
-        seen_at=now or _now(),
+        seen_at=now or utc_now(),
     )
     _save_quota(quota)
     return quota
@@ -93,7 +90,7 @@ def record_quota_spent(stream: str, *, day: date, now: datetime | None = None) -
         used=seen.used if seen and same_day else None,
         left=0,
         spent=True,
-        seen_at=now or _now(),
+        seen_at=now or utc_now(),
     )
     _save_quota(quota)
     return quota
@@ -157,7 +154,7 @@ def lower_day_range(stream: str, filial_id: str | None, days: int) -> None:
     if days < 1:
         raise ValueError(f"a window holds at least one day, not {days}")
     _state_row(stream, filial_id)
-    SyncState.update(day_range_limit=days, updated_at=_now()).where(
+    SyncState.update(day_range_limit=days, updated_at=utc_now()).where(
         (SyncState.stream == stream)
         & (SyncState.day_range_limit.is_null() | (SyncState.day_range_limit > days))
     ).execute()
@@ -214,27 +211,29 @@ def advance_watermark(
     row = _state_row(stream, filial_id)
     if row.watermark is None or day > row.watermark:
         row.watermark = day
-    row.last_success_at = row.updated_at = now or _now()
+    row.last_success_at = row.updated_at = now or utc_now()
     row.save()
 
 
 def mark_sweep(stream: str, filial_id: str | None, *, now: datetime | None = None) -> None:
     """Record that a complete sweep (the whole window, or the whole catalogue) just ended."""
     row = _state_row(stream, filial_id)
-    row.last_sweep_at = row.last_success_at = row.updated_at = now or _now()
+    row.last_sweep_at = row.last_success_at = row.updated_at = now or utc_now()
     row.save()
 
 
 def clear_sweep(stream: str, filial_id: str | None) -> None:
     """Forget the last sweep: the next run of ``stream`` sweeps (asks for everything) again."""
-    SyncState.update(last_sweep_at=None, updated_at=_now()).where(
+    SyncState.update(last_sweep_at=None, updated_at=utc_now()).where(
         (SyncState.stream == stream) & (SyncState.filial_id == (filial_id or NO_FILIAL))
     ).execute()
 
 
 def _state_row(stream: str, filial_id: str | None) -> SyncState:
     key = filial_id or NO_FILIAL
-    SyncState.insert(stream=stream, filial_id=key, updated_at=_now()).on_conflict_ignore().execute()
+    SyncState.insert(
+        stream=stream, filial_id=key, updated_at=utc_now()
+    ).on_conflict_ignore().execute()
     row: SyncState = SyncState.get((SyncState.stream == stream) & (SyncState.filial_id == key))
     return row
 
@@ -273,7 +272,7 @@ def record_sealed(
     row = _state_row(stream, filial_id)
     if row.sealed_through is None or day > row.sealed_through:
         row.sealed_through = day
-        row.updated_at = now or _now()
+        row.updated_at = now or utc_now()
         row.save()
     kept: date = row.sealed_through
     return kept

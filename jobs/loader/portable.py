@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 from typing import Any, cast
 
 import peewee as pw
 
+from jobs.clock import utc_now
 from jobs.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
 from jobs.records import ParsedRecord
 
 PORTABLE_BATCH_ROWS = 500
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -101,7 +98,7 @@ class PortableLoader:
         first_synced, last_synced = (
             model._meta.columns[c] for c in ("first_synced_at", "last_synced_at")
         )
-        now = _now()
+        now = utc_now()
         rows = [(*(record.row or ()), now, now) for record in plan.records]
         model.insert_many(rows, fields=[*fields, first_synced, last_synced]).on_conflict(
             conflict_target=key_fields,

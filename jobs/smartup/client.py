@@ -93,7 +93,6 @@ class ExportResponse:
         self._request = request
         self._response = response
         self.limits: dict[str, Any] | None = None
-        self.record_count = 0
 
     def records(self) -> Iterator[Any]:
         """Yield each record of the export array (see :mod:`jobs.smartup.body`; a record
@@ -115,9 +114,7 @@ class ExportResponse:
             charset=declared_charset(self._response.headers.get("Content-Type")),
         )
         try:
-            for record in reader.records():
-                self.record_count += 1
-                yield record
+            yield from reader.records()
         except BodyProblem as problem:
             raise self._problem(problem, body.head, reader.encoding) from None
         self.limits = _loggable(reader.limits)
