@@ -35,10 +35,12 @@ test-fast: $(VENV)/.installed-dev
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_properties_records.py tests/test_properties_catalogue.py tests/test_properties_sync.py tests/test_properties_catalogue_sync.py --hypothesis-show-statistics
 
+# ruff, mypy strict, and the architecture's import contracts (pyproject.toml [tool.importlinter])
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # migrate, then the Procfile's worker and scheduler under honcho, against a simulator
 # process and the local PostgreSQL and Redis (see README "Locally")
@@ -49,4 +51,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,4 +1,4 @@
-"""The optional dashboard process (see jobs/dashboard.py).
+"""The optional dashboard process (see jobs/processes/dashboard.py).
 
 Kept at the repository's root for the Procfile; the code lives in the package, so that an
 installed ``smartup-sync`` claims no top-level module name but ``jobs``.
@@ -6,7 +6,7 @@ installed ``smartup-sync`` claims no top-level module name but ``jobs``.
 
 import sys
 
-from jobs.dashboard import main
+from jobs.processes.dashboard import main
 
 if __name__ == "__main__":
     sys.exit(main())

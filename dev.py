@@ -39,6 +39,8 @@ from urllib.parse import unquote, urlsplit
 
 import psutil
 
+from jobs.pipeline.streams import declared_names
+
 ROOT = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DEV_DIR = ROOT / ".dev"
@@ -128,7 +130,7 @@ def close_cut_runs(database_url: str) -> int:
     """Close as FAILED the runs the shutdown cut short (their processes are gone, so their
     run locks are free again); the number closed."""
     from jobs.models import open_database
-    from jobs.runs import RunLock, close_orphans
+    from jobs.run.rows import RunLock, close_orphans
 
     db = open_database(database_url)
     try:
@@ -168,10 +170,10 @@ def forget_workers(redis_url: str, pids: set[int]) -> int:
 
 def _plan_line(values: dict[str, str]) -> str:
     """What the scheduler will really run: the day's plan on these settings."""
-    from jobs.plan import plan_for
+    from jobs.day.plan import plan_for
     from jobs.settings import load_settings
 
-    plan = plan_for(load_settings(values))
+    plan = plan_for(load_settings(values, streams=declared_names()))
     intervals = ", ".join(f"{name} every {p.interval_used} s" for name, p in plan.items())
     return (
         f"dev: SYNC_INTERVAL_SECONDS={values['SYNC_INTERVAL_SECONDS']}; the quota plan "

@@ -1,4 +1,4 @@
-"""The scheduler process (see jobs/scheduler.py): register the periodic syncs, then loop.
+"""The scheduler process (see jobs/processes/scheduler.py): register the periodic syncs, then loop.
 
 Kept at the repository's root for the Procfile; the code lives in the package, so that an
 installed ``smartup-sync`` claims no top-level module name but ``jobs``.
@@ -6,7 +6,7 @@ installed ``smartup-sync`` claims no top-level module name but ``jobs``.
 
 import sys
 
-from jobs.scheduler import main
+from jobs.processes.scheduler import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,15 +33,15 @@ from bench.raw_bound import (
 )
 from bench.report import Row, megabytes
 from bench.simproc import simulator
-from jobs.records import (
+from jobs.pipeline.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRODUCT_COLUMNS,
     identify_product,
     parse_product,
 )
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator.catalogue import generate_orders, generate_products
-from jobs.tasks import RunOutcome, run_sync
 
 PRODUCTS_FIRST = "products-first"
 PRODUCTS_RESYNC = "products-resync"

@@ -30,7 +30,7 @@ from bench.pg import checkpoint, fingerprint, tuples_written
 from bench.raw_bound import COPY_READ_BYTES, RawBound, Timing, copy_payload, median_timing
 from bench.report import Row
 from bench.simproc import simulator
-from jobs.records import (
+from jobs.pipeline.records import (
     BALANCE_COLUMNS,
     PRICE_COLUMNS,
     RecordRejected,
@@ -40,6 +40,7 @@ from jobs.records import (
     parse_balance,
     parse_price,
 )
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
     generate_price_types,
@@ -48,7 +49,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.tasks import RunOutcome, run_sync
 
 STOCK = "stock"
 STOCK_MEMORY = "stock-memory"

@@ -34,11 +34,11 @@ from bench.pg import tuples_written
 from bench.report import Row
 from bench.staleness import Staleness
 from bench.week import STEP, Week
-from jobs.plan import plan_for
+from jobs.day.plan import plan_for
+from jobs.pipeline.streams import declared_names
+from jobs.run.sync import run_sync
 from jobs.settings import Settings
 from jobs.simulator import ENDPOINT_CLASS, SmartUpSimulator
-from jobs.streams import declared_names
-from jobs.tasks import run_sync
 
 DAY = "day"
 ORDERS_PER_DAY = 5000

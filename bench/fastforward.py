@@ -39,7 +39,14 @@ from psycopg2 import sql
 from bench.common import PROJECT_ROOT
 from bench.pg import connect
 from bench.staleness import Staleness, staleness
-from jobs.records import RecordRejected, expand_price_entry, identify_balance, identify_price
+from jobs.pipeline.records import (
+    RecordRejected,
+    expand_price_entry,
+    identify_balance,
+    identify_price,
+)
+from jobs.pipeline.smartup import RetryPolicy
+from jobs.run.sync import run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
     Endpoint,
@@ -53,8 +60,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.smartup import RetryPolicy
-from jobs.tasks import run_sync
 
 PRODUCTS = 100_000
 ORDERS_PER_DAY = 5000
@@ -315,10 +320,10 @@ KILLED_RUN = """
 import sys
 from datetime import datetime
 from jobs.settings import load_settings
-from jobs.smartup import RetryPolicy
-from jobs.tasks import run_sync
+from jobs.pipeline.smartup import RetryPolicy
+from jobs.run.sync import run_sync
 now = datetime.fromisoformat(sys.argv[2])
-settings = load_settings()
+settings = load_settings(streams=declared_names())
 run_sync(sys.argv[1], settings=settings, periodic=True, now=now,
          today=now.astimezone(settings.tz).date(), retry=RetryPolicy(attempts=1))
 """

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 
-from jobs.migrate import apply_migrations
+from jobs.processes.migrate import apply_migrations
 
 ADMIN_DSN = os.environ.get(
     "BENCH_PG_ADMIN_DSN", "dbname=postgres user=root host=127.0.0.1 port=5432"

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import TZ
 from bench.pg import connect
-from jobs.records import (
+from jobs.pipeline.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRODUCT_CATEGORY_COLUMNS,

@@ -32,7 +32,7 @@ def _measure(args: argparse.Namespace) -> int:
     configure_logging(level=logging.WARNING)
 
     from bench.common import ORDER_DAYS, make_settings, sync_today
-    from jobs.tasks import run_sync
+    from jobs.run.sync import run_sync
 
     kind = "orders" if args.orders is not None else "products"
     expected = args.orders if args.orders is not None else args.products

@@ -429,9 +429,9 @@ def run_week(
     of every stream (on demand, whole), and the database compared with SmartUp."""
     from bench.fastforward import EngineSync, differences, order_maker
     from bench.staleness import staleness as no_changes
-    from jobs.plan import plan_for
-    from jobs.streams import declared
-    from jobs.tasks import run_sync
+    from jobs.day.plan import plan_for
+    from jobs.pipeline.streams import declared
+    from jobs.run.sync import run_sync
 
     tz = settings.tz
     plan = plan_for(settings)
@@ -494,8 +494,8 @@ def week_case(bench: Any) -> None:
     from bench.common import SMARTUP_PASSWORD, SMARTUP_USER, TZ, progress
     from bench.fastforward import ORDERS_PER_DAY, world
     from bench.report import Row
+    from jobs.pipeline.streams import declared_names
     from jobs.settings import Settings
-    from jobs.streams import declared_names
 
     scale = WEEK_SCALE * bench.scale
     first_day = datetime.now(TZ).date()

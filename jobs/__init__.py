@@ -11,19 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jobs.overview import sync_overview
-    from jobs.queueing import enqueue_sync
+    from jobs.processes.queueing import enqueue_sync
+    from jobs.watching.overview import sync_overview
 
 __all__ = ["enqueue_sync", "sync_overview"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "enqueue_sync":
-        from jobs.queueing import enqueue_sync
+        from jobs.processes.queueing import enqueue_sync
 
         return enqueue_sync
     if name == "sync_overview":
-        from jobs.overview import sync_overview
+        from jobs.watching.overview import sync_overview
 
         return sync_overview
     raise AttributeError(f"module 'jobs' has no attribute {name!r}")

@@ -12,7 +12,12 @@ from __future__ import annotations
 FULL = "full"
 QUEUE_PREFIX = "smartup-"
 KEY_PREFIX = "smartup-sync"
-SYNC_FUNCTION = "jobs.tasks.sync_job"  # the job function, by the dotted path stored in Redis
+# The functions Redis holds by dotted path: every queued job names SYNC_FUNCTION, every
+# rq-scheduler registration SCHEDULED_FUNCTION. They are the old, stable addresses (shims in
+# jobs/tasks.py and jobs/queueing.py), so that jobs and registrations made by an earlier
+# version, and workers of either version during a deploy, keep finding them.
+SYNC_FUNCTION = "jobs.tasks.sync_job"
+SCHEDULED_FUNCTION = "jobs.queueing.scheduled_enqueue"
 
 META_KIND = "kind"  # job.meta: the kind the job runs
 META_PERIODIC = "periodic"  # job.meta: queued by the scheduler (the quota guard applies)

@@ -14,8 +14,6 @@ from urllib.parse import unquote, urlsplit
 
 import peewee as pw
 
-from jobs.records import JSONText  # records imports nothing of the models
-
 database = pw.DatabaseProxy()
 
 POSTGRES_FIELD_TYPES = {"JSONB": "jsonb", "TIMESTAMPTZ": "timestamptz"}
@@ -23,12 +21,14 @@ SQLITE_FIELD_TYPES = {"JSONB": "TEXT", "TIMESTAMPTZ": "TEXT", "DECIMAL": "TEXT"}
 
 
 class JSONField(pw.Field):
-    """``jsonb`` on PostgreSQL, JSON text on SQLite."""
+    """``jsonb`` on PostgreSQL, JSON text on SQLite. A ``str`` is JSON already encoded (a
+    record's raw JSON as received, :class:`jobs.pipeline.records.JSONText`) and is stored
+    as is; any other value is encoded."""
 
     field_type = "JSONB"
 
     def db_value(self, value: Any) -> str | None:
-        if value is None or isinstance(value, JSONText):
+        if value is None or isinstance(value, str):
             return value
         return json.dumps(value, ensure_ascii=False)
 
@@ -142,7 +142,7 @@ class OrderItem(BaseModel):
 
 # -- the shop's whole catalogue: groups, types, prices, warehouses, stock ------------------
 #
-# Every natural key is ONE text column, NOT NULL and UNIQUE, built by jobs.records from its
+# Every natural key is ONE text column, NOT NULL and UNIQUE, built by jobs.pipeline.records from its
 # parts (PostgreSQL's unique indexes treat NULLs as distinct, so a key of several nullable
 # columns would let duplicates in). Tables whose rows the loader may write as children of
 # another record (product_types, product_categories) keep content_hash and the synced
@@ -361,7 +361,7 @@ class SyncState(BaseModel):
     stream = pw.CharField(max_length=16)
     filial_id = pw.CharField(max_length=32, default="")
     watermark = pw.DateField(null=True)  # newest SmartUp day fully covered by a success
-    sealed_through = pw.DateField(null=True)  # newest sealed company day (jobs.sealing)
+    sealed_through = pw.DateField(null=True)  # newest sealed company day (jobs.day.sealing)
     last_sweep_at = AwareDateTimeField(null=True)  # end of the last complete sweep
     last_success_at = AwareDateTimeField(null=True)
     updated_at = AwareDateTimeField()

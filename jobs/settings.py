@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -16,16 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from environs import Env, EnvError
 
-from jobs.sealing import SEAL_MINUTES_DEFAULT, SEAL_MINUTES_MAX, SEAL_MINUTES_MIN
-
 T = TypeVar("T")
 
-PRODUCTS_EXPORT_PATH = "/b/anor/mxsx/mr/inventory$export"
-ORDERS_EXPORT_PATH = "/b/trade/txs/tdeal/order$export"
 
 DAYS_BACK_MIN, DAYS_BACK_MAX = 1, 90  # SYNC_ORDERS_DAYS_BACK, and --days-back of one run
 # SYNC_STREAMS by default: the seed's behaviour, and nothing more spent on a shared quota
 DEFAULT_STREAMS: tuple[str, ...] = ("products", "orders")
+SEAL_MINUTES_DEFAULT = 15  # SYNC_SEAL_MINUTES (see jobs.day.sealing)
+SEAL_MINUTES_MIN, SEAL_MINUTES_MAX = 0, 1440
 STOCK_CONDITIONS = ("F", "B", "T")  # free, booked, in transit
 DEFAULT_CONDITIONS: tuple[str, ...] = ("F",)  # SMARTUP_STOCK_CONDITIONS by default
 
@@ -67,14 +65,6 @@ class Settings:
     stream_intervals: Mapping[str, int] = field(default_factory=dict)
     smartup_price_type_codes: tuple[str, ...] = ()
     smartup_stock_conditions: tuple[str, ...] = ("F",)  # a tuple of any length
-
-    @property
-    def products_export_url(self) -> str:
-        return self.smartup_inventory_export_url or self.smartup_base_url + PRODUCTS_EXPORT_PATH
-
-    @property
-    def orders_export_url(self) -> str:
-        return self.smartup_base_url + ORDERS_EXPORT_PATH
 
     @property
     def tz(self) -> ZoneInfo:
@@ -203,11 +193,14 @@ def load_dashboard_settings(environ: Mapping[str, str] | None = None) -> Dashboa
     )
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, *, streams: Sequence[str]) -> Settings:
     """Read and validate every variable; raise :class:`SettingsError` on the first bad one.
 
     ``environ`` defaults to the process's environment plus a ``.env`` file in the working
-    directory (which never overrides a variable that is already set).
+    directory (which never overrides a variable that is already set). ``streams``: the
+    names of the declared streams (:func:`jobs.pipeline.streams.declared_names`), which
+    ``SYNC_STREAMS`` may list and ``SYNC_<STREAM>_INTERVAL_SECONDS`` may tune; the entry
+    point that loads the settings passes them, as the settings sit below the streams.
     """
     reader = _Reader(
         _process_environment() if environ is None else lambda name: environ.get(name, "")
@@ -310,10 +303,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _sentry_dsn,
             "a Sentry DSN such as https://KEY@o1.ingest.sentry.io/2 (http:// only for loopback)",
         ),
-        sync_streams=_streams(reader),
+        sync_streams=_streams(reader, streams),
         stream_intervals={
             name: interval
-            for name in _declared_streams()
+            for name in streams
             if (
                 interval := reader.optional(
                     f"SYNC_{name.upper()}_INTERVAL_SECONDS",
@@ -335,16 +328,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def _declared_streams() -> tuple[str, ...]:
-    """The names of the declared streams (importing the declarations registers them)."""
-    from jobs.streams import declared_names
-
-    return declared_names()
-
-
-def _streams(reader: _Reader) -> tuple[str, ...]:
+def _streams(reader: _Reader, declared: Sequence[str]) -> tuple[str, ...]:
     """``SYNC_STREAMS``: declared stream names, comma-separated; an unknown one is named."""
-    declared = _declared_streams()
     accepted = f"a comma-separated list of {', '.join(declared)}"
     names = reader.optional("SYNC_STREAMS", DEFAULT_STREAMS, _code_list, accepted)
     unknown = [name for name in names if name not in declared]

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from redis import Redis
 
-from jobs.migrate import apply_migrations
 from jobs.models import open_database
+from jobs.processes.migrate import apply_migrations
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import PASSWORD, PG_URL_BASE, REDIS_URL, TABLES, TODAY, USER, admin_sql
 

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime
 from functools import cache
@@ -33,9 +33,12 @@ from zoneinfo import ZoneInfo
 import psycopg2
 from redis import Redis
 
-from jobs.migrate import apply_migrations
 from jobs.models import SyncRun, open_database
-from jobs.settings import Settings
+from jobs.pipeline.smartup import RetryPolicy
+from jobs.pipeline.streams import declared_names
+from jobs.processes.migrate import apply_migrations
+from jobs.run.sync import run_sync
+from jobs.settings import Settings, load_settings
 from jobs.simulator import (
     PRODUCT_CONDITIONS,
     SmartUpSimulator,
@@ -47,9 +50,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.smartup import RetryPolicy
-from jobs.streams import declared_names
-from jobs.tasks import run_sync
 
 T = TypeVar("T")
 
@@ -128,6 +128,11 @@ def free_port() -> int:
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def settings_from(environ: Mapping[str, str] | None = None) -> Settings:
+    """:func:`load_settings` as an entry point calls it: knowing the declared streams."""
+    return load_settings(environ, streams=declared_names())
 
 
 def settings_for(sim: SmartUpSimulator, database_url: str, **overrides: object) -> Settings:

@@ -43,8 +43,9 @@ from jobs.models import (
     Warehouse,
     open_database,
 )
-from jobs.queueing import OVERDUE_SECONDS, enqueue_sync
-from jobs.records import BALANCE_KEY_PARTS
+from jobs.pipeline.records import BALANCE_KEY_PARTS
+from jobs.pipeline.streams import declared_names
+from jobs.processes.queueing import OVERDUE_SECONDS, enqueue_sync
 from jobs.simulator import (
     ENDPOINT_CLASS,
     Fault,
@@ -56,7 +57,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.streams import declared_names
 from tests.helpers import (
     PASSWORD,
     TODAY,

@@ -1,4 +1,4 @@
-"""Alerts (:mod:`jobs.alerts`), called directly on real PostgreSQL with a webhook on
+"""Alerts (:mod:`jobs.watching.alerts`), called directly on real PostgreSQL with a webhook on
 loopback: on changes of state only (ok, failed, stale), what each says, and a webhook that
 fails never failing the caller nor showing its URL."""
 
@@ -11,11 +11,19 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from jobs.alerts import FAILING, OK, STALE, alert_after_run, alert_stale, change_state, send
-from jobs.engine import StreamResult
 from jobs.logs import configure_logging, get_logger
 from jobs.models import AlertState, SyncRun
+from jobs.pipeline.engine import StreamResult
 from jobs.settings import Settings
+from jobs.watching.alerts import (
+    FAILING,
+    OK,
+    STALE,
+    alert_after_run,
+    alert_stale,
+    change_state,
+    send,
+)
 from tests.helpers import PASSWORD, Webhook, free_port, offline_settings
 
 configure_logging()  # now: configuring later would undo capture_logs

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.engine import _batches
-from jobs.streams import STREAMS
+from jobs.pipeline.engine import _batches
+from jobs.pipeline.streams import STREAMS
 
 
 def test_batches_end_when_their_weight_is_reached():

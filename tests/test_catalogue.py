@@ -25,6 +25,7 @@ from jobs.models import (
     Warehouse,
     open_database,
 )
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator import (
     SmartUpSimulator,
     generate_groups,
@@ -34,7 +35,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.tasks import RunOutcome, run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, coded_price_types, settings_for
 
 EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
@@ -423,7 +423,7 @@ def test_a_simulated_day_of_every_stream_stays_within_every_pool(db):
     day, against the simulator's day clock and its quotas per class."""
     from datetime import datetime, time, timedelta
 
-    from jobs.plan import plan_for
+    from jobs.day.plan import plan_for
 
     products = generate_products(40)
     price_types = coded_price_types()

@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 import pytest
 
-from jobs.migrate import apply_migrations
 from jobs.models import open_database
-from jobs.records import (
+from jobs.pipeline.records import (
     BALANCE_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRICE_COLUMNS,
@@ -41,6 +40,7 @@ from jobs.records import (
     parse_product_categories,
     parse_warehouse,
 )
+from jobs.processes.migrate import apply_migrations
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 

@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobs.models import Order, OrderItem, Product, SyncRun
+from jobs.pipeline.smartup.body import BodyProblem, RecordsReader
+from jobs.pipeline.smartup.client import declared_charset
 from jobs.simulator import PRODUCTS_PATH, Fault, SmartUpSimulator
 from jobs.simulator.catalogue import generate_orders, generate_products
-from jobs.smartup.body import BodyProblem, RecordsReader
-from jobs.smartup.client import declared_charset
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 DOCUMENT: dict[str, Any] = {
@@ -360,7 +360,7 @@ def cyrillic_simulator() -> Iterator[SmartUpSimulator]:
 
 
 def sync(sim: SmartUpSimulator, url: str, kind: str) -> Any:
-    from jobs.tasks import run_sync
+    from jobs.run.sync import run_sync
 
     return run_sync(kind, settings=settings_for(sim, url), today=TODAY, retry=FAST_RETRY)
 

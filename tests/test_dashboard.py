@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from tests.helpers import (
     DASHBOARD_PASSWORD,
     DASHBOARD_USERNAME,

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+from jobs.day.plan import plan_for
+from jobs.day.state import advance_watermark, mark_sweep, quota_today, stream_state
 from jobs.models import Order, Product, SyncRun, open_database
-from jobs.plan import plan_for
+from jobs.run.sync import SKIPPED, RunOutcome, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
-from jobs.state import advance_watermark, mark_sweep, quota_today, stream_state
-from jobs.tasks import SKIPPED, RunOutcome, run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -377,8 +377,8 @@ def test_a_simulated_day_stays_within_the_quota_and_as_fresh_as_planned(pg):
 
 
 def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
-    from jobs.overview import sync_overview
-    from jobs.scheduler import current_plan, keep_plan
+    from jobs.processes.scheduler import current_plan, keep_plan
+    from jobs.watching.overview import sync_overview
 
     assert run(simulator, pg, "full", periodic=False).status == "SUCCESS"
     settings = settings_for(simulator, pg)
@@ -404,7 +404,7 @@ def test_the_overview_shows_the_plan_and_the_state_per_filial(pg, simulator):
 
 
 def test_seen_ids_are_kept_exactly_whatever_their_spelling():
-    from jobs.reconcile import SeenIds
+    from jobs.day.reconcile import SeenIds
 
     seen = SeenIds()
     assert not seen

@@ -16,18 +16,20 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from jobs.loader import LoadTarget
+from jobs.day.plan import plan_for
 from jobs.models import AwareDateTimeField, BaseModel, SyncRun, open_database
-from jobs.overview import sync_overview
-from jobs.plan import SNAPSHOT, Pool, plan_for
-from jobs.queueing import enqueue_sync, queues_of
-from jobs.reconcile import DELETE, Settle
-from jobs.records import Identity, ParsedRecord, RecordRejected, content_hash
-from jobs.scheduler import periodic_jobs
-from jobs.settings import Settings, load_settings
-from jobs.streams import Stream, declare, undeclare
-from jobs.tasks import run_sync
-from tests.helpers import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER
+from jobs.pipeline.loader import LoadTarget
+from jobs.pipeline.records import Identity, ParsedRecord, RecordRejected, content_hash
+from jobs.pipeline.streams import Stream, declare, undeclare
+from jobs.pipeline.streams.pools import Pool
+from jobs.pipeline.streams.reach import SNAPSHOT
+from jobs.pipeline.streams.settle import DELETE, Settle
+from jobs.processes.queueing import enqueue_sync, queues_of
+from jobs.processes.scheduler import periodic_jobs
+from jobs.run.sync import run_sync
+from jobs.settings import Settings
+from jobs.watching.overview import sync_overview
+from tests.helpers import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER, settings_from
 
 
 class Widget(BaseModel):
@@ -140,7 +142,7 @@ def environment(export: WidgetExport, url: str) -> dict[str, str]:
 
 
 def test_a_stream_declared_in_a_test_syncs_from_its_declaration(pg, widgets):
-    settings = load_settings(environment(widgets, pg))
+    settings = settings_from(environment(widgets, pg))
     assert settings.sync_streams == ("products", "orders", "widgets")
     outcome = run_sync("widgets", settings=settings, today=TODAY, retry=FAST_RETRY)
     assert outcome.status == "SUCCESS", outcome.error
@@ -161,7 +163,7 @@ def test_a_stream_declared_in_a_test_syncs_from_its_declaration(pg, widgets):
 
 
 def test_a_declared_stream_is_planned_in_its_pool(pg, widgets):
-    settings = load_settings(environment(widgets, pg))
+    settings = settings_from(environment(widgets, pg))
     day = plan_for(settings, limits_seen={"widgets": 30})
     plan = day["widgets"]
     assert (plan.pool, plan.interval_asked, plan.requests_per_run) == ("widgets", 900, 1)
@@ -178,7 +180,7 @@ def test_a_declared_stream_is_enqueued_worked_and_reported(pg, widgets, redis: R
     environ = environment(widgets, pg)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    settings = load_settings()
+    settings = settings_from()
     assert queues_of(settings) == ("smartup-products", "smartup-orders", "smartup-widgets")
     job = enqueue_sync("widgets", settings=settings, connection=redis)
     assert job.origin == "smartup-widgets"
@@ -198,7 +200,10 @@ def test_a_declared_stream_is_enqueued_worked_and_reported(pg, widgets, redis: R
 
 def test_a_declared_stream_that_is_not_enabled_is_refused(pg, widgets):
     settings = Settings(
-        **{**load_settings(environment(widgets, pg)).__dict__, "sync_streams": ("products",)}
+        **{
+            **settings_from(environment(widgets, pg)).__dict__,
+            "sync_streams": ("products",),
+        }
     )
     with pytest.raises(ValueError, match="not enabled"):
         run_sync("widgets", settings=settings, today=TODAY)

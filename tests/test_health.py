@@ -1,4 +1,4 @@
-"""Is syncing healthy (:mod:`jobs.health`), asked directly on real PostgreSQL and Redis:
+"""Is syncing healthy (:mod:`jobs.watching.health`), asked directly on real PostgreSQL and Redis:
 stale kinds, runs stuck RUNNING, a quota down to the reserve, queues without a worker and
 scheduler registrations missing or overdue. The moments are fixed; nothing here waits.
 
@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from rq import Queue, Worker
 
-from jobs.health import SCHEDULER_KEY, database_problems, is_stale, queue_problems
+from jobs.day.state import record_limits, record_quota_spent
 from jobs.models import SyncRun
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
-from jobs.state import record_limits, record_quota_spent
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
+from jobs.watching.health import SCHEDULER_KEY, database_problems, is_stale, queue_problems
 from tests.helpers import offline_settings
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from jobs.queueing import ORDERS_QUEUE
+from jobs.processes.queueing import ORDERS_QUEUE
 from tests.helpers import REDIS_URL, ROOT
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def test_pip_install_beside_a_web_app_with_its_own_models(tmp_path, pg, redis):
 
     # The migrations travel with the package: the installed copy migrates a new database
     migrated = run(
-        [str(python), "-m", "jobs.migrate"],
+        [str(python), "-m", "jobs.processes.migrate"],
         cwd=tmp_path,
         env={"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"},
     )

@@ -10,7 +10,7 @@ from decimal import Decimal
 import psycopg2
 
 from jobs.models import Order, OrderItem, Product, open_database
-from jobs.tasks import run_sync
+from jobs.run.sync import run_sync
 from tests.helpers import FAST_RETRY, TODAY, settings_for
 
 SKIP = {"id", "first_synced_at", "last_synced_at", "order", "order_id", "product", "product_id"}

@@ -9,7 +9,7 @@ import sys
 import orjson
 import psycopg2
 
-from jobs.migrate import MIGRATIONS_DIR
+from jobs.processes.migrate import MIGRATIONS_DIR
 from tests.helpers import PG_URL_BASE, ROOT, admin_sql
 
 ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.py"))

@@ -19,11 +19,11 @@ from typing import Any
 import psycopg2
 import pytest
 
-from jobs.announce import CHANNEL
 from jobs.models import open_database
+from jobs.pipeline.loader.announce import CHANNEL
+from jobs.pipeline.streams import declared_names
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault
-from jobs.streams import declared_names
-from jobs.tasks import run_sync
 from tests.helpers import (
     EVERY_STREAM,
     FAST_RETRY,

@@ -24,9 +24,9 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-import jobs.queueing
+import jobs.processes.queueing
 from jobs.models import Product, open_database
-from jobs.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
 from jobs.simulator import Fault
 from tests.helpers import (
     PG_BIN,
@@ -74,7 +74,7 @@ def movable(job: Job, connection: Redis) -> bool:
 def test_a_retry_whose_scheduler_holder_was_killed_still_runs_after_its_due_time(
     pg, simulator, redis, monkeypatch
 ):
-    monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [15, 15])
+    monkeypatch.setattr(jobs.processes.queueing, "RETRY_INTERVALS", [15, 15])
     proxy = CuttableProxy()
     proxy.cut()  # the first attempt cannot reach the database: RQ schedules a retry
     environ = env_for(
@@ -264,7 +264,7 @@ def test_a_worker_started_while_redis_is_down_serves_when_it_comes_up(pg, simula
 def test_a_killed_attempt_stays_failed_and_its_retry_is_a_new_row(
     pg, simulator, redis, monkeypatch
 ):
-    monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [0, 0])  # retry at once
+    monkeypatch.setattr(jobs.processes.queueing, "RETRY_INTERVALS", [0, 0])  # retry at once
     simulator.add_fault("products", Fault(delay=30.0))
     job = enqueue_sync("products", settings=settings_for(simulator, pg, redis_url=REDIS_URL))
     environ = env_for(simulator, pg)
@@ -317,7 +317,7 @@ def private_cluster() -> Iterator[PrivateCluster]:
 def test_postgres_restarted_in_immediate_mode_mid_run(
     private_cluster, simulator, redis, monkeypatch
 ):
-    monkeypatch.setattr(jobs.queueing, "RETRY_INTERVALS", [3, 3])
+    monkeypatch.setattr(jobs.processes.queueing, "RETRY_INTERVALS", [3, 3])
     simulator.add_fault("products", Fault(delay=8.0), times=1)
     url = private_cluster.url
     process = worker_process(env_for(simulator, url))

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
 from jobs.logs import configure_logging
-from jobs.patient_redis import PatientRetry, give_up, redis_address
+from jobs.processes.patient_redis import PatientRetry, give_up, redis_address
 from tests.helpers import free_port, wait_for
 
 

@@ -8,19 +8,12 @@ from typing import Any
 
 import pytest
 
-from jobs.plan import (
-    CATCH_UP_DAYS,
-    DAY_SECONDS,
-    Reach,
-    next_midnight,
-    plan_day,
-    reach_for,
-    windows_for,
-)
-from jobs.settings import load_settings
-from jobs.smartup.errors import SmartUpQuotaSpent, SmartUpRefused
-from jobs.smartup.refusals import limits_spent, refusal_in
-from jobs.streams import STREAMS, date_windows
+from jobs.day.plan import CATCH_UP_DAYS, next_midnight, plan_day, reach_for
+from jobs.pipeline.smartup.errors import SmartUpQuotaSpent, SmartUpRefused
+from jobs.pipeline.smartup.refusals import limits_spent, refusal_in
+from jobs.pipeline.streams import STREAMS
+from jobs.pipeline.streams.reach import DAY_SECONDS, Reach, date_windows, windows_for
+from tests.helpers import settings_from
 
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
@@ -186,7 +179,7 @@ def test_the_defaults_keep_orders_at_600_s_and_stretch_products():
 
 
 def test_the_plan_follows_the_settings():
-    settings = load_settings(
+    settings = settings_from(
         {
             "DATABASE_URL": "sqlite:///x.sqlite3",
             "SMARTUP_BASE_URL": "https://smartup.example",
@@ -197,7 +190,7 @@ def test_the_plan_follows_the_settings():
             "SYNC_INTERVAL_SECONDS": "60",
         }
     )
-    from jobs.plan import plan_for
+    from jobs.day.plan import plan_for
 
     orders = plan_for(settings)["orders"]
     assert (orders.requests_per_run, orders.requests_per_sweep) == (3, 15)
@@ -214,10 +207,10 @@ def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
         days_back=7,
         sweep_seconds=DAY_SECONDS,
     )
-    assert reach == Reach(TODAY - timedelta(days=6), TODAY, True) and reach.days == 7
+    assert reach == Reach(TODAY - timedelta(days=6), TODAY, True)
     assert reach.first is not None
     assert len(date_windows(reach.first, reach.last)) == 1 == windows_for(7)
-    settings = load_settings(
+    settings = settings_from(
         {
             "DATABASE_URL": "sqlite:///x.sqlite3",
             "SMARTUP_BASE_URL": "https://smartup.example",
@@ -458,7 +451,7 @@ def test_windows_follow_the_day_range_limit_last_seen():
         days_back=30,
         sweep_seconds=DAY_SECONDS,
     )
-    settings = load_settings(
+    settings = settings_from(
         {
             "DATABASE_URL": "sqlite:///x.sqlite3",
             "SMARTUP_BASE_URL": "https://smartup.example",
@@ -471,7 +464,7 @@ def test_windows_follow_the_day_range_limit_last_seen():
 
 
 def test_at_or_below_the_reserve_is_one_rule():
-    from jobs.plan import at_or_below_reserve
+    from jobs.day.plan import at_or_below_reserve
 
     assert at_or_below_reserve(20, 20) and at_or_below_reserve(19, 20)
     assert not at_or_below_reserve(21, 20) and not at_or_below_reserve(None, 20)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.records import (
+from jobs.pipeline.records import (
     BALANCE_COLUMNS,
     PRICE_COLUMNS,
     PRICE_TYPE_COLUMNS,

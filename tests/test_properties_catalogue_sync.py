@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from jobs.records import (
+from jobs.pipeline.records import (
     BALANCE_COLUMNS,
     PRICE_COLUMNS,
     PRICE_TYPE_COLUMNS,
@@ -37,13 +37,13 @@ from jobs.records import (
     WAREHOUSE_COLUMNS,
     RecordRejected,
 )
+from jobs.pipeline.smartup.body import RecordsReader, UnreadableRecord
+from jobs.pipeline.streams.base import Export
+from jobs.pipeline.streams.groups import GROUPS
+from jobs.pipeline.streams.prices import PRICE_TYPES, PRICES
+from jobs.pipeline.streams.stock import WAREHOUSES, Balance
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault, SmartUpSimulator
-from jobs.smartup.body import RecordsReader, UnreadableRecord
-from jobs.streams.base import Export
-from jobs.streams.groups import GROUPS
-from jobs.streams.prices import PRICE_TYPES, PRICES
-from jobs.streams.stock import WAREHOUSES, Balance
-from jobs.tasks import run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import (
     Piece,

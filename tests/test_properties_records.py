@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.records import (
+from jobs.pipeline.records import (
     FieldError,
     RecordRejected,
     identify_order,
@@ -27,7 +27,7 @@ from jobs.records import (
     parse_product,
     raw_json,
 )
-from jobs.smartup.body import BodyProblem, RecordsReader, UnreadableRecord
+from jobs.pipeline.smartup.body import BodyProblem, RecordsReader, UnreadableRecord
 from tests.strategies import (
     GROUP_SEPARATORS,
     UNREADABLE,

@@ -22,11 +22,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from jobs.records import ORDER_ITEM_COLUMNS, RecordRejected
+from jobs.pipeline.records import ORDER_ITEM_COLUMNS, RecordRejected
+from jobs.pipeline.smartup.body import RecordsReader, UnreadableRecord
+from jobs.pipeline.streams import STREAMS
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_products
-from jobs.smartup.body import RecordsReader, UnreadableRecord
-from jobs.streams import STREAMS
-from jobs.tasks import run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import bad_shapes, bodies, examples
 from tests.test_properties_records import KEYS, TASHKENT, same

@@ -10,8 +10,8 @@ import pytest
 from rq import Queue
 
 from jobs.models import Product, open_database
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
-from jobs.scheduler import PERIODIC_JOBS, make_scheduler, register, registered_intervals
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.scheduler import PERIODIC_JOBS, make_scheduler, register, registered_intervals
 from jobs.simulator import Fault
 from tests.helpers import (
     REDIS_URL,
@@ -252,7 +252,7 @@ def test_a_database_outage_fails_the_job_not_the_worker(pg, simulator, redis):
 def test_the_scheduler_replans_when_smartup_sends_a_new_quota(pg, simulator, redis):
     from structlog.testing import capture_logs
 
-    from jobs.state import record_limits
+    from jobs.day.state import record_limits
 
     settings = settings_for(simulator, pg, redis_url=REDIS_URL)
     scheduler = make_scheduler(settings, redis)
@@ -300,7 +300,7 @@ def test_a_full_request_is_not_merged_into_a_waiting_incremental_one(pg, simulat
 def test_a_periodic_job_skips_when_the_quota_is_down_to_the_reserve_an_asked_one_runs(
     pg, simulator, redis
 ):
-    from jobs.state import record_limits
+    from jobs.day.state import record_limits
 
     open_database(pg)
     record_limits("reference", {"limit_quant": "100", "left_limit_quant": "20"}, day=TODAY)

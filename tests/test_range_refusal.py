@@ -9,8 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.simulator import ORDERS_PATH, Fault, SmartUpSimulator, generate_orders, generate_products
-from jobs.smartup import (
+from jobs.pipeline.smartup import (
     ExportRequest,
     SmartUpClient,
     SmartUpHTTPError,
@@ -18,7 +17,8 @@ from jobs.smartup import (
     SmartUpRangeTooLong,
     SmartUpRefused,
 )
-from jobs.smartup.refusals import range_refusal_in, refusal_in
+from jobs.pipeline.smartup.refusals import range_refusal_in, refusal_in
+from jobs.simulator import ORDERS_PATH, Fault, SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER
 
 

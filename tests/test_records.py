@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.records import (
+from jobs.pipeline.records import (
     ORDER_COLUMNS,
     ORDER_ITEM_COLUMNS,
     PRODUCT_COLUMNS,

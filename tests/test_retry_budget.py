@@ -7,9 +7,9 @@ from __future__ import annotations
 from structlog.testing import capture_logs
 
 from jobs.logs import configure_logging
+from jobs.pipeline.smartup import RetryPolicy
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault
-from jobs.smartup import RetryPolicy
-from jobs.tasks import run_sync
 from tests.helpers import free_port, settings_for
 
 BUDGET_SECONDS = 5

@@ -1,4 +1,4 @@
-"""The day's steps of one run (:mod:`jobs.day`), each called directly on real PostgreSQL:
+"""The day's steps of one run (:mod:`jobs.day.steps`), each called directly on real PostgreSQL:
 the quota guard of periodic runs, how far back a run asks per filial, and the state kept
 after each answer. The dates are fixed; nothing here reads the clock."""
 
@@ -13,20 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from jobs.day import (
-    RunDay,
-    SeenByExport,
-    StateKeeper,
-    after_complete,
-    span_for,
-    streams_over_quota,
-)
-from jobs.engine import StreamResult
-from jobs.logs import configure_logging, get_logger
-from jobs.plan import Reach, StreamPlan
-from jobs.settings import Settings
-from jobs.smartup import ExportRequest
-from jobs.state import (
+from jobs.day.plan import StreamPlan
+from jobs.day.state import (
     advance_watermark,
     day_range_limits,
     mark_sweep,
@@ -35,7 +23,20 @@ from jobs.state import (
     record_quota_spent,
     stream_state,
 )
-from jobs.streams import declared
+from jobs.day.steps import (
+    RunDay,
+    SeenByExport,
+    StateKeeper,
+    after_complete,
+    span_for,
+    streams_over_quota,
+)
+from jobs.logs import configure_logging, get_logger
+from jobs.pipeline.engine import StreamResult
+from jobs.pipeline.smartup import ExportRequest
+from jobs.pipeline.streams import declared
+from jobs.pipeline.streams.reach import Reach
+from jobs.settings import Settings
 from tests.helpers import offline_settings
 
 configure_logging()  # now: configuring later would undo capture_logs

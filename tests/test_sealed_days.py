@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from jobs.day.plan import plan_for
+from jobs.day.state import day_range_limits, stream_state
 from jobs.models import Order, open_database
-from jobs.plan import plan_for
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
-from jobs.state import day_range_limits, stream_state
-from jobs.tasks import RunOutcome, run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -187,8 +187,8 @@ def test_a_period_too_long_refusal_narrows_the_windows_and_the_run_succeeds(pg, 
 
 
 def test_a_streams_data_age_is_that_of_its_filial_read_longest_ago():
-    from jobs.state import StreamState, data_age
-    from jobs.streams import STREAMS
+    from jobs.day.state import StreamState, data_age
+    from jobs.pipeline.streams import STREAMS
 
     now = at(TODAY, 12)
 

@@ -1,4 +1,4 @@
-"""Sealed days (``jobs/sealing.py``), worked by hand, and where the state keeps them."""
+"""Sealed days (``jobs/day/sealing.py``), worked by hand, and where the state keeps them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from jobs.day.sealing import first_day_to_ask, newest_ended_day, sealed_after
+from jobs.day.state import advance_watermark, record_sealed, sealed_through, stream_state
 from jobs.models import open_database
-from jobs.sealing import first_day_to_ask, newest_ended_day, sealed_after
-from jobs.settings import SettingsError, load_settings
-from jobs.state import advance_watermark, record_sealed, sealed_through, stream_state
+from jobs.settings import SettingsError
+from tests.helpers import settings_from
 
 TASHKENT = ZoneInfo("Asia/Tashkent")  # UTC+5, no daylight saving
 TODAY = date(2026, 12, 7)
@@ -156,12 +157,12 @@ def test_sync_seal_minutes_defaults_to_15_and_is_bounded():
         "SMARTUP_BASIC_USER": "u",
         "SMARTUP_BASIC_PASS": "p",
     }
-    assert load_settings(base).sync_seal_minutes == 15
-    assert load_settings({**base, "SYNC_SEAL_MINUTES": "0"}).sync_seal_minutes == 0
-    assert load_settings({**base, "SYNC_SEAL_MINUTES": "1440"}).sync_seal_minutes == 1440
+    assert settings_from(base).sync_seal_minutes == 15
+    assert settings_from({**base, "SYNC_SEAL_MINUTES": "0"}).sync_seal_minutes == 0
+    assert settings_from({**base, "SYNC_SEAL_MINUTES": "1440"}).sync_seal_minutes == 1440
     for bad in ("-1", "1441", "quarter"):
         with pytest.raises(SettingsError, match="SYNC_SEAL_MINUTES") as refused:
-            load_settings({**base, "SYNC_SEAL_MINUTES": bad})
+            settings_from({**base, "SYNC_SEAL_MINUTES": bad})
         assert bad not in str(refused.value) and "\n" not in str(refused.value)
 
 

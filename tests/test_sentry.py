@@ -19,10 +19,19 @@ from typing import Any
 import pytest
 
 from jobs.models import SyncRun, open_database
-from jobs.queueing import enqueue_sync
-from jobs.settings import SettingsError, load_settings
+from jobs.processes.queueing import enqueue_sync
+from jobs.settings import SettingsError
 from jobs.simulator import Fault
-from tests.helpers import PASSWORD, REDIS_URL, ROOT, env_for, finish, settings_for, start_worker
+from tests.helpers import (
+    PASSWORD,
+    REDIS_URL,
+    ROOT,
+    env_for,
+    finish,
+    settings_for,
+    settings_from,
+    start_worker,
+)
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -192,7 +201,7 @@ def test_a_worker_sends_one_event_per_failed_job_attempt(pg, simulator, redis, s
 def test_without_a_dsn_sentry_is_never_imported(pg, simulator):
     simulator.add_fault("orders", Fault(status=401), times=10)
     code = (
-        "import sys; from jobs.cli import main; status = main(['sync', 'orders']); "
+        "import sys; from jobs.processes.cli import main; status = main(['sync', 'orders']); "
         "print('sentry_sdk' in sys.modules, status)"
     )
     done = subprocess.run(
@@ -215,8 +224,8 @@ def test_the_dsn_is_a_checked_secret():
     }
     for bad in ("not a url", f"http://{KEY}@sentry.example/42", "https://sentry.example/42"):
         with pytest.raises(SettingsError) as raised:
-            load_settings({**base, "SENTRY_DSN": bad})
+            settings_from({**base, "SENTRY_DSN": bad})
         assert raised.value.variable == "SENTRY_DSN" and bad not in str(raised.value)
-    settings = load_settings({**base, "SENTRY_DSN": f"https://{KEY}@o1.ingest.example/42"})
+    settings = settings_from({**base, "SENTRY_DSN": f"https://{KEY}@o1.ingest.example/42"})
     assert KEY in settings.secrets and KEY not in repr(settings)
-    assert load_settings(base).sentry_dsn is None
+    assert settings_from(base).sentry_dsn is None

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from jobs.settings import SettingsError, load_settings
-from tests.helpers import ROOT
+from jobs.pipeline.streams import STREAMS
+from jobs.settings import SettingsError
+from tests.helpers import ROOT, settings_from
 
 GOOD = {
     "DATABASE_URL": "postgresql://root@127.0.0.1:5432/nowhere",
@@ -20,20 +21,25 @@ GOOD = {
 
 
 def test_defaults():
-    settings = load_settings(GOOD)
+    settings = settings_from(GOOD)
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.smartup_project_code == "trade"
     assert settings.smartup_filial_ids == ()
     assert settings.sync_interval_seconds == 600
     assert settings.sync_orders_days_back == 7
     assert settings.smartup_timezone == "Asia/Tashkent"
-    assert settings.products_export_url == "https://smartup.online/b/anor/mxsx/mr/inventory$export"
-    assert settings.orders_export_url == "https://smartup.online/b/trade/txs/tdeal/order$export"
+    assert (
+        STREAMS["products"].url(settings)
+        == "https://smartup.online/b/anor/mxsx/mr/inventory$export"
+    )
+    assert (
+        STREAMS["orders"].url(settings) == "https://smartup.online/b/trade/txs/tdeal/order$export"
+    )
     assert "topsecret-value" not in repr(settings)
 
 
 def test_values_are_read():
-    settings = load_settings(
+    settings = settings_from(
         {
             **GOOD,
             "SMARTUP_FILIAL_ID": "101, 102,101",
@@ -46,8 +52,8 @@ def test_values_are_read():
     )
     assert settings.smartup_filial_ids == ("101", "102")
     assert settings.sync_interval_seconds == 60 and settings.sync_orders_days_back == 90
-    assert settings.products_export_url == "http://127.0.0.1:9/x"
-    assert settings.orders_export_url.startswith("http://localhost:8080/b/trade/")
+    assert STREAMS["products"].url(settings) == "http://127.0.0.1:9/x"
+    assert STREAMS["orders"].url(settings).startswith("http://localhost:8080/b/trade/")
 
 
 BAD = [
@@ -76,7 +82,7 @@ def test_each_bad_setting_is_named(variable, value):
     if value is not None:
         environ[variable] = value
     with pytest.raises(SettingsError) as caught:
-        load_settings(environ)
+        settings_from(environ)
     message = str(caught.value)
     assert caught.value.variable == variable and variable in message
     assert "\n" not in message and "topsecret-value" not in message
@@ -139,7 +145,8 @@ def test_a_dotenv_file_is_read_and_never_overrides_the_environment(tmp_path):
     assert done.returncode == 2 and "SYNC_INTERVAL_SECONDS" in done.stderr
 
     show = (
-        "from jobs.settings import load_settings as load; s = load(); "
+        "from jobs.settings import load_settings as load; "
+        "from jobs.pipeline.streams import declared_names; s = load(streams=declared_names()); "
         "print(s.smartup_project_code, s.sync_interval_seconds)"
     )
     read = subprocess.run(
@@ -160,11 +167,11 @@ def test_quota_reserve_and_gone_limit_have_defaults_and_bounds():
         "SMARTUP_BASIC_USER": "u@c",
         "SMARTUP_BASIC_PASS": "p",
     }
-    settings = load_settings(base)
+    settings = settings_from(base)
     assert (settings.smartup_quota_reserve_percent, settings.sync_max_gone_percent) == (20, 10.0)
     for name, bad in (("SMARTUP_QUOTA_RESERVE_PERCENT", "95"), ("SYNC_MAX_GONE_PERCENT", "-1")):
         with pytest.raises(SettingsError, match=name):
-            load_settings({**base, name: bad})
+            settings_from({**base, name: bad})
 
 
 def test_the_sweep_period_defaults_to_a_day_and_has_bounds():
@@ -174,11 +181,11 @@ def test_the_sweep_period_defaults_to_a_day_and_has_bounds():
         "SMARTUP_BASIC_USER": "u@c",
         "SMARTUP_BASIC_PASS": "p",
     }
-    assert load_settings(base).sync_sweep_seconds == 86400
-    assert load_settings({**base, "SYNC_SWEEP_SECONDS": "3600"}).sync_sweep_seconds == 3600
+    assert settings_from(base).sync_sweep_seconds == 86400
+    assert settings_from({**base, "SYNC_SWEEP_SECONDS": "3600"}).sync_sweep_seconds == 3600
     for bad in ("59", "604801", "daily"):
         with pytest.raises(SettingsError, match="SYNC_SWEEP_SECONDS"):
-            load_settings({**base, "SYNC_SWEEP_SECONDS": bad})
+            settings_from({**base, "SYNC_SWEEP_SECONDS": bad})
 
 
 def test_a_half_set_dashboard_login_names_the_missing_variable_and_the_one_set():
@@ -215,10 +222,10 @@ def test_an_unknown_stream_in_sync_streams_exits_2_naming_it_and_the_accepted_on
 
 
 def test_sync_streams_and_the_streams_own_settings():
-    default = load_settings(GOOD)
+    default = settings_from(GOOD)
     assert default.sync_streams == ("products", "orders")
     assert default.smartup_stock_conditions == ("F",) and default.smartup_price_type_codes == ()
-    every = load_settings(
+    every = settings_from(
         {
             **GOOD,
             "SYNC_STREAMS": " stock, prices ,groups,products,orders",
@@ -237,7 +244,7 @@ def test_sync_streams_and_the_streams_own_settings():
         ("SMARTUP_STOCK_CONDITIONS", "F,X"),
     ):
         with pytest.raises(SettingsError) as caught:
-            load_settings({**GOOD, variable: bad})
+            settings_from({**GOOD, variable: bad})
         assert caught.value.variable == variable
 
 

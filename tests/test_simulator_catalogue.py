@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from jobs.models import Order, open_database
+from jobs.run.sync import run_sync
 from jobs.simulator import (
     BRAND_GROUP_ID,
     CATEGORY_GROUP_ID,
@@ -42,7 +43,6 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from jobs.tasks import run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, USER, settings_for
 
 TODAY = datetime.date(2026, 3, 10)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from jobs.models import PriceType, ProductGroup, ProductPrice, StockBalance, open_database
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator import Fault, SmartUpSimulator
-from jobs.tasks import RunOutcome, run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
 JSON = "application/json; charset=utf-8"

@@ -6,8 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from jobs.models import open_database
-from jobs.state import (
+from jobs.day.state import (
     advance_watermark,
     all_states,
     latest_quota,
@@ -17,6 +16,7 @@ from jobs.state import (
     record_quota_spent,
     stream_state,
 )
+from jobs.models import open_database
 
 DAY = date(2026, 11, 29)
 

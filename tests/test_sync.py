@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from jobs.models import Order, OrderItem, Product, SyncRun
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault
-from jobs.tasks import run_sync
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, settings_for
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -180,7 +180,7 @@ def test_transient_failures_are_retried(pg, simulator, fault):
 
 def test_a_body_cut_off_halfway_changes_nothing(pg, simulator, monkeypatch):
     monkeypatch.setattr(
-        "jobs.loader.copy_text.COPY_BUFFER_BYTES", 2000
+        "jobs.pipeline.loader.copy_text.COPY_BUFFER_BYTES", 2000
     )  # rows reach staging before the cut
     sync(simulator, pg, kind="products")
     reopen(pg)
@@ -327,7 +327,8 @@ def test_a_run_left_running_is_closed_as_interrupted_with_its_cause_when_known(p
 
 
 def test_an_id_twice_in_different_batches_keeps_the_last_copy(pg, simulator, monkeypatch):
-    monkeypatch.setattr("jobs.loader.copy_text.COPY_BUFFER_BYTES", 3000)  # a few rows a batch
+    # a few rows a batch
+    monkeypatch.setattr("jobs.pipeline.loader.copy_text.COPY_BUFFER_BYTES", 3000)
     sync(simulator, pg)
     products, orders = simulator.products, simulator.orders
     stored_name = products[0]["name"]
@@ -365,8 +366,8 @@ def stored_lines():
 def test_orders_over_many_small_lookup_and_copy_batches(pg, simulator, monkeypatch):
     # An order weighs 1 + its lines: a look-up batch holds two or three orders, and a COPY
     # batch one order with its lines (parents and children never part).
-    monkeypatch.setattr("jobs.engine.LOOKUP_BATCH", 25)
-    monkeypatch.setattr("jobs.loader.copy_text.COPY_BUFFER_BYTES", 3000)
+    monkeypatch.setattr("jobs.pipeline.engine.LOOKUP_BATCH", 25)
+    monkeypatch.setattr("jobs.pipeline.loader.copy_text.COPY_BUFFER_BYTES", 3000)
     outcome = sync(simulator, pg)
     assert outcome.status == "SUCCESS" and counts(outcome, "orders") == (40, 0, 0, 0)
     reopen(pg)

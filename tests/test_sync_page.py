@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.scheduler import make_scheduler, register
+from jobs.day.state import record_limits
+from jobs.processes.scheduler import make_scheduler, register
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault
-from jobs.state import record_limits
-from jobs.tasks import run_sync
 from tests.helpers import (
     DASHBOARD_PASSWORD,
     DASHBOARD_USERNAME,

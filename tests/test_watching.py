@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import psycopg2
@@ -20,18 +20,18 @@ from redis import Redis
 from structlog.testing import capture_logs
 
 import jobs
-from jobs.cli import check
+from jobs.day.state import record_limits
 from jobs.logs import configure_logging
 from jobs.models import SyncRun, open_database
-from jobs.progress import ProgressReporter, format_progress, request_label
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
-from jobs.runs import RunProgressWriter, start_run
-from jobs.scheduler import PERIODIC_JOBS, make_scheduler, register
-from jobs.settings import load_settings
+from jobs.pipeline.smartup import ExportRequest
+from jobs.processes.cli import check
+from jobs.processes.job import run_and_report
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.scheduler import PERIODIC_JOBS, make_scheduler, register
+from jobs.run.progress import ProgressReporter, format_progress, request_label
+from jobs.run.rows import RunProgressWriter, start_run
+from jobs.run.sync import run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
-from jobs.smartup import ExportRequest
-from jobs.state import record_limits
-from jobs.tasks import run_sync
 from tests.helpers import (
     FAST_RETRY,
     PASSWORD,
@@ -43,6 +43,7 @@ from tests.helpers import (
     env_for,
     finish,
     settings_for,
+    settings_from,
     start_worker,
     stop,
     wait_for,
@@ -61,6 +62,7 @@ def _request(filial: str | None, window: bool) -> ExportRequest:
         records_key="order",
         filters=filters if window else {},
         filial_id=filial,
+        days=(date(2026, 11, 1), date(2026, 11, 7)) if window else None,
     )
 
 
@@ -334,7 +336,7 @@ def check_env(sim, url: str, monkeypatch: pytest.MonkeyPatch, **extra: str) -> N
 
 def run_check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
     capsys.readouterr()
-    code = check(load_settings())  # as `python -m jobs check` runs it, in this process
+    code = check(settings_from())  # as `python -m jobs check` runs it, in this process
     lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("{")]
     return code, lines
 
@@ -450,13 +452,13 @@ def test_alerts_on_failure_once_then_on_recovery(pg, simulator):
         simulator, pg, sync_alert_webhook_url=webhook.url, smartup_retry_seconds=1
     )
     try:
-        assert run_sync("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert run_and_report("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
         assert webhook.received == []  # a first success is no news
 
         simulator.add_fault("products", Fault(status=401), times=2)
         with capture_logs() as logs:
-            first = run_sync("products", settings=settings, retry=FAST_RETRY)
-            second = run_sync("products", settings=settings, retry=FAST_RETRY)
+            first = run_and_report("products", settings=settings, retry=FAST_RETRY)
+            second = run_and_report("products", settings=settings, retry=FAST_RETRY)
         assert (first.status, second.status) == ("FAILED", "FAILED")
         [alert] = webhook.received
         assert (alert["kind"], alert["status"], alert["run_id"]) == (
@@ -468,7 +470,7 @@ def test_alerts_on_failure_once_then_on_recovery(pg, simulator):
         assert alert["text"].startswith("smartup-sync: products FAILED: ")
         assert webhook.url not in str(logs) and "secret-token" not in str(logs)
 
-        assert run_sync("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert run_and_report("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
         assert [a["status"] for a in webhook.received] == ["FAILED", "RECOVERED"]
         recovered = webhook.received[1]
         assert recovered["error"] is None and recovered["last_success_age_s"] >= 0
@@ -481,7 +483,7 @@ def test_a_stale_kind_alerts_once_from_check(pg, simulator, monkeypatch, capsys)
     check_env(simulator, pg, monkeypatch, SYNC_ALERT_WEBHOOK_URL=webhook.url)
     settings = settings_for(simulator, pg, sync_alert_webhook_url=webhook.url)
     try:
-        assert run_sync("full", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert run_and_report("full", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
         open_database(pg)
         SyncRun.update(finished_at=datetime.now(UTC) - timedelta(hours=1)).execute()
         assert run_check(capsys)[0] == 1
@@ -490,7 +492,7 @@ def test_a_stale_kind_alerts_once_from_check(pg, simulator, monkeypatch, capsys)
             ("orders", "STALE"),
             ("products", "STALE"),
         ]
-        assert run_sync("orders", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert run_and_report("orders", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
         assert [(a["kind"], a["status"]) for a in webhook.received[2:]] == [("orders", "RECOVERED")]
     finally:
         webhook.close()
@@ -505,7 +507,7 @@ def test_a_webhook_that_hangs_does_not_hold_the_run(pg, simulator):
         with capture_logs() as logs:
             runner = threading.Thread(
                 target=lambda: outcome.append(
-                    run_sync("products", settings=settings, retry=FAST_RETRY)
+                    run_and_report("products", settings=settings, retry=FAST_RETRY)
                 )
             )
             runner.start()
@@ -528,7 +530,7 @@ def test_a_webhook_that_answers_an_error_is_logged_and_the_run_goes_on(pg, simul
     simulator.add_fault("products", Fault(status=401))
     try:
         with capture_logs() as logs:
-            outcome = run_sync("products", settings=settings, retry=FAST_RETRY)
+            outcome = run_and_report("products", settings=settings, retry=FAST_RETRY)
         assert outcome.status == "FAILED" and len(webhook.received) == 1
         [failed] = [e for e in logs if e["event"] == "alert.failed"]
         assert failed["error"] == "the webhook answered 500"
@@ -552,14 +554,14 @@ def test_the_webhook_url_is_a_secret_and_must_be_https_beyond_loopback():
         "SMARTUP_BASIC_PASS": "password-1",
     }
     url = "https://hooks.slack.com/services/T000/B000/xoxb-secret-token"
-    settings = load_settings({**base, "SYNC_ALERT_WEBHOOK_URL": url})
+    settings = settings_from({**base, "SYNC_ALERT_WEBHOOK_URL": url})
     assert settings.sync_alert_webhook_url == url and url not in repr(settings)
     assert url in settings.secrets
     with pytest.raises(SettingsError) as error:
-        load_settings({**base, "SYNC_ALERT_WEBHOOK_URL": "http://hooks.example/secret-token"})
+        settings_from({**base, "SYNC_ALERT_WEBHOOK_URL": "http://hooks.example/secret-token"})
     assert "SYNC_ALERT_WEBHOOK_URL" in str(error.value)
     assert "secret-token" not in str(error.value)
-    assert load_settings(base).sync_alert_webhook_url is None
+    assert settings_from(base).sync_alert_webhook_url is None
 
 
 @pytest.mark.slow

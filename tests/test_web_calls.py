@@ -20,8 +20,8 @@ from rq import Queue
 from rq.job import Job
 
 import jobs
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
-from jobs.scheduler import make_scheduler, register
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
+from jobs.processes.scheduler import make_scheduler, register
 from jobs.settings import SettingsError
 from tests.helpers import REDIS_URL, ROOT, env_for, finish, settings_for, start_worker
 

@@ -16,9 +16,9 @@ import pytest
 from bench.fastforward import world
 from bench.week import DAYS, run_week
 from jobs.models import SyncRun, open_database
+from jobs.pipeline.streams import declared_names
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator
-from jobs.streams import declared_names
 from tests.helpers import PASSWORD, REDIS_URL, USER
 
 TASHKENT = ZoneInfo("Asia/Tashkent")

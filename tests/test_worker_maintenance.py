@@ -1,4 +1,4 @@
-"""The worker's maintenance (:mod:`jobs.worker`), on a ``SyncWorker`` built as
+"""The worker's maintenance (:mod:`jobs.processes.worker`), on a ``SyncWorker`` built as
 ``run_worker`` builds it, in this process, on real Redis: a job a killed worker abandoned
 is retried by the next maintenance, which comes every minute (RQ's default: ten); a worker
 lists itself again after Redis came back empty. No work horse is forked and nothing waits:
@@ -15,8 +15,8 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, RETRY_INTERVALS, enqueue_sync
-from jobs.worker import (
+from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, RETRY_INTERVALS, enqueue_sync
+from jobs.processes.worker import (
     JOB_MONITORING_SECONDS,
     MAINTENANCE_SECONDS,
     WORKER_TTL_SECONDS,

@@ -4,7 +4,7 @@ types, prices, warehouses, stock balances, and the view ``product_stock``.
 Also ``order_items.product_external_id`` (the line's SmartUp ``product_id`` as sent), and
 indexes on ``last_synced_at`` of ``products`` and ``orders``, which the web app reads by.
 
-Every natural key is one text column, NOT NULL and UNIQUE, built by ``jobs.records``.
+Every natural key is one text column, NOT NULL and UNIQUE, built by ``jobs.pipeline.records``.
 Foreign keys: ``product_categories.product_id`` cascades (the rows are replaced with their
 product); every other one is nullable and set to NULL when its target goes.
 

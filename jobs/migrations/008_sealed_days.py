@@ -1,5 +1,5 @@
 """Sealed days: ``smartup_sync_state.sealed_through``, the newest company day sealed for
-a stream and filial (see ``jobs/sealing.py``); NULL until a request seals one.
+a stream and filial (see ``jobs/day/sealing.py``); NULL until a request seals one.
 
 Runs on PostgreSQL and SQLite alike.
 """

@@ -1,0 +1,102 @@
+"""The ``worker`` process (``python -m jobs worker``): RQ's worker on the queue of every
+enabled stream (``SYNC_STREAMS``), made to ride out Redis outages.
+
+It is ``rq worker --with-scheduler --worker-ttl 60 smartup-products smartup-orders ...`` with
+three differences, each for an outage:
+
+- its Redis connection waits for Redis instead of raising (:mod:`jobs.processes.patient_redis`): a
+  worker started while Redis is down waits for it, and a busy worker whose Redis blinks
+  keeps its work horse, whose run goes on and records its result in PostgreSQL; the horse's
+  own bookkeeping in Redis waits too, so the job ends as it would have;
+- when Redis comes back empty, the worker lists itself again, so ``rq info`` shows it;
+- maintenance runs every minute instead of every ten: jobs abandoned by a killed worker are
+  retried sooner, and a worker takes over RQ's scheduler lock of a dead one sooner.
+
+A worker class of our own rather than a supervisor around ``rq worker``: a supervisor can
+only restart a worker that exited, which loses the work horse and its run; the connection
+policy keeps both, with no process of its own to watch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import suppress
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Queue, Worker, worker_registration
+
+from jobs.kinds import SYNC_FUNCTION
+from jobs.processes.patient_redis import give_up, patient_connection
+from jobs.processes.queueing import queues_of, register_queues
+from jobs.settings import Settings
+
+WORKER_TTL_SECONDS = 60
+JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
+MAINTENANCE_SECONDS = 60
+SCHEDULER_STOP_SECONDS = 10
+
+
+class SyncWorker(Worker):
+    """An RQ worker that lists itself again after Redis restarted empty, that stops
+    when asked to even while Redis is away, and that gives each sync job its own timeout
+    (``SYNC_JOB_TIMEOUT_SECONDS``): whoever queued the job (a web app) need not know it."""
+
+    sync_job_timeout: int | None = None
+
+    def execute_job(self, job: Any, queue: Any) -> Any:
+        if self.sync_job_timeout is not None and job.func_name == SYNC_FUNCTION:
+            job.timeout = self.sync_job_timeout  # before the fork: horse and monitor agree
+            self.connection.hset(job.key, "timeout", job.timeout)  # as `rq info` shows it
+        return super().execute_job(job, queue)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if pipeline is not None or self.connection.sismember(self.redis_workers_keys, self.key):
+            return
+        with self.connection.pipeline() as again:
+            again.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, again)
+            again.expire(self.key, timeout or self.worker_ttl + 60)
+            again.execute()
+
+    def stop_scheduler(self) -> None:
+        """Stop RQ's scheduler process, which cannot hear SIGTERM while it waits for Redis:
+        after a grace period it is killed (its lock lapses within a minute)."""
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        with suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def teardown(self) -> None:
+        """Stopping (SIGTERM, or the burst is done): do not wait for a Redis that is away
+        just to say goodbye; RQ forgets a worker whose heartbeat lapsed anyway."""
+        give_up(self.connection)
+        with suppress(RedisError):
+            super().teardown()  # type: ignore[no-untyped-call]
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    """Work the enabled streams' queues until stopped (or, with ``burst``, until they are
+    empty). A stream that is not enabled has its queue left alone."""
+    from jobs.watching.error_tracking import start
+
+    start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
+    connection = patient_connection(settings.redis_url, process="worker")
+    register_queues(connection, settings)  # the first command: waits here while Redis is down
+    worker = SyncWorker(
+        [Queue(name, connection=connection) for name in queues_of(settings)],
+        connection=connection,
+        worker_ttl=WORKER_TTL_SECONDS,
+        job_monitoring_interval=JOB_MONITORING_SECONDS,
+        maintenance_interval=MAINTENANCE_SECONDS,
+    )
+    worker.sync_job_timeout = settings.sync_job_timeout_seconds
+    worker.work(burst=burst, with_scheduler=True)
+    return 0
