@@ -133,10 +133,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         simulator = self.server.simulator
-        endpoint, answer = simulator._answer(self.command, self.path, headers, raw_body)
+        endpoint, answer = simulator.answer(self.command, self.path, headers, raw_body)
         # Recorded before answering, so that a client which has its answer always finds
         # its request in ``simulator.requests``.
-        simulator._record(
+        simulator.record_request(
             RecordedRequest(
                 endpoint=endpoint,
                 path=self.path,

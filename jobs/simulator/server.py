@@ -899,16 +899,28 @@ class SmartUpSimulator:
             for queue in self._faults.values():
                 queue.clear()
 
-    # -- serving (called from request threads) --
+    # -- serving: the interface of the HTTP side (jobs.simulator.http), called from its
+    # request threads --
 
-    def _record(self, request: RecordedRequest) -> None:
+    def record_request(self, request: RecordedRequest) -> None:
+        """Append ``request`` to :attr:`requests` (the HTTP side does, before answering)."""
         with self._lock:
             self.requests.append(request)
 
-    def _answer(
+    def answer(
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> tuple[str, _Answer]:
-        """(endpoint name for the record, answer) for one request."""
+        """What to send for one request: (the endpoint name to record it under, or
+        ``"unknown"``; the answer). A POST to an export consumes that endpoint's next
+        fault (sleeping its ``delay`` here) and counts against its quota class (unless
+        ``warehouses_status`` answers it), then is checked as the class docstring says.
+
+        Args:
+            method: the HTTP method (``"POST"``...).
+            target: the request target as sent (path and any query string).
+            headers: request headers, names lower-cased.
+            raw_body: the request body as received.
+        """
         path = unquote(urlsplit(target).path)
         endpoint = _ENDPOINT_BY_PATH.get(path)
         if endpoint is None:
