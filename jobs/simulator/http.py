@@ -15,11 +15,11 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 
 from jobs.simulator.faults import (
-    _Answer,
-    _DropAnswer,
-    _ExportAnswer,
-    _PlainAnswer,
-    _status_of,
+    Answer,
+    DropAnswer,
+    ExportAnswer,
+    PlainAnswer,
+    status_of,
 )
 from jobs.simulator.filters import _parse_body
 
@@ -142,7 +142,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 path=self.path,
                 headers=headers,
                 body=_parse_body(raw_body),
-                status=_status_of(answer),
+                status=status_of(answer),
             )
         )
         try:
@@ -161,7 +161,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise ValueError(length_header)
         except ValueError:
             self.close_connection = True
-            self._send(_PlainAnswer.text(400, "Неверный заголовок Content-Length"))
+            self._send(PlainAnswer.text(400, "Неверный заголовок Content-Length"))
             return None
         return self.rfile.read(length) if length else b""
 
@@ -173,7 +173,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 size = int(size_line, 16)
             except ValueError:
                 self.close_connection = True
-                self._send(_PlainAnswer.text(400, "Неверное кодирование тела запроса"))
+                self._send(PlainAnswer.text(400, "Неверное кодирование тела запроса"))
                 return None
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers, then the blank line
@@ -182,12 +182,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body += self.rfile.read(size)
             self.rfile.readline(1024)
 
-    def _send(self, answer: _Answer) -> int:
+    def _send(self, answer: Answer) -> int:
         """Send ``answer``; the status sent (0 when the connection was dropped)."""
-        if isinstance(answer, _DropAnswer):
+        if isinstance(answer, DropAnswer):
             self._break_connection()
             return 0
-        if isinstance(answer, _ExportAnswer):
+        if isinstance(answer, ExportAnswer):
             self._send_export(answer)
             return 200
         self.send_response(answer.status, _REASON_PHRASES.get(answer.status))
@@ -200,7 +200,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(answer.body)
         return answer.status
 
-    def _send_export(self, answer: _ExportAnswer) -> None:
+    def _send_export(self, answer: ExportAnswer) -> None:
         """Stream an export with chunked encoding, or break it off at ``truncate_at``."""
         self.send_response(200)
         self.send_header("Content-Type", answer.content_type)

@@ -38,15 +38,15 @@ from urllib.parse import unquote, urlsplit
 
 from jobs.simulator.catalogue import gc_paused
 from jobs.simulator.faults import (
-    _AUTH_REQUIRED,
-    _DEFAULT_MESSAGES,
-    _PROJECT_INVISIBLE,
+    AUTH_REQUIRED,
+    DEFAULT_MESSAGES,
+    PROJECT_INVISIBLE,
+    Answer,
+    ExportAnswer,
     Fault,
-    _Answer,
-    _ExportAnswer,
-    _faulted_export,
-    _PlainAnswer,
-    _scripted_answer,
+    PlainAnswer,
+    faulted_export,
+    scripted_answer,
 )
 from jobs.simulator.filters import (
     _BalanceFilters,
@@ -909,7 +909,7 @@ class SmartUpSimulator:
 
     def answer(
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
-    ) -> tuple[str, _Answer]:
+    ) -> tuple[str, Answer]:
         """What to send for one request: (the endpoint name to record it under, or
         ``"unknown"``; the answer). A POST to an export consumes that endpoint's next
         fault (sleeping its ``delay`` here) and counts against its quota class (unless
@@ -924,9 +924,9 @@ class SmartUpSimulator:
         path = unquote(urlsplit(target).path)
         endpoint = _ENDPOINT_BY_PATH.get(path)
         if endpoint is None:
-            return "unknown", _PlainAnswer.text(404, f"Не найдено: {path}")
+            return "unknown", PlainAnswer.text(404, f"Не найдено: {path}")
         if method != "POST":
-            return endpoint, _PlainAnswer.text(405, _DEFAULT_MESSAGES[405], Allow="POST")
+            return endpoint, PlainAnswer.text(405, DEFAULT_MESSAGES[405], Allow="POST")
         quota_class = ENDPOINT_CLASS[endpoint]
         with self._lock:
             queue = self._faults[endpoint]
@@ -939,27 +939,27 @@ class SmartUpSimulator:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            scripted = _scripted_answer(fault)
+            scripted = scripted_answer(fault)
             if scripted is not None:
                 return endpoint, scripted
         try:
             if unanswered:
                 status = self.warehouses_status or 404
-                message = _DEFAULT_MESSAGES.get(status, f"Ошибка {status}")
+                message = DEFAULT_MESSAGES.get(status, f"Ошибка {status}")
                 raise _Rejection(status, message)
             answer = self._export(endpoint, headers, raw_body, request_number, today)
         except _Rejection as rejection:
             if isinstance(rejection, _JSONRejection):
-                refusal = _PlainAnswer(
+                refusal = PlainAnswer(
                     rejection.status, rejection.body, "application/json; charset=utf-8"
                 )
             else:
-                refusal = _PlainAnswer.text(rejection.status, rejection.message)
+                refusal = PlainAnswer.text(rejection.status, rejection.message)
             if fault is not None:
                 refusal = dataclasses.replace(refusal, headers=fault.headers)
             return endpoint, refusal
         if fault is not None:
-            answer = _faulted_export(answer, fault)
+            answer = faulted_export(answer, fault)
         with self._lock:
             self._bytes_served[endpoint] += answer.body_length()
         return endpoint, answer
@@ -967,16 +967,16 @@ class SmartUpSimulator:
     def _check_access(self, endpoint: Endpoint, headers: Mapping[str, str]) -> str | None:
         """Auth, project and filial checks; the ``filial_id`` header if one was sent."""
         if not _has_credentials(headers.get("authorization", ""), self._credentials):
-            raise _Rejection(401, _AUTH_REQUIRED)
+            raise _Rejection(401, AUTH_REQUIRED)
         project_code = headers.get("project_code")
         if project_code not in self._project_codes or (
             endpoint == "warehouses" and project_code != "anor"
         ):
-            raise _Rejection(481, _PROJECT_INVISIBLE)
+            raise _Rejection(481, PROJECT_INVISIBLE)
         filial_id = headers.get("filial_id") or None
         allowed = self._filial_ids
         if filial_id is not None and allowed is not None and filial_id not in allowed:
-            raise _Rejection(401, _AUTH_REQUIRED)
+            raise _Rejection(401, AUTH_REQUIRED)
         return filial_id
 
     def _export(
@@ -986,7 +986,7 @@ class SmartUpSimulator:
         raw_body: bytes,
         request_number: int,
         today: datetime.date,
-    ) -> _ExportAnswer:
+    ) -> ExportAnswer:
         """The normal answer to an export request (raises _Rejection when refused)."""
         filial_id = self._check_access(endpoint, headers)
         quota_class = ENDPOINT_CLASS[endpoint]
@@ -1003,7 +1003,7 @@ class SmartUpSimulator:
             return self._price_types_page(filters)
         records = self._records(endpoint, filters, filial_id, day_range_limit, today)
         if endpoint == "prices" and not self._prices_limits:
-            return _ExportAnswer(
+            return ExportAnswer(
                 prefix=b'{"inventory":[',
                 records=records,
                 suffix=b"]}",
@@ -1027,7 +1027,7 @@ class SmartUpSimulator:
         else:
             prefix = b'{"%s":[' % array_key
             suffix = b'],"limits":%s}' % limits
-        return _ExportAnswer(
+        return ExportAnswer(
             prefix=prefix, records=records, suffix=suffix, headers={}, truncate_at=None
         )
 
@@ -1104,7 +1104,7 @@ class SmartUpSimulator:
                 records.append(_encode({**entry.record, "price_type": prices}))
         return records
 
-    def _price_types_page(self, filters: dict[str, Any]) -> _ExportAnswer:
+    def _price_types_page(self, filters: dict[str, Any]) -> ExportAnswer:
         """One page of the v2 price types export: ``{"count": "N", "data": [...]}``."""
         page = _Page.parse(filters, known_columns=_PRICE_TYPE_COLUMNS)
         with self._lock:
@@ -1116,7 +1116,7 @@ class SmartUpSimulator:
             for record in selected
         ]
         prefix = b'{"count":"%d","data":[' % len(price_types)
-        return _ExportAnswer(
+        return ExportAnswer(
             prefix=prefix, records=records, suffix=b"]}", headers={}, truncate_at=None
         )
 
