@@ -21,7 +21,7 @@ from jobs.simulator.faults import (
     PlainAnswer,
     status_of,
 )
-from jobs.simulator.filters import _parse_body
+from jobs.simulator.filters import parse_body
 
 if TYPE_CHECKING:
     from jobs.simulator.server import SmartUpSimulator
@@ -141,7 +141,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 endpoint=endpoint,
                 path=self.path,
                 headers=headers,
-                body=_parse_body(raw_body),
+                body=parse_body(raw_body),
                 status=status_of(answer),
             )
         )

@@ -49,14 +49,14 @@ from jobs.simulator.faults import (
     scripted_answer,
 )
 from jobs.simulator.filters import (
-    _BalanceFilters,
-    _JSONRejection,
-    _OrderFilters,
-    _Page,
-    _parse_body,
-    _price_type_codes,
-    _ProductFilters,
-    _Rejection,
+    BalanceFilters,
+    JSONRejection,
+    OrderFilters,
+    Page,
+    ProductFilters,
+    Rejection,
+    parse_body,
+    price_type_codes,
 )
 from jobs.simulator.http import RecordedRequest, _HTTPServer
 from jobs.simulator.reference import PRODUCT_CONDITIONS, ProductCondition
@@ -946,10 +946,10 @@ class SmartUpSimulator:
             if unanswered:
                 status = self.warehouses_status or 404
                 message = DEFAULT_MESSAGES.get(status, f"Ошибка {status}")
-                raise _Rejection(status, message)
+                raise Rejection(status, message)
             answer = self._export(endpoint, headers, raw_body, request_number, today)
-        except _Rejection as rejection:
-            if isinstance(rejection, _JSONRejection):
+        except Rejection as rejection:
+            if isinstance(rejection, JSONRejection):
                 refusal = PlainAnswer(
                     rejection.status, rejection.body, "application/json; charset=utf-8"
                 )
@@ -967,16 +967,16 @@ class SmartUpSimulator:
     def _check_access(self, endpoint: Endpoint, headers: Mapping[str, str]) -> str | None:
         """Auth, project and filial checks; the ``filial_id`` header if one was sent."""
         if not _has_credentials(headers.get("authorization", ""), self._credentials):
-            raise _Rejection(401, AUTH_REQUIRED)
+            raise Rejection(401, AUTH_REQUIRED)
         project_code = headers.get("project_code")
         if project_code not in self._project_codes or (
             endpoint == "warehouses" and project_code != "anor"
         ):
-            raise _Rejection(481, PROJECT_INVISIBLE)
+            raise Rejection(481, PROJECT_INVISIBLE)
         filial_id = headers.get("filial_id") or None
         allowed = self._filial_ids
         if filial_id is not None and allowed is not None and filial_id not in allowed:
-            raise _Rejection(401, AUTH_REQUIRED)
+            raise Rejection(401, AUTH_REQUIRED)
         return filial_id
 
     def _export(
@@ -987,17 +987,17 @@ class SmartUpSimulator:
         request_number: int,
         today: datetime.date,
     ) -> ExportAnswer:
-        """The normal answer to an export request (raises _Rejection when refused)."""
+        """The normal answer to an export request (raises Rejection when refused)."""
         filial_id = self._check_access(endpoint, headers)
         quota_class = ENDPOINT_CLASS[endpoint]
         with self._lock:
             limit = self._quotas[quota_class]
         if request_number > limit:
             message = _QUOTA_SPENT.format(limit=limit)
-            raise _Rejection(429 if self.quota_refusal == "429" else 200, message)
-        filters = {} if not raw_body.strip() else _parse_body(raw_body)
+            raise Rejection(429 if self.quota_refusal == "429" else 200, message)
+        filters = {} if not raw_body.strip() else parse_body(raw_body)
         if not isinstance(filters, dict):
-            raise _Rejection(400, _BAD_BODY)
+            raise Rejection(400, _BAD_BODY)
         day_range_limit = self._day_range_limits[endpoint]
         if endpoint == "price_types_v2":
             return self._price_types_page(filters)
@@ -1039,23 +1039,23 @@ class SmartUpSimulator:
         day_range_limit: int,
         today: datetime.date,
     ) -> Sequence[bytes]:
-        """The encoded records an export answers with (raises _Rejection when refused)."""
+        """The encoded records an export answers with (raises Rejection when refused)."""
         if endpoint == "products":
-            product_filters = _ProductFilters.parse(filters, day_range_limit=day_range_limit)
+            product_filters = ProductFilters.parse(filters, day_range_limit=day_range_limit)
             with self._lock:
                 product_entries = self._products.entries
             return [entry.encoded for entry in product_filters.select(product_entries)]
         if endpoint == "orders":
-            order_filters = _OrderFilters.parse(
+            order_filters = OrderFilters.parse(
                 filters, filial_id=filial_id, day_range_limit=day_range_limit
             )
             with self._lock:
                 order_entries = self._orders.entries
             return [entry.encoded for entry in order_filters.select(order_entries)]
         if endpoint == "stock":
-            return self._stock_rows(_BalanceFilters.parse(filters, day_range_limit=day_range_limit))
+            return self._stock_rows(BalanceFilters.parse(filters, day_range_limit=day_range_limit))
         if endpoint == "prices":
-            return self._price_records(_price_type_codes(filters))
+            return self._price_records(price_type_codes(filters))
         with self._lock:
             if endpoint == "product_groups":
                 return [_encode(group) for group in self._groups]
@@ -1066,12 +1066,12 @@ class SmartUpSimulator:
                 for price_type in self._price_types
             ]
 
-    def _stock_rows(self, filters: _BalanceFilters) -> list[bytes]:
+    def _stock_rows(self, filters: BalanceFilters) -> list[bytes]:
         """Balance rows the filters select, dated by the end of the window asked for."""
         with self._lock:
             entries = self._stock
             products = self._products.entries
-        assert filters.window.end is not None  # required by _BalanceFilters
+        assert filters.window.end is not None  # required by BalanceFilters
         head = b'{"date":"%s"' % filters.window.end.strftime("%d.%m.%Y").encode()
         warehouses, conditions = filters.warehouse_codes, filters.conditions
         producers = filters.producer_codes
@@ -1106,7 +1106,7 @@ class SmartUpSimulator:
 
     def _price_types_page(self, filters: dict[str, Any]) -> ExportAnswer:
         """One page of the v2 price types export: ``{"count": "N", "data": [...]}``."""
-        page = _Page.parse(filters, known_columns=_PRICE_TYPE_COLUMNS)
+        page = Page.parse(filters, known_columns=_PRICE_TYPE_COLUMNS)
         with self._lock:
             price_types = self._price_types
         selected = price_types[page.offset : page.offset + page.limit]
