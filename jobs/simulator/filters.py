@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.simulator.tables import _OrderEntry, _ProductEntry
+from jobs.simulator.tables import OrderEntry, ProductEntry
 
 
 class Rejection(Exception):
@@ -112,7 +112,7 @@ class ProductFilters:
             window.check_span(day_range_limit)
         return parsed
 
-    def select(self, entries: list[_ProductEntry]) -> list[_ProductEntry]:
+    def select(self, entries: list[ProductEntry]) -> list[ProductEntry]:
         if self.code is None and self.created.is_open and self.modified.is_open:
             return entries
         return [
@@ -179,7 +179,7 @@ class OrderFilters:
             window.check_span(day_range_limit)
         return parsed
 
-    def accepts(self, entry: _OrderEntry) -> bool:
+    def accepts(self, entry: OrderEntry) -> bool:
         return (
             (self.deal_id is None or entry.deal_id == self.deal_id)
             and (self.external_id is None or entry.external_id == self.external_id)
@@ -193,7 +193,7 @@ class OrderFilters:
             and self.modified.contains(entry.modified_on)
         )
 
-    def select(self, entries: list[_OrderEntry]) -> list[_OrderEntry]:
+    def select(self, entries: list[OrderEntry]) -> list[OrderEntry]:
         return [entry for entry in entries if self.accepts(entry)]
 
 

@@ -62,18 +62,18 @@ from jobs.simulator.http import RecordedRequest, _HTTPServer
 from jobs.simulator.reference import PRODUCT_CONDITIONS, ProductCondition
 from jobs.simulator.stamps import ChangeKind, ChangeStamps, Clock
 from jobs.simulator.tables import (
-    _ENCODER,
-    _encode,
-    _EntryT,
-    _order_entry,
-    _OrderEntry,
-    _price_entry,
-    _PriceEntry,
-    _product_entry,
-    _ProductEntry,
-    _stock_entry,
-    _StockEntry,
-    _Table,
+    ENCODER,
+    EntryT,
+    OrderEntry,
+    PriceEntry,
+    ProductEntry,
+    StockEntry,
+    Table,
+    encode_record,
+    order_entry,
+    price_entry,
+    product_entry,
+    stock_entry,
 )
 
 __all__ = [
@@ -348,13 +348,13 @@ class SmartUpSimulator:
 
         self._lock = threading.Lock()
         self._stamps = ChangeStamps(clock)
-        self._products: _Table[_ProductEntry] = _Table(lambda entry: entry.product_id)
-        self._orders: _Table[_OrderEntry] = _Table(lambda entry: entry.deal_id)
+        self._products: Table[ProductEntry] = Table(lambda entry: entry.product_id)
+        self._orders: Table[OrderEntry] = Table(lambda entry: entry.deal_id)
         self._groups: list[dict[str, Any]] = []
         self._price_types: list[dict[str, Any]] = []
         self._warehouses: list[dict[str, Any]] = []
-        self._prices: list[_PriceEntry] = []
-        self._stock: list[_StockEntry] = []
+        self._prices: list[PriceEntry] = []
+        self._stock: list[StockEntry] = []
         self._faults: dict[Endpoint, deque[Fault]] = {name: deque() for name in PATHS}
         self._bytes_served: dict[Endpoint, int] = dict.fromkeys(PATHS, 0)
         self._fixed_today = today
@@ -434,7 +434,7 @@ class SmartUpSimulator:
         """Replace all products (each gets created_on = modified_on = 01.01.2026)."""
         with gc_paused():
             entries = [
-                _product_entry(product, created_on=_GENERATED_ON, modified_on=_GENERATED_ON)
+                product_entry(product, created_on=_GENERATED_ON, modified_on=_GENERATED_ON)
                 for product in products
             ]
         with self._lock:
@@ -443,7 +443,7 @@ class SmartUpSimulator:
     def set_orders(self, orders: Sequence[Mapping[str, Any]]) -> None:
         """Replace all orders (each is modified on its deal date)."""
         with gc_paused():
-            entries = [_order_entry(order) for order in orders]
+            entries = [order_entry(order) for order in orders]
         with self._lock:
             self._orders.replace_all(entries)
 
@@ -457,7 +457,7 @@ class SmartUpSimulator:
             old = self._find(self._products, product_id, "product_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _product_entry(record, created_on=old.created_on, modified_on=self._roll_day())
+            new = product_entry(record, created_on=old.created_on, modified_on=self._roll_day())
             self._products.replace(product_id, new)
             self._stamps.stamp("products", new.product_id)
 
@@ -478,7 +478,7 @@ class SmartUpSimulator:
             old = self._find(self._orders, deal_id, "deal_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _order_entry(record, modified_on=modified_on or self._roll_day())
+            new = order_entry(record, modified_on=modified_on or self._roll_day())
             self._orders.replace(deal_id, new)
             self._stamps.stamp("orders", new.deal_id)
 
@@ -486,7 +486,7 @@ class SmartUpSimulator:
         """Add products (or put back deleted ones), created and modified today."""
         today = self.today
         entries = [
-            _product_entry(product, created_on=today, modified_on=today) for product in products
+            product_entry(product, created_on=today, modified_on=today) for product in products
         ]
         with self._lock:
             self._products.add(entries)
@@ -509,7 +509,7 @@ class SmartUpSimulator:
     ) -> None:
         """Add orders (or replace those with the same ``deal_id``), modified today."""
         day = modified_on or self.today
-        entries = [_order_entry(order, modified_on=day) for order in orders]
+        entries = [order_entry(order, modified_on=day) for order in orders]
         with self._lock:
             self._orders.add(entries)
             for entry in entries:
@@ -519,26 +519,26 @@ class SmartUpSimulator:
 
     def set_groups(self, groups: Sequence[Mapping[str, Any]]) -> None:
         """Replace all product groups (each with its ``product_group_types``)."""
-        copies = [json.loads(_encode(group)) for group in groups]
+        copies = [json.loads(encode_record(group)) for group in groups]
         with self._lock:
             self._groups = copies
 
     def set_price_types(self, price_types: Sequence[Mapping[str, Any]]) -> None:
         """Replace all price types (records with ``price_type_id``, as the v2 export has)."""
-        copies = [json.loads(_encode(price_type)) for price_type in price_types]
+        copies = [json.loads(encode_record(price_type)) for price_type in price_types]
         with self._lock:
             self._price_types = copies
 
     def set_prices(self, prices: Sequence[Mapping[str, Any]]) -> None:
         """Replace all prices (entries ``{inventory_code, inventory_barcode, price_type}``)."""
         with gc_paused():
-            entries = [_price_entry(entry) for entry in prices]
+            entries = [price_entry(entry) for entry in prices]
         with self._lock:
             self._prices = entries
 
     def set_warehouses(self, warehouses: Sequence[Mapping[str, Any]]) -> None:
         """Replace all warehouses (``{warehouse_id, code, name}``)."""
-        copies = [json.loads(_encode(warehouse)) for warehouse in warehouses]
+        copies = [json.loads(encode_record(warehouse)) for warehouse in warehouses]
         with self._lock:
             self._warehouses = copies
 
@@ -551,7 +551,7 @@ class SmartUpSimulator:
         _check_conditions(stock)
         with gc_paused():
             entries = [
-                _stock_entry(condition, row) for condition, rows in stock.items() for row in rows
+                stock_entry(condition, row) for condition, rows in stock.items() for row in rows
             ]
         with self._lock:
             self._stock = entries
@@ -663,7 +663,7 @@ class SmartUpSimulator:
                     {"price_type_code": price_type_code, "card_code": card_code, "price": price}
                 )
             entries = list(self._prices)
-            entries[index] = _price_entry(record)
+            entries[index] = price_entry(record)
             self._prices = entries
             self._stamps.stamp("prices", (inventory_code, price_type_code, card_code))
 
@@ -688,7 +688,7 @@ class SmartUpSimulator:
             index = self._stock_row(warehouse_code, product_id, batch_number, condition)
             entry = self._stock[index]
             entries = list(self._stock)
-            entries[index] = _stock_entry(condition, {**entry.record, "quantity": quantity})
+            entries[index] = stock_entry(condition, {**entry.record, "quantity": quantity})
             self._stock = entries
             self._stamps.stamp("stock", _stock_key(entries[index]))
 
@@ -697,7 +697,7 @@ class SmartUpSimulator:
     ) -> None:
         """Append balance rows of one condition."""
         _check_conditions({condition: rows})
-        added = [_stock_entry(condition, row) for row in rows]
+        added = [stock_entry(condition, row) for row in rows]
         with self._lock:
             self._stock = self._stock + added
             for entry in added:
@@ -843,7 +843,7 @@ class SmartUpSimulator:
             return self._request_counts[quota_class]
 
     @staticmethod
-    def _find(table: _Table[_EntryT], key: str, key_name: str) -> _EntryT:
+    def _find(table: Table[EntryT], key: str, key_name: str) -> EntryT:
         try:
             return table.find(key)
         except KeyError:
@@ -1010,7 +1010,7 @@ class SmartUpSimulator:
                 headers={},
                 truncate_at=None,
             )
-        limits = _ENCODER.encode(
+        limits = ENCODER.encode(
             {
                 "has_limit": "Y",
                 "limit_quant": str(limit),
@@ -1058,11 +1058,11 @@ class SmartUpSimulator:
             return self._price_records(price_type_codes(filters))
         with self._lock:
             if endpoint == "product_groups":
-                return [_encode(group) for group in self._groups]
+                return [encode_record(group) for group in self._groups]
             if endpoint == "warehouses":
-                return [_encode(warehouse) for warehouse in self._warehouses]
+                return [encode_record(warehouse) for warehouse in self._warehouses]
             return [  # price_types (v1): no id
-                _encode({k: v for k, v in price_type.items() if k != "price_type_id"})
+                encode_record({k: v for k, v in price_type.items() if k != "price_type_id"})
                 for price_type in self._price_types
             ]
 
@@ -1101,7 +1101,7 @@ class SmartUpSimulator:
                 if price.get("price_type_code") in codes
             ]
             if prices:
-                records.append(_encode({**entry.record, "price_type": prices}))
+                records.append(encode_record({**entry.record, "price_type": prices}))
         return records
 
     def _price_types_page(self, filters: dict[str, Any]) -> ExportAnswer:
@@ -1112,7 +1112,7 @@ class SmartUpSimulator:
         selected = price_types[page.offset : page.offset + page.limit]
         columns = page.columns
         records = [
-            _encode(record if columns is None else {c: record.get(c) for c in columns})
+            encode_record(record if columns is None else {c: record.get(c) for c in columns})
             for record in selected
         ]
         prefix = b'{"count":"%d","data":[' % len(price_types)
@@ -1121,7 +1121,7 @@ class SmartUpSimulator:
         )
 
 
-def _stock_key(entry: _StockEntry) -> tuple[str, str, str, str | None]:
+def _stock_key(entry: StockEntry) -> tuple[str, str, str, str | None]:
     """A balance row's key in the change stamps."""
     return (entry.condition, entry.warehouse_code, entry.product_id, entry.batch_number)
 
@@ -1134,7 +1134,7 @@ def _find_record(records: list[dict[str, Any]], key: str, value: str) -> dict[st
 
 
 def _encode_list(records: list[dict[str, Any]]) -> str:
-    return _ENCODER.encode(records)
+    return ENCODER.encode(records)
 
 
 def _check_conditions(stock: Mapping[Any, Any]) -> None:
