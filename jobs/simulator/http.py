@@ -51,7 +51,7 @@ class RecordedRequest:
     status: int
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class SimulatorHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its simulator and can close open keep-alive sockets."""
 
     daemon_threads = True
@@ -101,7 +101,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "SmartUpSimulator/1.0"
     sys_version = ""
     disable_nagle_algorithm = True  # headers and body go out as separate writes
-    server: _HTTPServer
+    server: SimulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""

@@ -58,7 +58,7 @@ from jobs.simulator.filters import (
     parse_body,
     price_type_codes,
 )
-from jobs.simulator.http import RecordedRequest, _HTTPServer
+from jobs.simulator.http import RecordedRequest, SimulatorHTTPServer
 from jobs.simulator.reference import PRODUCT_CONDITIONS, ProductCondition
 from jobs.simulator.stamps import ChangeKind, ChangeStamps, Clock
 from jobs.simulator.tables import (
@@ -368,7 +368,7 @@ class SmartUpSimulator:
         self.requests: list[RecordedRequest] = []
         """Every request received, in the order they were answered."""
 
-        self._server: _HTTPServer | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
         self.set_products(products)
@@ -392,7 +392,7 @@ class SmartUpSimulator:
         """Start serving in a background thread; returns self."""
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
-        server = _HTTPServer(self._address, self)
+        server = SimulatorHTTPServer(self._address, self)
         port = server.server_port
         self._base_url = f"http://{server.server_name}:{port}"
         self._thread = threading.Thread(
