@@ -39,7 +39,6 @@ DEFAULT_MESSAGES: dict[int, str] = {
     504: "Превышено время ожидания ответа",
     608: "Failed to get a connection",
 }
-_REASON_PHRASES: dict[int, str] = {481: "Project Invisible", 608: "Failed To Get A Connection"}
 
 
 @dataclass(frozen=True, kw_only=True)
