@@ -1,7 +1,7 @@
 """Scripted misbehaviour (:class:`Fault`) and the answers the simulator sends.
 
-An answer is a small plain reply (:class:`_PlainAnswer`), a streamed export
-(:class:`_ExportAnswer`) or a dropped connection (:class:`_DropAnswer`); a fault turns a
+An answer is a small plain reply (:class:`PlainAnswer`), a streamed export
+(:class:`ExportAnswer`) or a dropped connection (:class:`DropAnswer`); a fault turns a
 request's normal answer into one of the others.
 """
 
@@ -18,28 +18,27 @@ from dataclasses import dataclass, field
 _JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
-_AUTH_REQUIRED = "Требуется авторизация"
-_PROJECT_INVISIBLE = "Проект невидим"
+AUTH_REQUIRED = "Требуется авторизация"
+PROJECT_INVISIBLE = "Проект невидим"
 _HTML_ERROR_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
-_DEFAULT_MESSAGES: dict[int, str] = {
+DEFAULT_MESSAGES: dict[int, str] = {
     400: "Неверный запрос",
-    401: _AUTH_REQUIRED,
+    401: AUTH_REQUIRED,
     403: "Доступ запрещён",
     404: "Не найдено",
     405: "Метод не поддерживается",
     429: "Слишком много запросов, повторите попытку позже",
-    481: _PROJECT_INVISIBLE,
+    481: PROJECT_INVISIBLE,
     500: "Внутренняя ошибка сервера",
     502: "Ошибка шлюза",
     503: "Сервис временно недоступен",
     504: "Превышено время ожидания ответа",
     608: "Failed to get a connection",
 }
-_REASON_PHRASES: dict[int, str] = {481: "Project Invisible", 608: "Failed To Get A Connection"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +102,7 @@ class Fault:
 
 
 @dataclass(frozen=True)
-class _PlainAnswer:
+class PlainAnswer:
     """A small answer sent whole with Content-Length."""
 
     status: int
@@ -112,12 +111,12 @@ class _PlainAnswer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def text(cls, status: int, message: str, **headers: str) -> _PlainAnswer:
+    def text(cls, status: int, message: str, **headers: str) -> PlainAnswer:
         return cls(status, message.encode("utf-8"), headers=headers)
 
 
 @dataclass(frozen=True)
-class _ExportAnswer:
+class ExportAnswer:
     """A 200 export answer: ``prefix`` + records joined by commas + ``suffix``, chunked."""
 
     prefix: bytes
@@ -167,40 +166,40 @@ class _ExportAnswer:
         yield bytes(buffer)
 
 
-class _DropAnswer:
+class DropAnswer:
     """Close the connection without answering."""
 
 
-_Answer = _PlainAnswer | _ExportAnswer | _DropAnswer
+Answer = PlainAnswer | ExportAnswer | DropAnswer
 
 
-def _status_of(answer: _Answer) -> int:
+def status_of(answer: Answer) -> int:
     """The status ``answer`` sends: 0 for a dropped connection."""
-    if isinstance(answer, _DropAnswer):
+    if isinstance(answer, DropAnswer):
         return 0
-    if isinstance(answer, _ExportAnswer):
+    if isinstance(answer, ExportAnswer):
         return 200
     return answer.status
 
 
-def _scripted_answer(fault: Fault) -> _Answer | None:
+def scripted_answer(fault: Fault) -> Answer | None:
     """What a fault answers instead of the export, or None to answer normally."""
     if fault.drop_connection:
-        return _DropAnswer()
+        return DropAnswer()
     if fault.status is not None:
         message = fault.body
         if message is None:
-            message = _DEFAULT_MESSAGES.get(fault.status, f"Ошибка {fault.status}")
-        return _PlainAnswer(
+            message = DEFAULT_MESSAGES.get(fault.status, f"Ошибка {fault.status}")
+        return PlainAnswer(
             fault.status, _bytes(message, fault.encoding), fault.content_type, fault.headers
         )
     if fault.invalid_json:
         page = _HTML_ERROR_PAGE if fault.body is None else fault.body
-        return _PlainAnswer(200, _bytes(page, fault.encoding), _JSON_CONTENT_TYPE, fault.headers)
+        return PlainAnswer(200, _bytes(page, fault.encoding), _JSON_CONTENT_TYPE, fault.headers)
     return None
 
 
-def _faulted_export(answer: _ExportAnswer, fault: Fault) -> _ExportAnswer:
+def faulted_export(answer: ExportAnswer, fault: Fault) -> ExportAnswer:
     """A normal export answer changed as ``fault`` says (headers, truncation, charset)."""
     content_type = fault.export_content_type
     if content_type is None:

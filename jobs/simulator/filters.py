@@ -1,5 +1,5 @@
 """Request filters as SmartUp reads them: scalar and list filters, ``dd.mm.yyyy`` date
-windows and their day-range limit; a filter SmartUp would refuse raises :class:`_Rejection`."""
+windows and their day-range limit; a filter SmartUp would refuse raises :class:`Rejection`."""
 
 # Error messages are Russian, as SmartUp's are; ruff's confusable-letter check is off.
 
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.simulator.tables import _OrderEntry, _ProductEntry
+from jobs.simulator.tables import OrderEntry, ProductEntry
 
 
-class _Rejection(Exception):
+class Rejection(Exception):
     """A request SmartUp would refuse: answered with ``status`` and plain ``message``."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -33,7 +33,7 @@ def _filter_value(filters: Mapping[str, Any], name: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Rejection(400, f"Неверный формат запроса: поле {name}")
+        raise Rejection(400, f"Неверный формат запроса: поле {name}")
     return str(value)
 
 
@@ -47,7 +47,7 @@ def _filter_date(filters: Mapping[str, Any], name: str) -> datetime.date | None:
             return datetime.datetime.strptime(value, "%d.%m.%Y").date()
         except ValueError:
             pass
-    raise _Rejection(400, f"A02-24-050 Неверный формат даты: {value}")
+    raise Rejection(400, f"A02-24-050 Неверный формат даты: {value}")
 
 
 def _days_word(count: int) -> str:
@@ -86,7 +86,7 @@ class _Window:
         if self.begin is None or self.end is None:
             return
         if (self.end - self.begin).days + 1 > day_range_limit:
-            raise _Rejection(
+            raise Rejection(
                 400,
                 f"A02-24-051 Период не может превышать {day_range_limit} "
                 f"{_days_word(day_range_limit)}",
@@ -94,13 +94,15 @@ class _Window:
 
 
 @dataclass(frozen=True)
-class _ProductFilters:
+class ProductFilters:
+    """Filters of the products export: ``code`` and the created/modified windows."""
+
     code: str | None
     created: _Window
     modified: _Window
 
     @classmethod
-    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> _ProductFilters:
+    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> ProductFilters:
         parsed = cls(
             code=_filter_value(filters, "code"),
             created=_Window.from_filters(filters, "begin_created_on", "end_created_on"),
@@ -110,7 +112,7 @@ class _ProductFilters:
             window.check_span(day_range_limit)
         return parsed
 
-    def select(self, entries: list[_ProductEntry]) -> list[_ProductEntry]:
+    def select(self, entries: list[ProductEntry]) -> list[ProductEntry]:
         if self.code is None and self.created.is_open and self.modified.is_open:
             return entries
         return [
@@ -137,13 +139,15 @@ def _string_set(filters: Mapping[str, Any], name: str, item_key: str | None) -> 
         if item_key is not None and isinstance(item, Mapping):
             item = item.get(item_key)
         if isinstance(item, bool) or not isinstance(item, str | int):
-            raise _Rejection(400, f"Неверный формат запроса: поле {name}")
+            raise Rejection(400, f"Неверный формат запроса: поле {name}")
         result.add(str(item))
     return frozenset(result)
 
 
 @dataclass(frozen=True)
-class _OrderFilters:
+class OrderFilters:
+    """Filters of the orders export; ``filial_id`` comes from the request header."""
+
     deal_id: str | None
     external_id: str | None
     filial_code: str | None
@@ -158,7 +162,7 @@ class _OrderFilters:
     @classmethod
     def parse(
         cls, filters: Mapping[str, Any], *, filial_id: str | None, day_range_limit: int
-    ) -> _OrderFilters:
+    ) -> OrderFilters:
         parsed = cls(
             deal_id=_filter_value(filters, "deal_id"),
             external_id=_filter_value(filters, "external_id"),
@@ -175,7 +179,7 @@ class _OrderFilters:
             window.check_span(day_range_limit)
         return parsed
 
-    def accepts(self, entry: _OrderEntry) -> bool:
+    def accepts(self, entry: OrderEntry) -> bool:
         return (
             (self.deal_id is None or entry.deal_id == self.deal_id)
             and (self.external_id is None or entry.external_id == self.external_id)
@@ -189,11 +193,11 @@ class _OrderFilters:
             and self.modified.contains(entry.modified_on)
         )
 
-    def select(self, entries: list[_OrderEntry]) -> list[_OrderEntry]:
+    def select(self, entries: list[OrderEntry]) -> list[OrderEntry]:
         return [entry for entry in entries if self.accepts(entry)]
 
 
-def _parse_body(raw: bytes) -> Any:
+def parse_body(raw: bytes) -> Any:
     """The request body as JSON, or None when it is empty or not JSON."""
     if not raw.strip():
         return None
@@ -218,10 +222,10 @@ def _required_date(filters: Mapping[str, Any], name: str) -> datetime.date:
             return datetime.datetime.strptime(value, "%d.%m.%Y").date()
         except ValueError:
             pass
-    raise _JSONRejection(400, _BAD_FILTER_DATE)
+    raise JSONRejection(400, _BAD_FILTER_DATE)
 
 
-class _JSONRejection(_Rejection):
+class JSONRejection(Rejection):
     """A refusal whose body is JSON (``body``) rather than plain text."""
 
     def __init__(self, status: int, body: bytes) -> None:
@@ -230,7 +234,7 @@ class _JSONRejection(_Rejection):
 
 
 @dataclass(frozen=True)
-class _BalanceFilters:
+class BalanceFilters:
     """Filters of the stock balance export; ``begin_date``/``end_date`` are required."""
 
     window: _Window
@@ -240,17 +244,17 @@ class _BalanceFilters:
     producer_codes: frozenset[str]
 
     @classmethod
-    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> _BalanceFilters:
+    def parse(cls, filters: Mapping[str, Any], *, day_range_limit: int) -> BalanceFilters:
         begin = _required_date(filters, "begin_date")
         end = _required_date(filters, "end_date")
         if end < begin:
-            raise _JSONRejection(400, _BAD_FILTER_DATE)
+            raise JSONRejection(400, _BAD_FILTER_DATE)
         window = _Window(begin, end)
         window.check_span(day_range_limit)
         conditions = _string_set(filters, "product_conditions", "product_condition")
         unknown = conditions - _CONDITIONS
         if unknown:
-            raise _Rejection(
+            raise Rejection(
                 400, f"Неверный формат запроса: поле product_conditions ({min(unknown)})"
             )
         return cls(
@@ -262,7 +266,7 @@ class _BalanceFilters:
         )
 
 
-def _price_type_codes(filters: Mapping[str, Any]) -> frozenset[str]:
+def price_type_codes(filters: Mapping[str, Any]) -> frozenset[str]:
     """The prices export's ``price_type_codes`` (empty: every price type)."""
     return _string_set(filters, "price_type_codes", "price_type_code")
 
@@ -271,7 +275,7 @@ _PAGE_MAX = 1000
 
 
 @dataclass(frozen=True)
-class _Page:
+class Page:
     """A v2 export's page: ``column_list`` (None: every column), ``limit``, ``offset``."""
 
     columns: tuple[str, ...] | None
@@ -279,17 +283,17 @@ class _Page:
     offset: int
 
     @classmethod
-    def parse(cls, filters: Mapping[str, Any], *, known_columns: tuple[str, ...]) -> _Page:
+    def parse(cls, filters: Mapping[str, Any], *, known_columns: tuple[str, ...]) -> Page:
         columns = filters.get("column_list")
         if columns is not None:
             if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-                raise _Rejection(400, "Неверный формат запроса: поле column_list")
+                raise Rejection(400, "Неверный формат запроса: поле column_list")
             unknown = [c for c in columns if c not in known_columns]
             if unknown:
-                raise _Rejection(400, f"Неизвестная колонка: {unknown[0]}")
+                raise Rejection(400, f"Неизвестная колонка: {unknown[0]}")
         limit = cls._number(filters, "limit", default=_PAGE_MAX)
         if not 1 <= limit <= _PAGE_MAX:
-            raise _Rejection(400, f"Значение limit должно быть от 1 до {_PAGE_MAX}")
+            raise Rejection(400, f"Значение limit должно быть от 1 до {_PAGE_MAX}")
         return cls(
             columns=None if columns is None else tuple(columns),
             limit=limit,
@@ -305,4 +309,4 @@ class _Page:
             return value
         if isinstance(value, str) and value.isdigit():
             return int(value)
-        raise _Rejection(400, f"Неверный формат запроса: поле {name}")
+        raise Rejection(400, f"Неверный формат запроса: поле {name}")

@@ -15,13 +15,13 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 
 from jobs.simulator.faults import (
-    _Answer,
-    _DropAnswer,
-    _ExportAnswer,
-    _PlainAnswer,
-    _status_of,
+    Answer,
+    DropAnswer,
+    ExportAnswer,
+    PlainAnswer,
+    status_of,
 )
-from jobs.simulator.filters import _parse_body
+from jobs.simulator.filters import parse_body
 
 if TYPE_CHECKING:
     from jobs.simulator.server import SmartUpSimulator
@@ -51,7 +51,7 @@ class RecordedRequest:
     status: int
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class SimulatorHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its simulator and can close open keep-alive sockets."""
 
     daemon_threads = True
@@ -101,7 +101,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "SmartUpSimulator/1.0"
     sys_version = ""
     disable_nagle_algorithm = True  # headers and body go out as separate writes
-    server: _HTTPServer
+    server: SimulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""
@@ -133,16 +133,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         simulator = self.server.simulator
-        endpoint, answer = simulator._answer(self.command, self.path, headers, raw_body)
+        endpoint, answer = simulator.answer(self.command, self.path, headers, raw_body)
         # Recorded before answering, so that a client which has its answer always finds
         # its request in ``simulator.requests``.
-        simulator._record(
+        simulator.record_request(
             RecordedRequest(
                 endpoint=endpoint,
                 path=self.path,
                 headers=headers,
-                body=_parse_body(raw_body),
-                status=_status_of(answer),
+                body=parse_body(raw_body),
+                status=status_of(answer),
             )
         )
         try:
@@ -161,7 +161,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise ValueError(length_header)
         except ValueError:
             self.close_connection = True
-            self._send(_PlainAnswer.text(400, "Неверный заголовок Content-Length"))
+            self._send(PlainAnswer.text(400, "Неверный заголовок Content-Length"))
             return None
         return self.rfile.read(length) if length else b""
 
@@ -173,7 +173,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 size = int(size_line, 16)
             except ValueError:
                 self.close_connection = True
-                self._send(_PlainAnswer.text(400, "Неверное кодирование тела запроса"))
+                self._send(PlainAnswer.text(400, "Неверное кодирование тела запроса"))
                 return None
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers, then the blank line
@@ -182,12 +182,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body += self.rfile.read(size)
             self.rfile.readline(1024)
 
-    def _send(self, answer: _Answer) -> int:
+    def _send(self, answer: Answer) -> int:
         """Send ``answer``; the status sent (0 when the connection was dropped)."""
-        if isinstance(answer, _DropAnswer):
+        if isinstance(answer, DropAnswer):
             self._break_connection()
             return 0
-        if isinstance(answer, _ExportAnswer):
+        if isinstance(answer, ExportAnswer):
             self._send_export(answer)
             return 200
         self.send_response(answer.status, _REASON_PHRASES.get(answer.status))
@@ -200,7 +200,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(answer.body)
         return answer.status
 
-    def _send_export(self, answer: _ExportAnswer) -> None:
+    def _send_export(self, answer: ExportAnswer) -> None:
         """Stream an export with chunked encoding, or break it off at ``truncate_at``."""
         self.send_response(200)
         self.send_header("Content-Type", answer.content_type)

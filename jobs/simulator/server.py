@@ -38,42 +38,42 @@ from urllib.parse import unquote, urlsplit
 
 from jobs.simulator.catalogue import gc_paused
 from jobs.simulator.faults import (
-    _AUTH_REQUIRED,
-    _DEFAULT_MESSAGES,
-    _PROJECT_INVISIBLE,
+    AUTH_REQUIRED,
+    DEFAULT_MESSAGES,
+    PROJECT_INVISIBLE,
+    Answer,
+    ExportAnswer,
     Fault,
-    _Answer,
-    _ExportAnswer,
-    _faulted_export,
-    _PlainAnswer,
-    _scripted_answer,
+    PlainAnswer,
+    faulted_export,
+    scripted_answer,
 )
 from jobs.simulator.filters import (
-    _BalanceFilters,
-    _JSONRejection,
-    _OrderFilters,
-    _Page,
-    _parse_body,
-    _price_type_codes,
-    _ProductFilters,
-    _Rejection,
+    BalanceFilters,
+    JSONRejection,
+    OrderFilters,
+    Page,
+    ProductFilters,
+    Rejection,
+    parse_body,
+    price_type_codes,
 )
-from jobs.simulator.http import RecordedRequest, _HTTPServer
+from jobs.simulator.http import RecordedRequest, SimulatorHTTPServer
 from jobs.simulator.reference import PRODUCT_CONDITIONS, ProductCondition
 from jobs.simulator.stamps import ChangeKind, ChangeStamps, Clock
 from jobs.simulator.tables import (
-    _ENCODER,
-    _encode,
-    _EntryT,
-    _order_entry,
-    _OrderEntry,
-    _price_entry,
-    _PriceEntry,
-    _product_entry,
-    _ProductEntry,
-    _stock_entry,
-    _StockEntry,
-    _Table,
+    ENCODER,
+    EntryT,
+    OrderEntry,
+    PriceEntry,
+    ProductEntry,
+    StockEntry,
+    Table,
+    encode_record,
+    order_entry,
+    price_entry,
+    product_entry,
+    stock_entry,
 )
 
 __all__ = [
@@ -348,13 +348,13 @@ class SmartUpSimulator:
 
         self._lock = threading.Lock()
         self._stamps = ChangeStamps(clock)
-        self._products: _Table[_ProductEntry] = _Table(lambda entry: entry.product_id)
-        self._orders: _Table[_OrderEntry] = _Table(lambda entry: entry.deal_id)
+        self._products: Table[ProductEntry] = Table(lambda entry: entry.product_id)
+        self._orders: Table[OrderEntry] = Table(lambda entry: entry.deal_id)
         self._groups: list[dict[str, Any]] = []
         self._price_types: list[dict[str, Any]] = []
         self._warehouses: list[dict[str, Any]] = []
-        self._prices: list[_PriceEntry] = []
-        self._stock: list[_StockEntry] = []
+        self._prices: list[PriceEntry] = []
+        self._stock: list[StockEntry] = []
         self._faults: dict[Endpoint, deque[Fault]] = {name: deque() for name in PATHS}
         self._bytes_served: dict[Endpoint, int] = dict.fromkeys(PATHS, 0)
         self._fixed_today = today
@@ -368,7 +368,7 @@ class SmartUpSimulator:
         self.requests: list[RecordedRequest] = []
         """Every request received, in the order they were answered."""
 
-        self._server: _HTTPServer | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
         self.set_products(products)
@@ -392,7 +392,7 @@ class SmartUpSimulator:
         """Start serving in a background thread; returns self."""
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
-        server = _HTTPServer(self._address, self)
+        server = SimulatorHTTPServer(self._address, self)
         port = server.server_port
         self._base_url = f"http://{server.server_name}:{port}"
         self._thread = threading.Thread(
@@ -434,7 +434,7 @@ class SmartUpSimulator:
         """Replace all products (each gets created_on = modified_on = 01.01.2026)."""
         with gc_paused():
             entries = [
-                _product_entry(product, created_on=_GENERATED_ON, modified_on=_GENERATED_ON)
+                product_entry(product, created_on=_GENERATED_ON, modified_on=_GENERATED_ON)
                 for product in products
             ]
         with self._lock:
@@ -443,7 +443,7 @@ class SmartUpSimulator:
     def set_orders(self, orders: Sequence[Mapping[str, Any]]) -> None:
         """Replace all orders (each is modified on its deal date)."""
         with gc_paused():
-            entries = [_order_entry(order) for order in orders]
+            entries = [order_entry(order) for order in orders]
         with self._lock:
             self._orders.replace_all(entries)
 
@@ -457,7 +457,7 @@ class SmartUpSimulator:
             old = self._find(self._products, product_id, "product_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _product_entry(record, created_on=old.created_on, modified_on=self._roll_day())
+            new = product_entry(record, created_on=old.created_on, modified_on=self._roll_day())
             self._products.replace(product_id, new)
             self._stamps.stamp("products", new.product_id)
 
@@ -478,7 +478,7 @@ class SmartUpSimulator:
             old = self._find(self._orders, deal_id, "deal_id")
             record = json.loads(old.encoded)
             record.update(changes)
-            new = _order_entry(record, modified_on=modified_on or self._roll_day())
+            new = order_entry(record, modified_on=modified_on or self._roll_day())
             self._orders.replace(deal_id, new)
             self._stamps.stamp("orders", new.deal_id)
 
@@ -486,7 +486,7 @@ class SmartUpSimulator:
         """Add products (or put back deleted ones), created and modified today."""
         today = self.today
         entries = [
-            _product_entry(product, created_on=today, modified_on=today) for product in products
+            product_entry(product, created_on=today, modified_on=today) for product in products
         ]
         with self._lock:
             self._products.add(entries)
@@ -509,7 +509,7 @@ class SmartUpSimulator:
     ) -> None:
         """Add orders (or replace those with the same ``deal_id``), modified today."""
         day = modified_on or self.today
-        entries = [_order_entry(order, modified_on=day) for order in orders]
+        entries = [order_entry(order, modified_on=day) for order in orders]
         with self._lock:
             self._orders.add(entries)
             for entry in entries:
@@ -519,26 +519,26 @@ class SmartUpSimulator:
 
     def set_groups(self, groups: Sequence[Mapping[str, Any]]) -> None:
         """Replace all product groups (each with its ``product_group_types``)."""
-        copies = [json.loads(_encode(group)) for group in groups]
+        copies = [json.loads(encode_record(group)) for group in groups]
         with self._lock:
             self._groups = copies
 
     def set_price_types(self, price_types: Sequence[Mapping[str, Any]]) -> None:
         """Replace all price types (records with ``price_type_id``, as the v2 export has)."""
-        copies = [json.loads(_encode(price_type)) for price_type in price_types]
+        copies = [json.loads(encode_record(price_type)) for price_type in price_types]
         with self._lock:
             self._price_types = copies
 
     def set_prices(self, prices: Sequence[Mapping[str, Any]]) -> None:
         """Replace all prices (entries ``{inventory_code, inventory_barcode, price_type}``)."""
         with gc_paused():
-            entries = [_price_entry(entry) for entry in prices]
+            entries = [price_entry(entry) for entry in prices]
         with self._lock:
             self._prices = entries
 
     def set_warehouses(self, warehouses: Sequence[Mapping[str, Any]]) -> None:
         """Replace all warehouses (``{warehouse_id, code, name}``)."""
-        copies = [json.loads(_encode(warehouse)) for warehouse in warehouses]
+        copies = [json.loads(encode_record(warehouse)) for warehouse in warehouses]
         with self._lock:
             self._warehouses = copies
 
@@ -551,7 +551,7 @@ class SmartUpSimulator:
         _check_conditions(stock)
         with gc_paused():
             entries = [
-                _stock_entry(condition, row) for condition, rows in stock.items() for row in rows
+                stock_entry(condition, row) for condition, rows in stock.items() for row in rows
             ]
         with self._lock:
             self._stock = entries
@@ -663,7 +663,7 @@ class SmartUpSimulator:
                     {"price_type_code": price_type_code, "card_code": card_code, "price": price}
                 )
             entries = list(self._prices)
-            entries[index] = _price_entry(record)
+            entries[index] = price_entry(record)
             self._prices = entries
             self._stamps.stamp("prices", (inventory_code, price_type_code, card_code))
 
@@ -688,7 +688,7 @@ class SmartUpSimulator:
             index = self._stock_row(warehouse_code, product_id, batch_number, condition)
             entry = self._stock[index]
             entries = list(self._stock)
-            entries[index] = _stock_entry(condition, {**entry.record, "quantity": quantity})
+            entries[index] = stock_entry(condition, {**entry.record, "quantity": quantity})
             self._stock = entries
             self._stamps.stamp("stock", _stock_key(entries[index]))
 
@@ -697,7 +697,7 @@ class SmartUpSimulator:
     ) -> None:
         """Append balance rows of one condition."""
         _check_conditions({condition: rows})
-        added = [_stock_entry(condition, row) for row in rows]
+        added = [stock_entry(condition, row) for row in rows]
         with self._lock:
             self._stock = self._stock + added
             for entry in added:
@@ -843,7 +843,7 @@ class SmartUpSimulator:
             return self._request_counts[quota_class]
 
     @staticmethod
-    def _find(table: _Table[_EntryT], key: str, key_name: str) -> _EntryT:
+    def _find(table: Table[EntryT], key: str, key_name: str) -> EntryT:
         try:
             return table.find(key)
         except KeyError:
@@ -899,22 +899,34 @@ class SmartUpSimulator:
             for queue in self._faults.values():
                 queue.clear()
 
-    # -- serving (called from request threads) --
+    # -- serving: the interface of the HTTP side (jobs.simulator.http), called from its
+    # request threads --
 
-    def _record(self, request: RecordedRequest) -> None:
+    def record_request(self, request: RecordedRequest) -> None:
+        """Append ``request`` to :attr:`requests` (the HTTP side does, before answering)."""
         with self._lock:
             self.requests.append(request)
 
-    def _answer(
+    def answer(
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
-    ) -> tuple[str, _Answer]:
-        """(endpoint name for the record, answer) for one request."""
+    ) -> tuple[str, Answer]:
+        """What to send for one request: (the endpoint name to record it under, or
+        ``"unknown"``; the answer). A POST to an export consumes that endpoint's next
+        fault (sleeping its ``delay`` here) and counts against its quota class (unless
+        ``warehouses_status`` answers it), then is checked as the class docstring says.
+
+        Args:
+            method: the HTTP method (``"POST"``...).
+            target: the request target as sent (path and any query string).
+            headers: request headers, names lower-cased.
+            raw_body: the request body as received.
+        """
         path = unquote(urlsplit(target).path)
         endpoint = _ENDPOINT_BY_PATH.get(path)
         if endpoint is None:
-            return "unknown", _PlainAnswer.text(404, f"Не найдено: {path}")
+            return "unknown", PlainAnswer.text(404, f"Не найдено: {path}")
         if method != "POST":
-            return endpoint, _PlainAnswer.text(405, _DEFAULT_MESSAGES[405], Allow="POST")
+            return endpoint, PlainAnswer.text(405, DEFAULT_MESSAGES[405], Allow="POST")
         quota_class = ENDPOINT_CLASS[endpoint]
         with self._lock:
             queue = self._faults[endpoint]
@@ -927,27 +939,27 @@ class SmartUpSimulator:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            scripted = _scripted_answer(fault)
+            scripted = scripted_answer(fault)
             if scripted is not None:
                 return endpoint, scripted
         try:
             if unanswered:
                 status = self.warehouses_status or 404
-                message = _DEFAULT_MESSAGES.get(status, f"Ошибка {status}")
-                raise _Rejection(status, message)
+                message = DEFAULT_MESSAGES.get(status, f"Ошибка {status}")
+                raise Rejection(status, message)
             answer = self._export(endpoint, headers, raw_body, request_number, today)
-        except _Rejection as rejection:
-            if isinstance(rejection, _JSONRejection):
-                refusal = _PlainAnswer(
+        except Rejection as rejection:
+            if isinstance(rejection, JSONRejection):
+                refusal = PlainAnswer(
                     rejection.status, rejection.body, "application/json; charset=utf-8"
                 )
             else:
-                refusal = _PlainAnswer.text(rejection.status, rejection.message)
+                refusal = PlainAnswer.text(rejection.status, rejection.message)
             if fault is not None:
                 refusal = dataclasses.replace(refusal, headers=fault.headers)
             return endpoint, refusal
         if fault is not None:
-            answer = _faulted_export(answer, fault)
+            answer = faulted_export(answer, fault)
         with self._lock:
             self._bytes_served[endpoint] += answer.body_length()
         return endpoint, answer
@@ -955,16 +967,16 @@ class SmartUpSimulator:
     def _check_access(self, endpoint: Endpoint, headers: Mapping[str, str]) -> str | None:
         """Auth, project and filial checks; the ``filial_id`` header if one was sent."""
         if not _has_credentials(headers.get("authorization", ""), self._credentials):
-            raise _Rejection(401, _AUTH_REQUIRED)
+            raise Rejection(401, AUTH_REQUIRED)
         project_code = headers.get("project_code")
         if project_code not in self._project_codes or (
             endpoint == "warehouses" and project_code != "anor"
         ):
-            raise _Rejection(481, _PROJECT_INVISIBLE)
+            raise Rejection(481, PROJECT_INVISIBLE)
         filial_id = headers.get("filial_id") or None
         allowed = self._filial_ids
         if filial_id is not None and allowed is not None and filial_id not in allowed:
-            raise _Rejection(401, _AUTH_REQUIRED)
+            raise Rejection(401, AUTH_REQUIRED)
         return filial_id
 
     def _export(
@@ -974,31 +986,31 @@ class SmartUpSimulator:
         raw_body: bytes,
         request_number: int,
         today: datetime.date,
-    ) -> _ExportAnswer:
-        """The normal answer to an export request (raises _Rejection when refused)."""
+    ) -> ExportAnswer:
+        """The normal answer to an export request (raises Rejection when refused)."""
         filial_id = self._check_access(endpoint, headers)
         quota_class = ENDPOINT_CLASS[endpoint]
         with self._lock:
             limit = self._quotas[quota_class]
         if request_number > limit:
             message = _QUOTA_SPENT.format(limit=limit)
-            raise _Rejection(429 if self.quota_refusal == "429" else 200, message)
-        filters = {} if not raw_body.strip() else _parse_body(raw_body)
+            raise Rejection(429 if self.quota_refusal == "429" else 200, message)
+        filters = {} if not raw_body.strip() else parse_body(raw_body)
         if not isinstance(filters, dict):
-            raise _Rejection(400, _BAD_BODY)
+            raise Rejection(400, _BAD_BODY)
         day_range_limit = self._day_range_limits[endpoint]
         if endpoint == "price_types_v2":
             return self._price_types_page(filters)
         records = self._records(endpoint, filters, filial_id, day_range_limit, today)
         if endpoint == "prices" and not self._prices_limits:
-            return _ExportAnswer(
+            return ExportAnswer(
                 prefix=b'{"inventory":[',
                 records=records,
                 suffix=b"]}",
                 headers={},
                 truncate_at=None,
             )
-        limits = _ENCODER.encode(
+        limits = ENCODER.encode(
             {
                 "has_limit": "Y",
                 "limit_quant": str(limit),
@@ -1015,7 +1027,7 @@ class SmartUpSimulator:
         else:
             prefix = b'{"%s":[' % array_key
             suffix = b'],"limits":%s}' % limits
-        return _ExportAnswer(
+        return ExportAnswer(
             prefix=prefix, records=records, suffix=suffix, headers={}, truncate_at=None
         )
 
@@ -1027,39 +1039,39 @@ class SmartUpSimulator:
         day_range_limit: int,
         today: datetime.date,
     ) -> Sequence[bytes]:
-        """The encoded records an export answers with (raises _Rejection when refused)."""
+        """The encoded records an export answers with (raises Rejection when refused)."""
         if endpoint == "products":
-            product_filters = _ProductFilters.parse(filters, day_range_limit=day_range_limit)
+            product_filters = ProductFilters.parse(filters, day_range_limit=day_range_limit)
             with self._lock:
                 product_entries = self._products.entries
             return [entry.encoded for entry in product_filters.select(product_entries)]
         if endpoint == "orders":
-            order_filters = _OrderFilters.parse(
+            order_filters = OrderFilters.parse(
                 filters, filial_id=filial_id, day_range_limit=day_range_limit
             )
             with self._lock:
                 order_entries = self._orders.entries
             return [entry.encoded for entry in order_filters.select(order_entries)]
         if endpoint == "stock":
-            return self._stock_rows(_BalanceFilters.parse(filters, day_range_limit=day_range_limit))
+            return self._stock_rows(BalanceFilters.parse(filters, day_range_limit=day_range_limit))
         if endpoint == "prices":
-            return self._price_records(_price_type_codes(filters))
+            return self._price_records(price_type_codes(filters))
         with self._lock:
             if endpoint == "product_groups":
-                return [_encode(group) for group in self._groups]
+                return [encode_record(group) for group in self._groups]
             if endpoint == "warehouses":
-                return [_encode(warehouse) for warehouse in self._warehouses]
+                return [encode_record(warehouse) for warehouse in self._warehouses]
             return [  # price_types (v1): no id
-                _encode({k: v for k, v in price_type.items() if k != "price_type_id"})
+                encode_record({k: v for k, v in price_type.items() if k != "price_type_id"})
                 for price_type in self._price_types
             ]
 
-    def _stock_rows(self, filters: _BalanceFilters) -> list[bytes]:
+    def _stock_rows(self, filters: BalanceFilters) -> list[bytes]:
         """Balance rows the filters select, dated by the end of the window asked for."""
         with self._lock:
             entries = self._stock
             products = self._products.entries
-        assert filters.window.end is not None  # required by _BalanceFilters
+        assert filters.window.end is not None  # required by BalanceFilters
         head = b'{"date":"%s"' % filters.window.end.strftime("%d.%m.%Y").encode()
         warehouses, conditions = filters.warehouse_codes, filters.conditions
         producers = filters.producer_codes
@@ -1089,27 +1101,27 @@ class SmartUpSimulator:
                 if price.get("price_type_code") in codes
             ]
             if prices:
-                records.append(_encode({**entry.record, "price_type": prices}))
+                records.append(encode_record({**entry.record, "price_type": prices}))
         return records
 
-    def _price_types_page(self, filters: dict[str, Any]) -> _ExportAnswer:
+    def _price_types_page(self, filters: dict[str, Any]) -> ExportAnswer:
         """One page of the v2 price types export: ``{"count": "N", "data": [...]}``."""
-        page = _Page.parse(filters, known_columns=_PRICE_TYPE_COLUMNS)
+        page = Page.parse(filters, known_columns=_PRICE_TYPE_COLUMNS)
         with self._lock:
             price_types = self._price_types
         selected = price_types[page.offset : page.offset + page.limit]
         columns = page.columns
         records = [
-            _encode(record if columns is None else {c: record.get(c) for c in columns})
+            encode_record(record if columns is None else {c: record.get(c) for c in columns})
             for record in selected
         ]
         prefix = b'{"count":"%d","data":[' % len(price_types)
-        return _ExportAnswer(
+        return ExportAnswer(
             prefix=prefix, records=records, suffix=b"]}", headers={}, truncate_at=None
         )
 
 
-def _stock_key(entry: _StockEntry) -> tuple[str, str, str, str | None]:
+def _stock_key(entry: StockEntry) -> tuple[str, str, str, str | None]:
     """A balance row's key in the change stamps."""
     return (entry.condition, entry.warehouse_code, entry.product_id, entry.batch_number)
 
@@ -1122,7 +1134,7 @@ def _find_record(records: list[dict[str, Any]], key: str, value: str) -> dict[st
 
 
 def _encode_list(records: list[dict[str, Any]]) -> str:
-    return _ENCODER.encode(records)
+    return ENCODER.encode(records)
 
 
 def _check_conditions(stock: Mapping[Any, Any]) -> None:

@@ -7,10 +7,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Compact JSON, non-ASCII text kept as is: how every record and answer part is encoded."""
 
 
-class _ProductEntry(NamedTuple):
+class ProductEntry(NamedTuple):
     """A product as served: its encoded JSON plus what the filters look at."""
 
     product_id: str
@@ -21,7 +22,7 @@ class _ProductEntry(NamedTuple):
     encoded: bytes
 
 
-class _OrderEntry(NamedTuple):
+class OrderEntry(NamedTuple):
     """An order as served: its encoded JSON plus what the filters look at."""
 
     deal_id: str
@@ -35,9 +36,9 @@ class _OrderEntry(NamedTuple):
     encoded: bytes
 
 
-def _encode(record: Mapping[str, Any]) -> bytes:
+def encode_record(record: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON of one record (non-ASCII text kept as is)."""
-    return _ENCODER.encode(record if isinstance(record, dict) else dict(record)).encode()
+    return ENCODER.encode(record if isinstance(record, dict) else dict(record)).encode()
 
 
 def _text(value: Any) -> str:
@@ -54,25 +55,26 @@ def _record_date(value: Any) -> datetime.date | None:
         return None
 
 
-def _product_entry(
+def product_entry(
     record: Mapping[str, Any], *, created_on: datetime.date, modified_on: datetime.date
-) -> _ProductEntry:
-    return _ProductEntry(
+) -> ProductEntry:
+    """Index one product, dated as the caller says (products carry no dates)."""
+    return ProductEntry(
         product_id=_text(record.get("product_id")),
         code=_text(record.get("code")),
         producer_code=_text(record.get("producer_code")),
         created_on=created_on,
         modified_on=modified_on,
-        encoded=_encode(record),
+        encoded=encode_record(record),
     )
 
 
-def _order_entry(
+def order_entry(
     record: Mapping[str, Any], *, modified_on: datetime.date | None = None
-) -> _OrderEntry:
+) -> OrderEntry:
     """Index one order; ``modified_on`` defaults to the date of its ``deal_time``."""
     deal_date = _record_date(record.get("deal_time"))
-    return _OrderEntry(
+    return OrderEntry(
         deal_id=_text(record.get("deal_id")),
         external_id=_text(record.get("external_id")),
         filial_id=_text(record.get("filial_id")),
@@ -81,34 +83,34 @@ def _order_entry(
         deal_date=deal_date,
         delivery_date=_record_date(record.get("delivery_date")),
         modified_on=modified_on or deal_date,
-        encoded=_encode(record),
+        encoded=encode_record(record),
     )
 
 
-_EntryT = TypeVar("_EntryT", _ProductEntry, _OrderEntry)
+EntryT = TypeVar("EntryT", ProductEntry, OrderEntry)
 
 
-class _Table(Generic[_EntryT]):
+class Table(Generic[EntryT]):
     """Entries in export order, findable by natural key.
 
     ``entries`` is never changed in place: every change installs a new list, so a reader
     holding the old list keeps a consistent snapshot. Callers serialise writes.
     """
 
-    def __init__(self, key: Callable[[_EntryT], str]) -> None:
-        self._key: Callable[[_EntryT], str] = key
-        self.entries: list[_EntryT] = []
+    def __init__(self, key: Callable[[EntryT], str]) -> None:
+        self._key: Callable[[EntryT], str] = key
+        self.entries: list[EntryT] = []
         self._position: dict[str, int] = {}
 
-    def replace_all(self, entries: list[_EntryT]) -> None:
+    def replace_all(self, entries: list[EntryT]) -> None:
         self.entries = entries
         self._position = {self._key(entry): index for index, entry in enumerate(entries)}
 
-    def find(self, key: str) -> _EntryT:
+    def find(self, key: str) -> EntryT:
         """The entry with this natural key; KeyError if there is none."""
         return self.entries[self._position[key]]
 
-    def replace(self, key: str, entry: _EntryT) -> None:
+    def replace(self, key: str, entry: EntryT) -> None:
         """Put ``entry`` where the entry with natural key ``key`` is."""
         index = self._position[key]
         entries = list(self.entries)
@@ -124,13 +126,13 @@ class _Table(Generic[_EntryT]):
         index = self._position[key]
         self.replace_all(self.entries[:index] + self.entries[index + 1 :])
 
-    def add(self, entries: list[_EntryT]) -> None:
+    def add(self, entries: list[EntryT]) -> None:
         """Append ``entries``; one whose key is already here replaces the old entry."""
         keep = {self._key(entry) for entry in entries}
         self.replace_all([e for e in self.entries if self._key(e) not in keep] + entries)
 
 
-class _PriceEntry(NamedTuple):
+class PriceEntry(NamedTuple):
     """One product's prices as served: the record (for filtered answers) and its JSON."""
 
     inventory_code: str
@@ -138,7 +140,7 @@ class _PriceEntry(NamedTuple):
     encoded: bytes
 
 
-class _StockEntry(NamedTuple):
+class StockEntry(NamedTuple):
     """One balance row: its condition, what filters and mutators look at, and its JSON
     after the opening brace, starting with a comma (the answer puts ``{"date":"..."``
     in front)."""
@@ -151,16 +153,19 @@ class _StockEntry(NamedTuple):
     tail: bytes
 
 
-def _price_entry(record: Mapping[str, Any]) -> _PriceEntry:
+def price_entry(record: Mapping[str, Any]) -> PriceEntry:
+    """Index one prices export entry by its ``inventory_code`` (a copy of ``record``)."""
     copy = dict(record)
-    return _PriceEntry(_text(copy.get("inventory_code")), copy, _encode(copy))
+    return PriceEntry(_text(copy.get("inventory_code")), copy, encode_record(copy))
 
 
-def _stock_entry(condition: str, record: Mapping[str, Any]) -> _StockEntry:
+def stock_entry(condition: str, record: Mapping[str, Any]) -> StockEntry:
+    """Index one balance row of ``condition``; its ``date`` is dropped (an answer dates
+    its rows by the day asked for)."""
     copy = {key: value for key, value in record.items() if key != "date"}
-    encoded = _encode(copy)
+    encoded = encode_record(copy)
     batch = copy.get("batch_number")
-    return _StockEntry(
+    return StockEntry(
         condition=condition,
         warehouse_code=_text(copy.get("warehouse_code")),
         product_id=_text(copy.get("product_id")),
