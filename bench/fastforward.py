@@ -52,13 +52,8 @@ from jobs.simulator import (
     Endpoint,
     Fault,
     SmartUpSimulator,
-    generate_groups,
-    generate_orders,
+    generate_account,
     generate_price_types,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
 )
 
 PRODUCTS = 100_000
@@ -87,29 +82,18 @@ def world(
     """The simulator's data at ``scale`` (1: the issue's sizes): products, six days of
     orders before ``first_day``, three groups, price types and their prices, warehouses
     and stock rows."""
-    products = generate_products(max(50, round(PRODUCTS * scale)), seed=seed)
-    price_types = generate_price_types(PRICE_TYPES, seed=seed)
-    warehouses = generate_warehouses(WAREHOUSES, seed=seed)
-    per_day = max(10, round(ORDERS_PER_DAY * scale))
-    return {
-        "products": products,
-        "orders": generate_orders(
-            per_day * ORDER_DAYS,
-            products=products,
-            today=first_day - timedelta(days=1),
-            days=ORDER_DAYS,
-            filial_ids=[filial_id],
-            lines=(1, 4),
-            seed=seed,
-        ),
-        "groups": generate_groups(seed=seed),
-        "price_types": price_types,
-        "prices": generate_prices(products, price_types, seed=seed),
-        "warehouses": warehouses,
-        "stock": generate_stock(
-            products, warehouses, rows=max(100, round(STOCK_ROWS * scale)), seed=seed
-        ),
-    }
+    return generate_account(
+        products=max(50, round(PRODUCTS * scale)),
+        orders=max(10, round(ORDERS_PER_DAY * scale)) * ORDER_DAYS,
+        today=first_day - timedelta(days=1),
+        days=ORDER_DAYS,
+        filial_ids=[filial_id],
+        lines=(1, 4),
+        price_types=generate_price_types(PRICE_TYPES, seed=seed),
+        warehouses=WAREHOUSES,
+        stock_rows=max(100, round(STOCK_ROWS * scale)),
+        seed=seed,
+    ).as_kwargs()
 
 
 def order_maker(

@@ -42,13 +42,8 @@ from jobs.settings import Settings, load_settings
 from jobs.simulator import (
     PRODUCT_CONDITIONS,
     SmartUpSimulator,
-    generate_groups,
-    generate_orders,
+    generate_account,
     generate_price_types,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
 )
 
 T = TypeVar("T")
@@ -627,18 +622,16 @@ def whole_shop() -> SmartUpSimulator:
     """A simulator (not started) with the whole catalogue: 100 products, 40 orders, the
     groups, priced price types, 3 warehouses, and 350 stock rows of the first 70 products
     (several per product, in every condition)."""
-    products = generate_products(100)
-    orders = generate_orders(40, products=products, today=TODAY, days=7, filial_ids=("100",))
-    price_types = coded_price_types()
-    warehouses = generate_warehouses()
+    account = generate_account(
+        products=100,
+        orders=40,
+        today=TODAY,
+        price_types=coded_price_types(),
+        stocked_products=70,  # 30 without
+        stock_rows=350,
+    )
     return SmartUpSimulator(
-        products=products,
-        orders=orders,
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=generate_prices(products, price_types),
-        warehouses=warehouses,
-        stock=generate_stock(products[:70], warehouses, rows=350),  # 30 without
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=TODAY,

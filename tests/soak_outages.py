@@ -50,12 +50,7 @@ from jobs.simulator import (
     ENDPOINT_CLASS,
     Fault,
     SmartUpSimulator,
-    generate_groups,
-    generate_orders,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
+    generate_account,
 )
 from tests.helpers import (
     PASSWORD,
@@ -95,26 +90,21 @@ def main() -> int:
     directory = Path(tempfile.mkdtemp(prefix="smartup-soak-pg-"))
     cluster = PrivateCluster(directory, 5492)
     cluster.create()
-    products = generate_products(args.products)
-    orders = generate_orders(
-        args.orders, products=products, today=TODAY, days=7, filial_ids=("100",)
+    account = generate_account(
+        products=args.products,
+        orders=args.orders,
+        today=TODAY,
+        price_types=coded_price_types(),
+        # a price of a product without a code is rejected: the final run must succeed
+        price_codeless_products=False,
     )
-    price_types = coded_price_types()
-    warehouses = generate_warehouses()
     streams = declared_names()
     kinds = [*streams, "full"]
     processes: list[Proc] = []
     started = time.monotonic()
     try:
         with SmartUpSimulator(
-            products=products,
-            orders=orders,
-            groups=generate_groups(),
-            price_types=price_types,
-            # a price of a product without a code is rejected: the final run must succeed
-            prices=[e for e in generate_prices(products, price_types) if e["inventory_code"]],
-            warehouses=warehouses,
-            stock=generate_stock(products, warehouses),
+            **account.as_kwargs(),
             user=USER,
             password=PASSWORD,
         ) as sim:

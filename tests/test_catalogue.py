@@ -28,9 +28,8 @@ from jobs.models import (
 from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator import (
     SmartUpSimulator,
-    generate_groups,
+    generate_account,
     generate_orders,
-    generate_prices,
     generate_products,
     generate_stock,
     generate_warehouses,
@@ -51,18 +50,9 @@ CATALOGUE_TABLES = (
 
 @pytest.fixture
 def shop() -> Iterator[SmartUpSimulator]:
-    products = generate_products(60)
-    orders = generate_orders(20, products=products, today=TODAY, days=7, filial_ids=("100",))
-    price_types = coded_price_types()
-    warehouses = generate_warehouses()
+    account = generate_account(products=60, orders=20, today=TODAY, price_types=coded_price_types())
     with SmartUpSimulator(
-        products=products,
-        orders=orders,
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=generate_prices(products, price_types),
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses),
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=TODAY,
@@ -425,17 +415,11 @@ def test_a_simulated_day_of_every_stream_stays_within_every_pool(db):
 
     from jobs.day.plan import plan_for
 
-    products = generate_products(40)
-    price_types = coded_price_types()
-    warehouses = generate_warehouses(2)
+    account = generate_account(
+        products=40, orders=20, today=TODAY, price_types=coded_price_types(), warehouses=2
+    )
     with SmartUpSimulator(
-        products=products,
-        orders=generate_orders(20, products=products, today=TODAY, days=7, filial_ids=("100",)),
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=generate_prices(products, price_types),
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses),
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=TODAY,

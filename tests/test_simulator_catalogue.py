@@ -32,9 +32,11 @@ from jobs.simulator import (
     RETAIL_PRICE_TYPE_ID,
     STOCK_PATH,
     WAREHOUSES_PATH,
+    Account,
     Endpoint,
     Fault,
     SmartUpSimulator,
+    generate_account,
     generate_groups,
     generate_orders,
     generate_price_types,
@@ -130,6 +132,60 @@ def test_generators_are_deterministic_and_consistent_with_each_other(catalogue):
     assert any(row["card_code"] == "" for row in rows)
     named = {g["group_code"] for row in rows for g in row["groups"]}
     assert named == {"Категория", "Торговая_марка"}  # names, not codes
+
+
+def test_one_call_generates_a_whole_account_as_its_generators_would():
+    account = generate_account(
+        products=30,
+        orders=8,
+        today=TODAY,
+        days=3,
+        filial_ids=("5", "6"),
+        lines=(1, 4),
+        warehouses=2,
+        stocked_products=20,
+        stock_rows=50,
+        seed=3,
+    )
+    products = generate_products(30, seed=3)
+    price_types = generate_price_types(seed=3)
+    warehouses = generate_warehouses(2, seed=3)
+    assert account == Account(
+        products=products,
+        orders=generate_orders(
+            8, products=products, today=TODAY, days=3, filial_ids=("5", "6"), lines=(1, 4), seed=3
+        ),
+        groups=generate_groups(seed=3),
+        price_types=price_types,
+        prices=generate_prices(products, price_types, seed=3),
+        warehouses=warehouses,
+        stock=generate_stock(products[:20], warehouses, rows=50, seed=3),
+    )
+    stocked = {row["product_id"] for rows in account.stock.values() for row in rows}
+    assert stocked == {p["product_id"] for p in products[:20]}
+
+    # the simulator takes the account as keyword arguments and serves those records
+    sim = SmartUpSimulator(**account.as_kwargs(), today=TODAY)
+    assert (sim.products, sim.orders, sim.prices, sim.stock) == (
+        account.products,
+        account.orders,
+        account.prices,
+        account.stock,
+    )
+
+    # given price types are the account's; prices of products without a code can be left out
+    given = [{**t, "code": t["code"] or f"PRCT:{n}"} for n, t in enumerate(price_types, start=1)]
+    coded = generate_account(
+        products=30, orders=0, today=TODAY, price_types=given, price_codeless_products=False, seed=3
+    )
+    assert coded.price_types == given
+    everyone = generate_prices(products, given, seed=3)
+    assert coded.prices == [entry for entry in everyone if entry["inventory_code"]]
+    assert len(coded.prices) == len(everyone) - 1  # seed 3 makes one product without a code
+
+    # no warehouse, no stock (rather than an error)
+    bare = generate_account(products=5, orders=0, today=TODAY, warehouses=0)
+    assert bare.warehouses == [] and bare.stock == {"F": [], "B": [], "T": []}
 
 
 # --- the exports --------------------------------------------------------------------------

@@ -11,13 +11,7 @@ from jobs.simulator import (
     PRICES_PATH,
     PRODUCTS_PATH,
     SmartUpSimulator,
-    generate_groups,
-    generate_orders,
-    generate_price_types,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
+    generate_account,
 )
 from tests.helpers import PASSWORD, TODAY, USER
 
@@ -34,18 +28,10 @@ class Clock:
 
 @pytest.fixture
 def world() -> tuple[SmartUpSimulator, Clock]:
-    products = generate_products(20)
-    price_types = generate_price_types()
-    warehouses = generate_warehouses(2)
+    account = generate_account(products=20, orders=10, today=TODAY, days=3, warehouses=2)
     clock = Clock(NINE)
     sim = SmartUpSimulator(
-        products=products,
-        orders=generate_orders(10, products=products, today=TODAY, days=3, filial_ids=("100",)),
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=generate_prices(products, price_types),
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses),
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=TODAY,

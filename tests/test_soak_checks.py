@@ -8,15 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs.simulator import (
-    SmartUpSimulator,
-    generate_groups,
-    generate_orders,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
-)
+from jobs.simulator import SmartUpSimulator, generate_account
 from tests.helpers import PASSWORD, TODAY, USER, coded_price_types
 from tests.soak_outages import _wrong_rows
 from tests.test_catalogue import db, sync
@@ -26,17 +18,15 @@ __all__ = ["db"]  # the fixture, used by name
 
 @pytest.fixture
 def soak_shop() -> Iterator[SmartUpSimulator]:
-    products = generate_products(40)
-    price_types = coded_price_types()
-    warehouses = generate_warehouses()
+    account = generate_account(
+        products=40,
+        orders=10,
+        today=TODAY,
+        price_types=coded_price_types(),
+        price_codeless_products=False,
+    )
     with SmartUpSimulator(
-        products=products,
-        orders=generate_orders(10, products=products, today=TODAY, days=7, filial_ids=("100",)),
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=[e for e in generate_prices(products, price_types) if e["inventory_code"]],
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses),
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=TODAY,

@@ -9,16 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.week import DAYS, Week, probe_sync
-from jobs.simulator import (
-    SmartUpSimulator,
-    generate_groups,
-    generate_orders,
-    generate_price_types,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
-)
+from jobs.simulator import SmartUpSimulator, generate_account
 from tests.helpers import PASSWORD, USER
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -37,26 +28,19 @@ def runs_between(first_hour: int, end_hour: int) -> int:
 
 
 def test_the_week_happens_as_the_issue_says():
-    products = generate_products(300)
-    price_types = generate_price_types()
-    warehouses = generate_warehouses(2)
-    orders = generate_orders(20, products=products, today=FIRST_DAY, days=7, filial_ids=("100",))
+    account = generate_account(
+        products=300, orders=20, today=FIRST_DAY, warehouses=2, stock_rows=200
+    )
 
     def make_order(number: int, now: datetime) -> dict[str, Any]:
         return {
-            **orders[number % len(orders)],
+            **account.orders[number % len(account.orders)],
             "deal_id": str(800_000 + number),
             "deal_time": now.astimezone(TASHKENT).strftime("%d.%m.%Y %H:%M:%S"),
         }
 
     with SmartUpSimulator(
-        products=products,
-        orders=orders,
-        groups=generate_groups(),
-        price_types=price_types,
-        prices=generate_prices(products, price_types),
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses, rows=200),
+        **account.as_kwargs(),
         user=USER,
         password=PASSWORD,
         today=FIRST_DAY,

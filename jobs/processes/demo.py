@@ -21,16 +21,7 @@ from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
 from jobs.run.sync import run_sync
 from jobs.settings import Settings
-from jobs.simulator import (
-    SmartUpSimulator,
-    generate_groups,
-    generate_orders,
-    generate_price_types,
-    generate_prices,
-    generate_products,
-    generate_stock,
-    generate_warehouses,
-)
+from jobs.simulator import SmartUpSimulator, generate_account
 
 DEMO_USER, DEMO_PASSWORD, DEMO_FILIAL = "demo@smartup", "demo-secret", "100"
 
@@ -52,26 +43,23 @@ def run_demo(
         sync_streams=declared_names(),  # every stream
     )
     today = datetime.now(settings.tz).date()
-    catalogue = generate_products(products)
-    order_book = generate_orders(orders, products=catalogue, today=today, filial_ids=(DEMO_FILIAL,))
-    price_types = generate_price_types()
-    warehouses = generate_warehouses()
+    # a price of a product without a code cannot be stored (prices name products by code
+    # only): the demo's account prices only the products that have one
+    account = generate_account(
+        products=products,
+        orders=orders,
+        today=today,
+        filial_ids=(DEMO_FILIAL,),
+        price_codeless_products=False,
+    )
     # The prices export names a price type by its code: ask for the types that have one
     # (SMARTUP_PRICE_TYPE_CODES), as an account whose main types have no code must.
-    coded = tuple(t["code"] for t in price_types if t.get("code") and t.get("state") == "A")
+    coded = tuple(t["code"] for t in account.price_types if t.get("code") and t.get("state") == "A")
     settings = Settings(**{**settings.__dict__, "smartup_price_type_codes": coded})
     database.parent.mkdir(parents=True, exist_ok=True)
     apply_migrations(settings.database_url)
     simulator = SmartUpSimulator(
-        products=catalogue,
-        orders=order_book,
-        groups=generate_groups(),
-        price_types=price_types,
-        # a price of a product without a code cannot be stored (prices name products by
-        # code only): the demo's account prices only the products that have one
-        prices=[e for e in generate_prices(catalogue, price_types) if e["inventory_code"]],
-        warehouses=warehouses,
-        stock=generate_stock(catalogue, warehouses),
+        **account.as_kwargs(),
         user=DEMO_USER,
         password=DEMO_PASSWORD,
         timezone=settings.smartup_timezone,

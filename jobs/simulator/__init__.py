@@ -9,10 +9,17 @@ Demo, tests and benchmarks run the sync against it instead of a real SmartUp acc
 
 Besides products and orders it serves the shop's catalogue: product groups, price types
 (v1 and v2), prices, warehouses and stock balances (see :data:`PATHS`), each from its own
-generator. ``python -m jobs.simulator`` runs one as a standalone process. This package
-uses only the standard library and imports nothing else from ``jobs``.
+generator; :func:`generate_account` calls them all for a whole account::
+
+    account = generate_account(products=100, orders=40, today=today)
+    with SmartUpSimulator(**account.as_kwargs(), today=today) as smartup:
+        ...
+
+``python -m jobs.simulator`` runs one as a standalone process. This package uses only
+the standard library and imports nothing else from ``jobs``.
 """
 
+from jobs.simulator.account import Account, generate_account
 from jobs.simulator.catalogue import (
     RETAIL_PRICE_TYPE_ID,
     WHOLESALE_PRICE_TYPE_ID,
@@ -71,6 +78,7 @@ __all__ = [
     "STOCK_PATH",
     "WAREHOUSES_PATH",
     "WHOLESALE_PRICE_TYPE_ID",
+    "Account",
     "ChangeKind",
     "Endpoint",
     "Fault",
@@ -79,6 +87,7 @@ __all__ = [
     "RecordedRequest",
     "SmartUpSimulator",
     "format_amount",
+    "generate_account",
     "generate_groups",
     "generate_orders",
     "generate_price_types",

@@ -19,14 +19,7 @@ import zoneinfo
 from collections.abc import Sequence
 from types import FrameType
 
-from jobs.simulator.catalogue import generate_orders, generate_products
-from jobs.simulator.reference import (
-    generate_groups,
-    generate_price_types,
-    generate_prices,
-    generate_stock,
-    generate_warehouses,
-)
+from jobs.simulator.account import generate_account
 from jobs.simulator.server import DEFAULT_PASSWORD, DEFAULT_USER, SmartUpSimulator
 
 
@@ -87,22 +80,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate data, serve it until SIGTERM/SIGINT, and return the exit status (0)."""
     args = _parse_args(argv)
-    products = generate_products(args.products, seed=args.seed)
     today = datetime.datetime.now(zoneinfo.ZoneInfo(args.timezone)).date()
-    orders = generate_orders(
-        args.orders,
-        products=products,
+    account = generate_account(
+        products=args.products,
+        orders=args.orders,
         today=today,
         days=args.days,
         filial_ids=args.filial_ids,
         lines=(args.lines_min, args.lines_max),
+        warehouses=args.warehouses,
+        stock_rows=args.stock_rows,  # None: one per product, none without a warehouse
         seed=args.seed,
     )
-    price_types = generate_price_types(seed=args.seed)
-    warehouses = generate_warehouses(args.warehouses, seed=args.seed)
-    stock_rows = args.stock_rows if args.stock_rows is not None else args.products
-    if not warehouses:
-        stock_rows = 0
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -111,13 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     with SmartUpSimulator(
-        products=products,
-        orders=orders,
-        groups=generate_groups(seed=args.seed),
-        price_types=price_types,
-        prices=generate_prices(products, price_types, seed=args.seed),
-        warehouses=warehouses,
-        stock=generate_stock(products, warehouses, rows=stock_rows, seed=args.seed),
+        **account.as_kwargs(),
         timezone=args.timezone,
         user=args.user,
         password=args.password,
@@ -126,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as simulator:
         print(f"SMARTUP_BASE_URL={simulator.base_url}", flush=True)
         print(
-            f"smartup simulator: {len(products)} products, {len(orders)} orders "
+            f"smartup simulator: {len(account.products)} products, {len(account.orders)} orders "
             f"(filials {', '.join(args.filial_ids)}) at {simulator.base_url}",
             file=sys.stderr,
             flush=True,
