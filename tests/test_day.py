@@ -22,7 +22,8 @@ from structlog.testing import capture_logs
 from jobs.day.plan import plan_for
 from jobs.day.state import advance_watermark, mark_sweep, quota_today, stream_state
 from jobs.models import Order, Product, SyncRun, open_database
-from jobs.run.sync import SKIPPED, RunOutcome, run_sync
+from jobs.run.rows import SKIPPED
+from jobs.run.sync import RunOutcome, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 

@@ -19,6 +19,7 @@ from jobs.models import Order, OrderItem, Product, open_database
 from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
+from jobs.run.rows import PARTIAL, SUCCESS
 from jobs.run.sync import run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
@@ -94,7 +95,7 @@ def run_demo(
         ],
     )
     _show_stored(settings, show)
-    return 0 if outcome.status in ("SUCCESS", "PARTIAL") else 1
+    return 0 if outcome.status in (SUCCESS, PARTIAL) else 1
 
 
 def _show_stored(

@@ -39,6 +39,7 @@ from jobs.pipeline.streams.reach import DAY_RANGE_LIMIT
 from jobs.run.progress import ProgressReporter, Sink
 from jobs.run.rows import (
     FAILED,
+    SKIPPED,
     RunLock,
     RunProgressWriter,
     close_orphans,
@@ -48,8 +49,7 @@ from jobs.run.rows import (
 )
 from jobs.settings import Settings, check_days_back
 
-SKIPPED = "SKIPPED"
-__all__ = ["SKIPPED", "RunOutcome", "SyncFailed", "run_sync"]
+__all__ = ["RunOutcome", "SyncFailed", "run_sync"]
 
 
 class SyncFailed(Exception):
