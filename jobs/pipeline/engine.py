@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
 
+from jobs.pipeline.batches import batches
 from jobs.pipeline.loader import LoadCounts, Loader
 from jobs.pipeline.records import Identity, ParsedRecord, RecordRejected, storable_text
 from jobs.pipeline.smartup import (
@@ -288,7 +289,7 @@ class SyncEngine:
             its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
-            for batch in _batches(records, LOOKUP_BATCH, weight=stream.weight):
+            for batch in batches(records, LOOKUP_BATCH, weight=stream.weight):
                 received += len(batch)
                 self.progress.received(len(batch))
                 identified = []
@@ -404,21 +405,3 @@ def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
 def _named(error: BaseException) -> str:
     """An error in words for a reject: its type, and its message made safe for a log line."""
     return f"{type(error).__name__}: {ascii(str(error))[1:-1][:120]}"
-
-
-def _batches(
-    items: Iterator[Any], size: int, *, weight: Callable[[Any], int] = lambda _: 1
-) -> Iterator[list[Any]]:
-    """``items`` in lists of at most ``size`` in weight (a heavier item ends a list
-    sooner), so a batch of big records (orders of many lines) holds as much memory as
-    one of small ones."""
-    batch: list[Any] = []
-    total = 0
-    for item in items:
-        batch.append(item)
-        total += weight(item)
-        if total >= size:
-            yield batch
-            batch, total = [], 0
-    if batch:
-        yield batch
