@@ -81,7 +81,12 @@ LOOKUP_BATCH = 2000  # weight of the records looked up at once (see Stream.weigh
 
 @dataclass
 class StreamResult:
-    """What one stream did in one run."""
+    """What one stream did in one run.
+
+    Its fields are read anywhere but changed only through its methods, in the order of a
+    run: :meth:`add` per answer applied, :meth:`skip` per optional export refused,
+    :meth:`fail` when a call cannot be had, :meth:`add_settled` per export settled after a
+    complete stream, and :meth:`scrub_error` before the error is logged and stored."""
 
     stream: str
     received: int = 0
@@ -102,6 +107,8 @@ class StreamResult:
         return self.inserted + self.updated + self.unchanged
 
     def add(self, received: int, counts: LoadCounts, rejects: list[RecordRejected]) -> None:
+        """One answer applied: ``received`` records, what the loader did with them, and
+        those rejected (the first :data:`REJECTS_KEPT` kept with their id and reason)."""
         self.requests += 1
         self.received += received
         self.inserted += counts.inserted
@@ -110,6 +117,28 @@ class StreamResult:
         self.rejected += len(rejects)
         room = REJECTS_KEPT - len(self.rejects)
         self.rejects += [{"id": r.record_id, "reason": r.reason} for r in rejects[:room]]
+
+    def skip(self, export: str) -> None:
+        """SmartUp refused the optional ``export``; the stream goes on without it (and
+        settles nothing by it)."""
+        self.skipped.append(export)
+
+    def fail(self, error: str, *, quota_spent: bool = False) -> None:
+        """The stream stopped: ``error`` says why (a later call may say it better);
+        ``quota_spent`` when SmartUp refused because the day's quota is spent."""
+        self.error, self.quota_spent = error, quota_spent
+
+    def add_settled(self, *, gone: int, refused: str | None) -> None:
+        """What settling one export did after a complete stream: ``gone`` stored records
+        marked gone; ``refused``, when the brake held, why (added to the warning)."""
+        self.gone += gone
+        if refused:
+            self.warning = "; ".join(filter(None, (self.warning, refused)))
+
+    def scrub_error(self, scrub: Callable[[str], str]) -> None:
+        """The error passed through ``scrub`` (the run masks its secrets and keeps it to
+        one line before it is logged and stored); an empty one is none."""
+        self.error = scrub(self.error) if self.error else None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -204,12 +233,12 @@ class SyncEngine:
                     ]
                     self.progress.stream(stream.name, [call.request for call in pairs])
                     continue
-                result.error = str(refused)
+                result.fail(str(refused))
                 self.log.error("sync.error", stream=stream.name, error=result.error)
                 return result
             except SmartUpError as error:
                 if export.optional and not isinstance(error, SmartUpQuotaSpent):
-                    result.skipped.append(export.name)
+                    result.skip(export.name)
                     self.log.warning(
                         "sync.export.skipped",
                         stream=stream.name,
@@ -219,8 +248,7 @@ class SyncEngine:
                     self.progress.answered()
                     number += 1
                     continue
-                result.error = str(error)
-                result.quota_spent = isinstance(error, SmartUpQuotaSpent)
+                result.fail(str(error), quota_spent=isinstance(error, SmartUpQuotaSpent))
                 self.log.error("sync.error", stream=stream.name, error=result.error)
                 return result
             for reject in applied.rejects:

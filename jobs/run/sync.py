@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import peewee as pw
@@ -260,13 +261,14 @@ class _Run:
         )
         if result.quota_spent:
             record_quota_spent(stream.pool.name, day=day.company_day(), now=day.moment())
-            result.error = (
+            result.fail(
                 f"SmartUp daily quota for {name} is spent; "
-                f"it resets at 00:00 {settings.smartup_timezone}"
+                f"it resets at 00:00 {settings.smartup_timezone}",
+                quota_spent=True,
             )
         if result.error is None:
             after_complete(stream, span, seen, settings, day, result, self.log, run_id=self.row.id)
-        result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
+        result.scrub_error(partial(one_line, secrets=settings.secrets))
         self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
         return result
 
