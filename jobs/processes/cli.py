@@ -168,18 +168,20 @@ def _terminal_line() -> Any:
 
 def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
     from jobs.processes.job import run_and_report
-    from jobs.run.sync import SyncFailed
+    from jobs.run.sync import RunRequest, SyncFailed
     from jobs.watching.error_tracking import start
 
     start(settings.sentry_dsn, secrets=settings.secrets, process="sync")
     line = _terminal_line()
     try:
         outcome = run_and_report(
-            kind,
-            settings=settings,
-            days_back=days_back,
-            full=full,
-            progress=[line] if line else (),
+            RunRequest(
+                kind=kind,
+                settings=settings,
+                days_back=days_back,
+                full=full,
+                progress=[line] if line else (),
+            )
         )
     except SyncFailed as error:
         print(f"FAILED: {error}", file=sys.stderr)

@@ -20,7 +20,7 @@ from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
 from jobs.run.rows import PARTIAL, SUCCESS
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
     SmartUpSimulator,
@@ -80,7 +80,9 @@ def run_demo(
     with simulator:
         settings = Settings(**{**settings.__dict__, "smartup_base_url": simulator.base_url})
         outcome = run_sync(
-            "full", settings=settings, today=today, retry=RetryPolicy(total_seconds=30)
+            RunRequest(
+                kind="full", settings=settings, today=today, retry=RetryPolicy(total_seconds=30)
+            )
         )
     print()
     print(
