@@ -321,6 +321,7 @@ import sys
 from datetime import datetime
 from jobs.settings import load_settings
 from jobs.pipeline.smartup import RetryPolicy
+from jobs.pipeline.streams import declared_names
 from jobs.run.sync import RunRequest, run_sync
 now = datetime.fromisoformat(sys.argv[2])
 settings = load_settings(streams=declared_names())
