@@ -40,7 +40,7 @@ from jobs.pipeline.records import (
     identify_product,
     parse_product,
 )
-from jobs.run.sync import RunOutcome, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator.catalogue import generate_orders, generate_products
 
 PRODUCTS_FIRST = "products-first"
@@ -133,11 +133,13 @@ def _timed_sync(kind: str, url: str, base_url: str) -> tuple[RunOutcome, float]:
     settings = make_settings(url, base_url)
     # Every case asks for everything: the whole catalogue, a sweep of the orders window
     outcome = run_sync(
-        kind,
-        settings=settings,
-        days_back=ORDER_DAYS,
-        full=kind == "products",
-        today=sync_today(),
+        RunRequest(
+            kind=kind,
+            settings=settings,
+            days_back=ORDER_DAYS,
+            full=kind == "products",
+            today=sync_today(),
+        )
     )
     return outcome, time.perf_counter() - started
 

@@ -40,7 +40,7 @@ from jobs.pipeline.records import (
     parse_balance,
     parse_price,
 )
-from jobs.run.sync import RunOutcome, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
     generate_price_types,
@@ -82,7 +82,9 @@ def _timed(kind: str, url: str, base_url: str) -> tuple[RunOutcome, float]:
     gc.collect()
     checkpoint()
     started = time.perf_counter()
-    outcome = run_sync(kind, settings=settings_for(url, base_url, kind), today=sync_today())
+    outcome = run_sync(
+        RunRequest(kind=kind, settings=settings_for(url, base_url, kind), today=sync_today())
+    )
     return outcome, time.perf_counter() - started
 
 

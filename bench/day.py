@@ -36,7 +36,7 @@ from bench.staleness import Staleness
 from bench.week import STEP, Week
 from jobs.day.plan import plan_for
 from jobs.pipeline.streams import declared_names
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.simulator import ENDPOINT_CLASS, SmartUpSimulator
 
@@ -92,7 +92,9 @@ def _measure(bench: Any, url: str, *, before: bool, today: date) -> ModeFigures:
         progress(f"day ({label}): the stored state")
         for name in settings.sync_streams:  # the day before: everything stored, a sweep made
             outcome = run_sync(
-                name, settings=settings, full=True, now=preload, today=preload.date()
+                RunRequest(
+                    kind=name, settings=settings, full=True, now=preload, today=preload.date()
+                )
             )
             if outcome.status not in ("SUCCESS", "PARTIAL"):
                 raise RuntimeError(f"the {name} preload ended {outcome.status}: {outcome.error}")
@@ -107,10 +109,10 @@ def _measure(bench: Any, url: str, *, before: bool, today: date) -> ModeFigures:
             every = dict.fromkeys(settings.sync_streams, BEFORE_INTERVAL * BEFORE_SAMPLE)
 
             def whole(stream: str, now: datetime, *, kill: bool = False) -> str:
-                return run_sync(
-                    stream, settings=settings, full=True, days_back=BEFORE_DAYS_BACK, now=now,
-                    today=now.astimezone(TZ).date(), retry=ONE_TRY,
-                ).status  # fmt: skip
+                return run_sync(RunRequest(
+                    kind=stream, settings=settings, full=True, days_back=BEFORE_DAYS_BACK,
+                    now=now, today=now.astimezone(TZ).date(), retry=ONE_TRY,
+                )).status  # fmt: skip
 
             sync: Any = whole
         else:

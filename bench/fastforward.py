@@ -46,7 +46,7 @@ from jobs.pipeline.records import (
     identify_price,
 )
 from jobs.pipeline.smartup import RetryPolicy
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.simulator import (
     Endpoint,
@@ -197,10 +197,10 @@ class EngineSync:
         if kill:
             status = self._killed(stream, now)
         else:
-            outcome = run_sync(
-                stream, settings=self.settings, periodic=True, now=now,
+            outcome = run_sync(RunRequest(
+                kind=stream, settings=self.settings, periodic=True, now=now,
                 today=now.astimezone(self.tz).date(), retry=self.retry,
-            )  # fmt: skip
+            ))  # fmt: skip
             status = outcome.status
         seconds = time.perf_counter() - started
         self.seconds += seconds
@@ -305,11 +305,12 @@ import sys
 from datetime import datetime
 from jobs.settings import load_settings
 from jobs.pipeline.smartup import RetryPolicy
-from jobs.run.sync import run_sync
+from jobs.pipeline.streams import declared_names
+from jobs.run.sync import RunRequest, run_sync
 now = datetime.fromisoformat(sys.argv[2])
 settings = load_settings(streams=declared_names())
-run_sync(sys.argv[1], settings=settings, periodic=True, now=now,
-         today=now.astimezone(settings.tz).date(), retry=RetryPolicy(attempts=1))
+run_sync(RunRequest(kind=sys.argv[1], settings=settings, periodic=True, now=now,
+                    today=now.astimezone(settings.tz).date(), retry=RetryPolicy(attempts=1)))
 """
 
 

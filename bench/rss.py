@@ -32,7 +32,7 @@ def _measure(args: argparse.Namespace) -> int:
     configure_logging(level=logging.WARNING)
 
     from bench.common import ORDER_DAYS, make_settings, sync_today
-    from jobs.run.sync import run_sync
+    from jobs.run.sync import RunRequest, run_sync
 
     kind = "orders" if args.orders is not None else "products"
     expected = args.orders if args.orders is not None else args.products
@@ -43,7 +43,9 @@ def _measure(args: argparse.Namespace) -> int:
         kind, expected = "stock", args.stock
         settings = settings_for(args.db, args.url, kind)
     started = time.perf_counter()
-    outcome = run_sync(kind, settings=settings, days_back=ORDER_DAYS, today=sync_today())
+    outcome = run_sync(
+        RunRequest(kind=kind, settings=settings, days_back=ORDER_DAYS, today=sync_today())
+    )
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     with open("/proc/self/status") as status:

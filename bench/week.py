@@ -431,7 +431,7 @@ def run_week(
     from bench.staleness import staleness as no_changes
     from jobs.day.plan import plan_for
     from jobs.pipeline.streams import declared
-    from jobs.run.sync import run_sync
+    from jobs.run.sync import RunRequest, run_sync
 
     tz = settings.tz
     plan = plan_for(settings)
@@ -448,7 +448,11 @@ def run_week(
     end = at(first_day, DAYS + 1, clock(0), tz)
     for name in settings.sync_streams:  # the last changes, and the whole of each stream
         engine(name, end)
-        run_sync(name, settings=settings, full=True, now=end, today=end.astimezone(tz).date())
+        run_sync(
+            RunRequest(
+                kind=name, settings=settings, full=True, now=end, today=end.astimezone(tz).date()
+            )
+        )
     streams = declared()
     exempt = {
         name: disturbed_spans(first_day, tz, bound=bounds[name], pool=streams[name].pool.name)

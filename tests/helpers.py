@@ -37,7 +37,7 @@ from jobs.models import SyncRun, open_database
 from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings, load_settings
 from jobs.simulator import (
     PRODUCT_CONDITIONS,
@@ -641,7 +641,7 @@ def whole_shop() -> SmartUpSimulator:
 def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:
     """A run of ``kind`` with every declared stream enabled and stock of every condition."""
     settings = settings_for(sim, url, **EVERY_STREAM)
-    outcome = run_sync(kind, settings=settings, today=TODAY, retry=FAST_RETRY)
+    outcome = run_sync(RunRequest(kind=kind, settings=settings, today=TODAY, retry=FAST_RETRY))
     # A price entry of a product without a code names no product: rejected, the rest stored
     codeless = sum(len(e["price_type"]) for e in sim.prices if not e["inventory_code"])
     assert [(r.stream, r.error, r.rejected) for r in outcome.results if r.rejected or r.error] == (

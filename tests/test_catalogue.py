@@ -25,7 +25,7 @@ from jobs.models import (
     Warehouse,
     open_database,
 )
-from jobs.run.sync import RunOutcome, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import (
     SmartUpSimulator,
     generate_account,
@@ -72,7 +72,13 @@ def sync(
 ) -> RunOutcome:
     values: dict[str, Any] = {"sync_streams": EVERY_STREAM, **overrides}
     outcome = run_sync(
-        kind, settings=settings_for(sim, url, **values), today=TODAY, retry=FAST_RETRY, full=full
+        RunRequest(
+            kind=kind,
+            settings=settings_for(sim, url, **values),
+            today=TODAY,
+            retry=FAST_RETRY,
+            full=full,
+        )
     )
     open_database(url)  # the run closed the models' connection
     return outcome
@@ -436,12 +442,14 @@ def test_a_simulated_day_of_every_stream_stays_within_every_pool(db):
             for name in EVERY_STREAM:
                 if now >= due[name]:
                     outcome = run_sync(
-                        name,
-                        settings=settings,
-                        periodic=True,
-                        now=now,
-                        today=TODAY,
-                        retry=FAST_RETRY,
+                        RunRequest(
+                            kind=name,
+                            settings=settings,
+                            periodic=True,
+                            now=now,
+                            today=TODAY,
+                            retry=FAST_RETRY,
+                        )
                     )
                     assert outcome.status in ("SUCCESS", "PARTIAL"), (name, outcome.error)
                     assert outcome.status != "SKIPPED", name

@@ -360,9 +360,11 @@ def cyrillic_simulator() -> Iterator[SmartUpSimulator]:
 
 
 def sync(sim: SmartUpSimulator, url: str, kind: str) -> Any:
-    from jobs.run.sync import run_sync
+    from jobs.run.sync import RunRequest, run_sync
 
-    return run_sync(kind, settings=settings_for(sim, url), today=TODAY, retry=FAST_RETRY)
+    return run_sync(
+        RunRequest(kind=kind, settings=settings_for(sim, url), today=TODAY, retry=FAST_RETRY)
+    )
 
 
 def stored_state() -> tuple[Any, ...]:

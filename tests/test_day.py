@@ -22,7 +22,8 @@ from structlog.testing import capture_logs
 from jobs.day.plan import plan_for
 from jobs.day.state import advance_watermark, mark_sweep, quota_today, stream_state
 from jobs.models import Order, Product, SyncRun, open_database
-from jobs.run.sync import SKIPPED, RunOutcome, run_sync
+from jobs.run.rows import SKIPPED
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
@@ -43,13 +44,15 @@ def run(
 ) -> RunOutcome:
     """One run at ``now`` (the company day follows it), as the scheduler's job or on demand."""
     return run_sync(
-        kind,
-        settings=settings_for(sim, url, **(settings or {})),
-        periodic=periodic,
-        now=now,
-        today=now.astimezone(TASHKENT).date(),
-        retry=FAST_RETRY,
-        **options,
+        RunRequest(
+            kind=kind,
+            settings=settings_for(sim, url, **(settings or {})),
+            periodic=periodic,
+            now=now,
+            today=now.astimezone(TASHKENT).date(),
+            retry=FAST_RETRY,
+            **options,
+        )
     )
 
 

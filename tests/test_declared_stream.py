@@ -26,7 +26,7 @@ from jobs.pipeline.streams.reach import SNAPSHOT
 from jobs.pipeline.streams.settle import DELETE, Settle
 from jobs.processes.queueing import enqueue_sync, queues_of
 from jobs.processes.scheduler import periodic_jobs
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.watching.overview import sync_overview
 from tests.helpers import FAST_RETRY, PASSWORD, REDIS_URL, TODAY, USER, settings_from
@@ -144,7 +144,7 @@ def environment(export: WidgetExport, url: str) -> dict[str, str]:
 def test_a_stream_declared_in_a_test_syncs_from_its_declaration(pg, widgets):
     settings = settings_from(environment(widgets, pg))
     assert settings.sync_streams == ("products", "orders", "widgets")
-    outcome = run_sync("widgets", settings=settings, today=TODAY, retry=FAST_RETRY)
+    outcome = run_sync(RunRequest(kind="widgets", settings=settings, today=TODAY, retry=FAST_RETRY))
     assert outcome.status == "SUCCESS", outcome.error
     assert widgets.paths == ["/b/test/widget$export"]
     open_database(pg)
@@ -154,9 +154,12 @@ def test_a_stream_declared_in_a_test_syncs_from_its_declaration(pg, widgets):
     run = SyncRun.get_by_id(outcome.run_id)
     assert run.details["widgets"]["inserted"] == 20  # its counts live in the details
     # unchanged, then a snapshot that lacks one widget: deleted
-    assert run_sync("widgets", settings=settings, today=TODAY).results[0].unchanged == 20
+    assert (
+        run_sync(RunRequest(kind="widgets", settings=settings, today=TODAY)).results[0].unchanged
+        == 20
+    )
     widgets.widgets = widgets.widgets[1:]
-    replaced = run_sync("widgets", settings=settings, today=TODAY)
+    replaced = run_sync(RunRequest(kind="widgets", settings=settings, today=TODAY))
     assert replaced.status == "SUCCESS" and replaced.results[0].gone == 1
     open_database(pg)
     assert Widget.select().count() == 19
@@ -206,5 +209,5 @@ def test_a_declared_stream_that_is_not_enabled_is_refused(pg, widgets):
         }
     )
     with pytest.raises(ValueError, match="not enabled"):
-        run_sync("widgets", settings=settings, today=TODAY)
+        run_sync(RunRequest(kind="widgets", settings=settings, today=TODAY))
     assert widgets.paths == []

@@ -10,7 +10,7 @@ from decimal import Decimal
 import psycopg2
 
 from jobs.models import Order, OrderItem, Product, open_database
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from tests.helpers import FAST_RETRY, TODAY, settings_for
 
 SKIP = {"id", "first_synced_at", "last_synced_at", "order", "order_id", "product", "product_id"}
@@ -54,7 +54,9 @@ def test_fast_path_and_sqlite_path_store_identical_rows(pg, sqlite_url, simulato
     simulator.set_products(products)
     for url in (pg, sqlite_url):
         outcome = run_sync(
-            "full", settings=settings_for(simulator, url), today=TODAY, retry=FAST_RETRY
+            RunRequest(
+                kind="full", settings=settings_for(simulator, url), today=TODAY, retry=FAST_RETRY
+            )
         )
         assert outcome.status == "PARTIAL"
     fast, portable = snapshot(pg), snapshot(sqlite_url)
@@ -105,12 +107,15 @@ def _settled_stats(url):
 def test_an_unchanged_resync_writes_no_row(pg, simulator):
     settings = settings_for(simulator, pg)
     empty_stats = _settled_stats(pg)
-    assert run_sync("full", settings=settings, today=TODAY, retry=FAST_RETRY).status == "SUCCESS"
+    assert (
+        run_sync(RunRequest(kind="full", settings=settings, today=TODAY, retry=FAST_RETRY)).status
+        == "SUCCESS"
+    )
     before_stats, before_rows = _settled_stats(pg), _row_versions(pg)
     inserted = [after[1] - empty[1] for after, empty in zip(before_stats, empty_stats, strict=True)]
     assert inserted == [len(before_rows["order_items"]), 40, 100]  # the statistics do move
 
-    again = run_sync("full", settings=settings, today=TODAY, retry=FAST_RETRY)
+    again = run_sync(RunRequest(kind="full", settings=settings, today=TODAY, retry=FAST_RETRY))
     assert again.status == "SUCCESS"
     assert [(r.inserted, r.updated, r.unchanged) for r in again.results] == [
         (0, 0, 100),

@@ -22,7 +22,7 @@ import pytest
 from jobs.models import open_database
 from jobs.pipeline.loader.announce import CHANNEL
 from jobs.pipeline.streams import declared_names
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
 from tests.helpers import (
     EVERY_STREAM,
@@ -66,7 +66,9 @@ def listener(pg: str) -> Iterator[Listener]:
 
 def sync(sim: Any, url: str, kind: str = "products", **settings: Any) -> Any:
     return run_sync(
-        kind, settings=settings_for(sim, url, **settings), today=TODAY, retry=FAST_RETRY
+        RunRequest(
+            kind=kind, settings=settings_for(sim, url, **settings), today=TODAY, retry=FAST_RETRY
+        )
     )
 
 
@@ -158,11 +160,13 @@ def test_reconciliation_announces_gone_and_revived_rows_once(pg, simulator, list
     # An incremental run marks nothing gone: only a complete catalogue may
     assert listener.heard() == []
     full = run_sync(
-        "products",
-        settings=settings_for(simulator, pg),
-        today=TODAY,
-        retry=FAST_RETRY,
-        full=True,
+        RunRequest(
+            kind="products",
+            settings=settings_for(simulator, pg),
+            today=TODAY,
+            retry=FAST_RETRY,
+            full=True,
+        )
     )
     assert gone_run.status == "SUCCESS" and full.status == "SUCCESS"
     assert listener.heard() == [

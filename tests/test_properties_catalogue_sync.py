@@ -42,7 +42,7 @@ from jobs.pipeline.streams.base import Export
 from jobs.pipeline.streams.groups import GROUPS
 from jobs.pipeline.streams.prices import PRICE_TYPES, PRICES
 from jobs.pipeline.streams.stock import WAREHOUSES, Balance
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator
 from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import (
@@ -229,12 +229,14 @@ def serve_and_sync(
     sim.add_fault(kind.endpoint, Fault(status=200, body=body, content_type=JSON), times=10)  # type: ignore[arg-type]
     with capture_logs() as logs:
         outcome = run_sync(
-            kind.stream,
-            settings=settings_for(
-                sim, url, sync_streams=(kind.stream,), sync_max_gone_percent=brake
-            ),
-            today=TODAY,
-            retry=FAST_RETRY,
+            RunRequest(
+                kind=kind.stream,
+                settings=settings_for(
+                    sim, url, sync_streams=(kind.stream,), sync_max_gone_percent=brake
+                ),
+                today=TODAY,
+                retry=FAST_RETRY,
+            )
         )
     rejected = [
         e["record_id"]

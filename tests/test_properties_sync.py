@@ -25,7 +25,7 @@ from structlog.testing import capture_logs
 from jobs.pipeline.records import ORDER_ITEM_COLUMNS, RecordRejected
 from jobs.pipeline.smartup.body import RecordsReader, UnreadableRecord
 from jobs.pipeline.streams import STREAMS
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_products
 from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
 from tests.strategies import bad_shapes, bodies, examples
@@ -64,11 +64,13 @@ def serve_and_sync(sim: Any, url: str, kind: str, body: bytes) -> tuple[Any, lis
     sim.add_fault(kind, Fault(status=200, body=body, content_type=JSON), times=10)
     with capture_logs() as logs:
         outcome = run_sync(
-            kind,
-            settings=settings_for(sim, url),
-            days_back=DAYS_BACK,
-            today=TODAY,
-            retry=FAST_RETRY,
+            RunRequest(
+                kind=kind,
+                settings=settings_for(sim, url),
+                days_back=DAYS_BACK,
+                today=TODAY,
+                retry=FAST_RETRY,
+            )
         )
     return outcome, logs
 

@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 
 from jobs.logs import configure_logging
 from jobs.pipeline.smartup import RetryPolicy
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
 from tests.helpers import free_port, settings_for
 
@@ -24,7 +24,7 @@ def test_an_unreachable_host_fails_once_the_budget_allows_no_further_wait(pg, si
         smartup_retry_seconds=BUDGET_SECONDS,
     )
     with capture_logs() as logs:
-        outcome = run_sync("products", settings=settings)
+        outcome = run_sync(RunRequest(kind="products", settings=settings))
     assert outcome.status == "FAILED", outcome
     retries = [e for e in logs if e["event"] == "smartup.retry"]
     waits = [e["wait_s"] for e in retries]
@@ -45,7 +45,7 @@ def test_a_retry_after_beyond_the_budget_fails_at_once_without_waiting(pg, simul
     simulator.add_fault("products", Fault(status=503, headers={"Retry-After": "60"}), times=50)
     settings = settings_for(simulator, pg, smartup_retry_seconds=BUDGET_SECONDS)
     with capture_logs() as logs:
-        outcome = run_sync("products", settings=settings)
+        outcome = run_sync(RunRequest(kind="products", settings=settings))
     assert outcome.status == "FAILED", outcome
     assert "503" in (outcome.error or ""), outcome
     assert [e for e in logs if e["event"] == "smartup.retry"] == []

@@ -22,7 +22,7 @@ import pytest
 from jobs.day.plan import plan_for
 from jobs.day.state import day_range_limits, stream_state
 from jobs.models import Order, open_database
-from jobs.run.sync import RunOutcome, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
@@ -40,13 +40,15 @@ def run(
 ) -> RunOutcome:
     settings = options.pop("settings", {})
     outcome = run_sync(
-        "orders",
-        settings=settings_for(sim, url, smartup_filial_ids=FILIALS, **settings),
-        periodic=periodic,
-        now=now,
-        today=now.astimezone(TASHKENT).date(),
-        retry=FAST_RETRY,
-        **options,
+        RunRequest(
+            kind="orders",
+            settings=settings_for(sim, url, smartup_filial_ids=FILIALS, **settings),
+            periodic=periodic,
+            now=now,
+            today=now.astimezone(TASHKENT).date(),
+            retry=FAST_RETRY,
+            **options,
+        )
     )
     assert outcome.status == "SUCCESS", outcome.error
     return outcome

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from jobs.models import Order, open_database
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import (
     BRAND_GROUP_ID,
     CATEGORY_GROUP_ID,
@@ -485,9 +485,13 @@ def test_a_sync_in_a_zone_ahead_or_behind_utc_stores_every_order_of_its_days(pg)
         sim.set_products(products)
         sim.set_orders(orders)
         outcome = run_sync(
-            "orders",
-            settings=settings_for(sim, pg, smartup_timezone=zone, sync_orders_days_back=days_back),
-            retry=FAST_RETRY,
+            RunRequest(
+                kind="orders",
+                settings=settings_for(
+                    sim, pg, smartup_timezone=zone, sync_orders_days_back=days_back
+                ),
+                retry=FAST_RETRY,
+            )
         )
         assert outcome.status == "SUCCESS", outcome
         open_database(pg)

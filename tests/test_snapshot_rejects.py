@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jobs.models import PriceType, ProductGroup, ProductPrice, StockBalance, open_database
-from jobs.run.sync import RunOutcome, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
 
@@ -28,7 +28,7 @@ def serve(sim: SmartUpSimulator, url: str, endpoint: Any, stream: str, body: byt
     sim.clear_faults()
     sim.add_fault(endpoint, Fault(status=200, body=body, content_type=JSON), times=4)
     settings = settings_for(sim, url, sync_streams=(stream,), sync_max_gone_percent=100.0)
-    outcome = run_sync(stream, settings=settings, today=TODAY, retry=FAST_RETRY)
+    outcome = run_sync(RunRequest(kind=stream, settings=settings, today=TODAY, retry=FAST_RETRY))
     open_database(url)
     return outcome
 

@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from jobs.models import Order, OrderItem, Product, SyncRun
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
 from tests.helpers import FAST_RETRY, PASSWORD, TODAY, settings_for
 
@@ -20,7 +20,9 @@ TASHKENT = ZoneInfo("Asia/Tashkent")
 
 def sync(sim, url, kind="full", **overrides):
     return run_sync(
-        kind, settings=settings_for(sim, url, **overrides), today=TODAY, retry=FAST_RETRY
+        RunRequest(
+            kind=kind, settings=settings_for(sim, url, **overrides), today=TODAY, retry=FAST_RETRY
+        )
     )
 
 
@@ -281,12 +283,26 @@ def test_each_attempt_of_a_retried_job_is_its_own_run_row(pg, simulator):
     settings = settings_for(simulator, pg)
     simulator.add_fault("products", Fault(status=503), times=10)
     first = run_sync(
-        "products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42", attempt=1
+        RunRequest(
+            kind="products",
+            settings=settings,
+            today=TODAY,
+            retry=FAST_RETRY,
+            job_id="job-42",
+            attempt=1,
+        )
     )
     assert first.status == "FAILED"
     simulator.clear_faults()
     again = run_sync(
-        "products", settings=settings, today=TODAY, retry=FAST_RETRY, job_id="job-42", attempt=2
+        RunRequest(
+            kind="products",
+            settings=settings,
+            today=TODAY,
+            retry=FAST_RETRY,
+            job_id="job-42",
+            attempt=2,
+        )
     )
     assert again.status == "SUCCESS" and again.run_id != first.run_id
     reopen(pg)
@@ -308,11 +324,13 @@ def test_a_run_left_running_is_closed_as_interrupted_with_its_cause_when_known(p
     causes = {known.id: "database error: server closed the connection unexpectedly"}
 
     outcome = run_sync(
-        "products",
-        settings=settings,
-        today=TODAY,
-        retry=FAST_RETRY,
-        orphan_cause=lambda run: causes.get(run.id),
+        RunRequest(
+            kind="products",
+            settings=settings,
+            today=TODAY,
+            retry=FAST_RETRY,
+            orphan_cause=lambda run: causes.get(run.id),
+        )
     )
     assert outcome.status == "SUCCESS"
     reopen(pg)

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.day.state import record_limits
 from jobs.processes.scheduler import make_scheduler, register
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
 from tests.helpers import (
     DASHBOARD_PASSWORD,
@@ -45,9 +45,12 @@ def a_day(pg, simulator, redis):
     that failed (SmartUp refused the login), SmartUp's quotas as seen."""
     settings = settings_for(simulator, pg)
     register(make_scheduler(settings, redis), settings)
-    assert run_sync("full", settings=settings, today=TODAY, retry=FAST_RETRY).status == "SUCCESS"
+    assert (
+        run_sync(RunRequest(kind="full", settings=settings, today=TODAY, retry=FAST_RETRY)).status
+        == "SUCCESS"
+    )
     simulator.add_fault("orders", Fault(status=401), times=10)
-    failed = run_sync("orders", settings=settings, today=TODAY, retry=FAST_RETRY)
+    failed = run_sync(RunRequest(kind="orders", settings=settings, today=TODAY, retry=FAST_RETRY))
     assert failed.status == "FAILED"
     record_limits(
         "documents",  # the pool orders count in

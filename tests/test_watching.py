@@ -30,7 +30,8 @@ from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
 from jobs.processes.scheduler import PERIODIC_JOBS, make_scheduler, register
 from jobs.run.progress import ProgressReporter, format_progress, request_label
 from jobs.run.rows import RunProgressWriter, start_run
-from jobs.run.sync import run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
+from jobs.settings import Settings
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
 from tests.helpers import (
     FAST_RETRY,
@@ -355,7 +356,9 @@ def test_check_is_0_when_healthy_and_1_with_a_line_per_problem(
 ):
     check_env(simulator, pg, monkeypatch)
     settings = settings_for(simulator, pg, redis_url=REDIS_URL, smartup_retry_seconds=2)
-    assert run_sync("full", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+    assert (
+        run_sync(RunRequest(kind="full", settings=settings, retry=FAST_RETRY)).status == "SUCCESS"
+    )
     registered(settings, redis)
     worker = start_worker(env_for(simulator, pg), burst=False)
     try:
@@ -446,19 +449,24 @@ def test_check_from_the_command_line_before_any_run(pg, simulator, redis):
 # -- alerts -----------------------------------------------------------------------------
 
 
+def reported(kind: str, settings: Settings) -> RunOutcome:
+    """A run of ``kind`` as the worker's jobs and ``sync`` run it: alerts, Sentry."""
+    return run_and_report(RunRequest(kind=kind, settings=settings, retry=FAST_RETRY))
+
+
 def test_alerts_on_failure_once_then_on_recovery(pg, simulator):
     webhook = Webhook()
     settings = settings_for(
         simulator, pg, sync_alert_webhook_url=webhook.url, smartup_retry_seconds=1
     )
     try:
-        assert run_and_report("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert reported("products", settings).status == "SUCCESS"
         assert webhook.received == []  # a first success is no news
 
         simulator.add_fault("products", Fault(status=401), times=2)
         with capture_logs() as logs:
-            first = run_and_report("products", settings=settings, retry=FAST_RETRY)
-            second = run_and_report("products", settings=settings, retry=FAST_RETRY)
+            first = reported("products", settings)
+            second = reported("products", settings)
         assert (first.status, second.status) == ("FAILED", "FAILED")
         [alert] = webhook.received
         assert (alert["kind"], alert["status"], alert["run_id"]) == (
@@ -470,7 +478,7 @@ def test_alerts_on_failure_once_then_on_recovery(pg, simulator):
         assert alert["text"].startswith("smartup-sync: products FAILED: ")
         assert webhook.url not in str(logs) and "secret-token" not in str(logs)
 
-        assert run_and_report("products", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert reported("products", settings).status == "SUCCESS"
         assert [a["status"] for a in webhook.received] == ["FAILED", "RECOVERED"]
         recovered = webhook.received[1]
         assert recovered["error"] is None and recovered["last_success_age_s"] >= 0
@@ -483,7 +491,7 @@ def test_a_stale_kind_alerts_once_from_check(pg, simulator, monkeypatch, capsys)
     check_env(simulator, pg, monkeypatch, SYNC_ALERT_WEBHOOK_URL=webhook.url)
     settings = settings_for(simulator, pg, sync_alert_webhook_url=webhook.url)
     try:
-        assert run_and_report("full", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert reported("full", settings).status == "SUCCESS"
         open_database(pg)
         SyncRun.update(finished_at=datetime.now(UTC) - timedelta(hours=1)).execute()
         assert run_check(capsys)[0] == 1
@@ -492,7 +500,7 @@ def test_a_stale_kind_alerts_once_from_check(pg, simulator, monkeypatch, capsys)
             ("orders", "STALE"),
             ("products", "STALE"),
         ]
-        assert run_and_report("orders", settings=settings, retry=FAST_RETRY).status == "SUCCESS"
+        assert reported("orders", settings).status == "SUCCESS"
         assert [(a["kind"], a["status"]) for a in webhook.received[2:]] == [("orders", "RECOVERED")]
     finally:
         webhook.close()
@@ -505,11 +513,7 @@ def test_a_webhook_that_hangs_does_not_hold_the_run(pg, simulator):
     outcome: list[Any] = []
     try:
         with capture_logs() as logs:
-            runner = threading.Thread(
-                target=lambda: outcome.append(
-                    run_and_report("products", settings=settings, retry=FAST_RETRY)
-                )
-            )
+            runner = threading.Thread(target=lambda: outcome.append(reported("products", settings)))
             runner.start()
             runner.join(timeout=90)  # the webhook would hold it for 120 s
             assert not runner.is_alive(), "the run waited for the webhook"
@@ -530,7 +534,7 @@ def test_a_webhook_that_answers_an_error_is_logged_and_the_run_goes_on(pg, simul
     simulator.add_fault("products", Fault(status=401))
     try:
         with capture_logs() as logs:
-            outcome = run_and_report("products", settings=settings, retry=FAST_RETRY)
+            outcome = reported("products", settings)
         assert outcome.status == "FAILED" and len(webhook.received) == 1
         [failed] = [e for e in logs if e["event"] == "alert.failed"]
         assert failed["error"] == "the webhook answered 500"

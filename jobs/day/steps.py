@@ -215,7 +215,7 @@ def after_complete(
             stream=stream.name,
             run_id=run_id,
         )
-        result.gone += settled.gone
+        result.add_settled(gone=settled.gone, refused=settled.refused)
         if settled.gone or settled.revived:
             log.info(
                 f"sync.{stream.name}.settled",
@@ -224,7 +224,6 @@ def after_complete(
                 revived=settled.revived,
             )
         if settled.refused:
-            result.warning = "; ".join(filter(None, (result.warning, settled.refused)))
             log.warning(f"sync.{stream.name}.settle_refused", reason=settled.refused)
             for key in span:  # the next run asks for the whole set again
                 clear_sweep(stream.name, key)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
 
+from jobs.pipeline.batches import batches
 from jobs.pipeline.loader import LoadCounts, Loader
 from jobs.pipeline.records import Identity, ParsedRecord, RecordRejected, storable_text
 from jobs.pipeline.smartup import (
@@ -80,7 +81,12 @@ LOOKUP_BATCH = 2000  # weight of the records looked up at once (see Stream.weigh
 
 @dataclass
 class StreamResult:
-    """What one stream did in one run."""
+    """What one stream did in one run.
+
+    Its fields are read anywhere but changed only through its methods, in the order of a
+    run: :meth:`add` per answer applied, :meth:`skip` per optional export refused,
+    :meth:`fail` when a call cannot be had, :meth:`add_settled` per export settled after a
+    complete stream, and :meth:`scrub_error` before the error is logged and stored."""
 
     stream: str
     received: int = 0
@@ -101,6 +107,8 @@ class StreamResult:
         return self.inserted + self.updated + self.unchanged
 
     def add(self, received: int, counts: LoadCounts, rejects: list[RecordRejected]) -> None:
+        """One answer applied: ``received`` records, what the loader did with them, and
+        those rejected (the first :data:`REJECTS_KEPT` kept with their id and reason)."""
         self.requests += 1
         self.received += received
         self.inserted += counts.inserted
@@ -109,6 +117,28 @@ class StreamResult:
         self.rejected += len(rejects)
         room = REJECTS_KEPT - len(self.rejects)
         self.rejects += [{"id": r.record_id, "reason": r.reason} for r in rejects[:room]]
+
+    def skip(self, export: str) -> None:
+        """SmartUp refused the optional ``export``; the stream goes on without it (and
+        settles nothing by it)."""
+        self.skipped.append(export)
+
+    def fail(self, error: str, *, quota_spent: bool = False) -> None:
+        """The stream stopped: ``error`` says why (a later call may say it better);
+        ``quota_spent`` when SmartUp refused because the day's quota is spent."""
+        self.error, self.quota_spent = error, quota_spent
+
+    def add_settled(self, *, gone: int, refused: str | None) -> None:
+        """What settling one export did after a complete stream: ``gone`` stored records
+        marked gone; ``refused``, when the brake held, why (added to the warning)."""
+        self.gone += gone
+        if refused:
+            self.warning = "; ".join(filter(None, (self.warning, refused)))
+
+    def scrub_error(self, scrub: Callable[[str], str]) -> None:
+        """The error passed through ``scrub`` (the run masks its secrets and keeps it to
+        one line before it is logged and stored); an empty one is none."""
+        self.error = scrub(self.error) if self.error else None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -203,12 +233,12 @@ class SyncEngine:
                     ]
                     self.progress.stream(stream.name, [call.request for call in pairs])
                     continue
-                result.error = str(refused)
+                result.fail(str(refused))
                 self.log.error("sync.error", stream=stream.name, error=result.error)
                 return result
             except SmartUpError as error:
                 if export.optional and not isinstance(error, SmartUpQuotaSpent):
-                    result.skipped.append(export.name)
+                    result.skip(export.name)
                     self.log.warning(
                         "sync.export.skipped",
                         stream=stream.name,
@@ -218,8 +248,7 @@ class SyncEngine:
                     self.progress.answered()
                     number += 1
                     continue
-                result.error = str(error)
-                result.quota_spent = isinstance(error, SmartUpQuotaSpent)
+                result.fail(str(error), quota_spent=isinstance(error, SmartUpQuotaSpent))
                 self.log.error("sync.error", stream=stream.name, error=result.error)
                 return result
             for reject in applied.rejects:
@@ -288,7 +317,7 @@ class SyncEngine:
             its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
-            for batch in _batches(records, LOOKUP_BATCH, weight=stream.weight):
+            for batch in batches(records, LOOKUP_BATCH, weight=stream.weight):
                 received += len(batch)
                 self.progress.received(len(batch))
                 identified = []
@@ -404,21 +433,3 @@ def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
 def _named(error: BaseException) -> str:
     """An error in words for a reject: its type, and its message made safe for a log line."""
     return f"{type(error).__name__}: {ascii(str(error))[1:-1][:120]}"
-
-
-def _batches(
-    items: Iterator[Any], size: int, *, weight: Callable[[Any], int] = lambda _: 1
-) -> Iterator[list[Any]]:
-    """``items`` in lists of at most ``size`` in weight (a heavier item ends a list
-    sooner), so a batch of big records (orders of many lines) holds as much memory as
-    one of small ones."""
-    batch: list[Any] = []
-    total = 0
-    for item in items:
-        batch.append(item)
-        total += weight(item)
-        if total >= size:
-            yield batch
-            batch, total = [], 0
-    if batch:
-        yield batch

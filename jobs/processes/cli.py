@@ -26,7 +26,7 @@ import redis.exceptions
 
 from jobs.kinds import FULL
 from jobs.pipeline.streams import declared_names, enabled_streams, kinds_of, streams_of
-from jobs.run.rows import one_line
+from jobs.run.rows import FAILED, PARTIAL, RUNNING, SKIPPED, one_line
 from jobs.settings import Settings, SettingsError, check_days_back, load_settings
 
 DEMO_DATABASE = Path(".demo") / "smartup.sqlite3"
@@ -168,18 +168,20 @@ def _terminal_line() -> Any:
 
 def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
     from jobs.processes.job import run_and_report
-    from jobs.run.sync import SKIPPED, SyncFailed
+    from jobs.run.sync import RunRequest, SyncFailed
     from jobs.watching.error_tracking import start
 
     start(settings.sentry_dsn, secrets=settings.secrets, process="sync")
     line = _terminal_line()
     try:
         outcome = run_and_report(
-            kind,
-            settings=settings,
-            days_back=days_back,
-            full=full,
-            progress=[line] if line else (),
+            RunRequest(
+                kind=kind,
+                settings=settings,
+                days_back=days_back,
+                full=full,
+                progress=[line] if line else (),
+            )
         )
     except SyncFailed as error:
         print(f"FAILED: {error}", file=sys.stderr)
@@ -213,12 +215,12 @@ def print_summary(
     _print_table(SUMMARY_COLUMNS, [[row.get(c, "-") for c in SUMMARY_COLUMNS] for row in streams])
     if error:
         print(f"error: {error}", file=sys.stderr)
-    if run_status == "PARTIAL":
+    if run_status == PARTIAL:
         print(
             "warning: PARTIAL run: see sync.record.rejected / sync.error in the logs",
             file=sys.stderr,
         )
-    return 1 if run_status == "FAILED" else 0
+    return 1 if run_status == FAILED else 0
 
 
 def enqueue(
@@ -276,7 +278,7 @@ def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5
         )
         return 1
     value = job.return_value() or {}
-    if value.get("status") == "SKIPPED":
+    if value.get("status") == SKIPPED:
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
     if "streams" in value:
@@ -358,7 +360,7 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     from jobs.run.progress import format_progress
 
     for run in runs:
-        if run.status == "RUNNING":
+        if run.status == RUNNING:
             print(f"run {run.id} ({run.run_type}) RUNNING: {format_progress(run.progress)}")
     print()
     _print_table(

@@ -19,7 +19,8 @@ from jobs.models import Order, OrderItem, Product, open_database
 from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
-from jobs.run.sync import run_sync
+from jobs.run.rows import PARTIAL, SUCCESS
+from jobs.run.sync import RunRequest, run_sync
 from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator, generate_account
 
@@ -67,7 +68,9 @@ def run_demo(
     with simulator:
         settings = Settings(**{**settings.__dict__, "smartup_base_url": simulator.base_url})
         outcome = run_sync(
-            "full", settings=settings, today=today, retry=RetryPolicy(total_seconds=30)
+            RunRequest(
+                kind="full", settings=settings, today=today, retry=RetryPolicy(total_seconds=30)
+            )
         )
     print()
     print(
@@ -82,7 +85,7 @@ def run_demo(
         ],
     )
     _show_stored(settings, show)
-    return 0 if outcome.status in ("SUCCESS", "PARTIAL") else 1
+    return 0 if outcome.status in (SUCCESS, PARTIAL) else 1
 
 
 def _show_stored(

@@ -15,6 +15,7 @@ row as "interrupted" with that cause (:func:`_cause_left_by_jobs`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rq import get_current_job
@@ -24,21 +25,21 @@ from rq.job import Job
 from jobs.kinds import META_RETRIES, META_RUN_ERRORS
 from jobs.pipeline.streams import declared_names
 from jobs.run.rows import FAILED, one_line
-from jobs.run.sync import RunOutcome, SyncFailed, run_sync, summary_row
-from jobs.settings import Settings, load_settings
+from jobs.run.sync import RunOutcome, RunRequest, SyncFailed, run_sync, summary_row
+from jobs.settings import load_settings
 from jobs.watching.alerts import alert_after_run
 from jobs.watching.error_tracking import report_run
 
 
-def run_and_report(kind: str, *, settings: Settings, attempt: int = 1, **kwargs: Any) -> RunOutcome:
-    """:func:`run_sync` with the alerts after it (:mod:`jobs.watching.alerts`), then one
-    Sentry event for a FAILED or PARTIAL run, whether it ended with a status or by raising
-    (:mod:`jobs.watching.error_tracking`; nothing without ``SENTRY_DSN``). The worker's jobs
-    and ``python -m jobs sync`` both run this way."""
+def run_and_report(request: RunRequest) -> RunOutcome:
+    """:func:`run_sync` with the alerts after it (:mod:`jobs.watching.alerts`, in place of
+    the request's ``after_run``), then one Sentry event for a FAILED or PARTIAL run,
+    whether it ended with a status or by raising (:mod:`jobs.watching.error_tracking`;
+    nothing without ``SENTRY_DSN``). The worker's jobs and ``python -m jobs sync`` both
+    run this way."""
+    kind, settings, attempt = request.kind, request.settings, request.attempt
     try:
-        outcome = run_sync(
-            kind, settings=settings, attempt=attempt, after_run=alert_after_run, **kwargs
-        )
+        outcome = run_sync(replace(request, after_run=alert_after_run))
     except SyncFailed as failed:
         report_run(
             run_type=kind,
@@ -76,15 +77,17 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
     job = get_current_job()
     try:
         outcome = run_and_report(
-            kind,
-            settings=load_settings(streams=declared_names()),
-            days_back=days_back,
-            full=full,
-            periodic=bool(job and job.meta.get("periodic")),
-            job_id=job.id if job else None,
-            attempt=attempt_of(job) if job else 1,
-            orphan_cause=_cause_left_by_jobs(job) if job else None,
-            progress=[JobMeta(job)] if job else (),
+            RunRequest(
+                kind=kind,
+                settings=load_settings(streams=declared_names()),
+                days_back=days_back,
+                full=full,
+                periodic=bool(job and job.meta.get("periodic")),
+                job_id=job.id if job else None,
+                attempt=attempt_of(job) if job else 1,
+                orphan_cause=_cause_left_by_jobs(job) if job else None,
+                progress=[JobMeta(job)] if job else (),
+            )
         )
     except SyncFailed as failed:
         if job is not None and failed.run_id is not None:

@@ -24,6 +24,7 @@ from jobs.kinds import FULL
 from jobs.models import SyncRun, is_postgres
 
 RUNNING, SUCCESS, PARTIAL, FAILED = "RUNNING", "SUCCESS", "PARTIAL", "FAILED"
+SKIPPED = "SKIPPED"  # an outcome's status, never a row's: a skipped run opens no row
 INTERRUPTED = "interrupted: the database or the worker went away"
 LOCK_NAMESPACE = zlib.crc32(b"smartup-sync") & 0x7FFFFFFF
 ERROR_MESSAGE_CHARS = 1000

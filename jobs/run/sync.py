@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import peewee as pw
@@ -39,6 +40,7 @@ from jobs.pipeline.streams.reach import DAY_RANGE_LIMIT
 from jobs.run.progress import ProgressReporter, Sink
 from jobs.run.rows import (
     FAILED,
+    SKIPPED,
     RunLock,
     RunProgressWriter,
     close_orphans,
@@ -48,8 +50,7 @@ from jobs.run.rows import (
 )
 from jobs.settings import Settings, check_days_back
 
-SKIPPED = "SKIPPED"
-__all__ = ["SKIPPED", "RunOutcome", "SyncFailed", "run_sync"]
+__all__ = ["RunOutcome", "RunRequest", "SyncFailed", "run_sync"]
 
 
 class SyncFailed(Exception):
@@ -91,42 +92,61 @@ def check_kind(kind: str, settings: Settings) -> tuple[str, ...]:
     return streams_of(kind, settings)
 
 
-def run_sync(
-    kind: str,
-    *,
-    settings: Settings,
-    days_back: int | None = None,
-    full: bool = False,
-    periodic: bool = False,
-    job_id: str | None = None,
-    attempt: int = 1,
-    orphan_cause: Callable[[Any], str | None] | None = None,
-    retry: RetryPolicy | None = None,
-    today: date | None = None,
-    now: datetime | None = None,
-    progress: Sequence[Sink] = (),
-    after_run: AfterRun | None = None,
-) -> RunOutcome:
-    """Run one sync of ``kind`` (an enabled stream's name, or ``full``) now, in this process.
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """What one run is asked to do, and what it is given to do it with: the argument of
+    :func:`run_sync`. Only ``kind`` and ``settings`` are required; every other field has
+    the default of an on-demand run now, in this process, with nobody watching.
 
-    ``days_back`` forces a sweep of that many days of the windowed streams (orders);
-    ``full`` (and every ``full`` run) forces the whole set of every stream, and a sweep.
-    A ``periodic`` run (one the scheduler queued) is skipped when its stream's pool's
-    quota left today is at or below the reserve; on-demand runs may spend the reserve.
-    ``now``/``today`` (the company day) default to the clock; tests move them.
+    What it is asked:
+
+    - ``kind``: an enabled stream's name, or ``full`` (every enabled stream).
+    - ``days_back`` forces a sweep of that many days of the windowed streams (orders).
+    - ``full`` (and every ``full`` run) forces the whole set of every stream, and a sweep.
+    - ``periodic``: a run the scheduler queued. It is skipped when its stream's pool's
+      quota left today is at or below the reserve; on-demand runs may spend the reserve.
+    - ``job_id`` and ``attempt`` (1 for the first) are written on its run row.
+
+    What it is given:
+
+    - ``settings``: the whole configuration; the run opens its own connections from it.
+    - ``retry``: how SmartUp's calls are retried (default: ``SMARTUP_RETRY_SECONDS``).
+    - ``now`` and ``today`` (the company day) default to the clock; tests move them.
+    - ``orphan_cause`` tells, for a row a dead run left RUNNING, what interrupted it.
+    - ``progress``: sinks that get the run's progress about once a second (the job's
+      meta, a terminal line), besides the run row's ``progress`` column.
+    - ``after_run`` is called with the closed row (the job's alerts), while the run still
+      holds its connection.
+
+    It is checked when it runs (:func:`run_sync`), not when it is made.
+    """
+
+    kind: str
+    settings: Settings
+    days_back: int | None = None
+    full: bool = False
+    periodic: bool = False
+    job_id: str | None = None
+    attempt: int = 1
+    orphan_cause: Callable[[Any], str | None] | None = None
+    retry: RetryPolicy | None = None
+    today: date | None = None
+    now: datetime | None = None
+    progress: Sequence[Sink] = ()
+    after_run: AfterRun | None = None
+
+
+def run_sync(request: RunRequest) -> RunOutcome:
+    """Run one sync as ``request`` asks (see :class:`RunRequest`), now, in this process.
 
     Opens its own database connection (RQ forks a process per job) and closes it before
     returning. Raises :class:`SyncFailed` when the database fails under the run.
-    ``progress``: sinks that get the run's progress about once a second (the job's meta,
-    a terminal line), besides the run row's ``progress`` column.
-    ``orphan_cause`` tells, for a row a dead run left RUNNING, what interrupted it.
-    ``after_run`` is called with the closed row (the job's alerts), while the run still
-    holds its connection.
     """
+    kind, settings = request.kind, request.settings
     kinds = check_kind(kind, settings)
-    check_days_back(days_back)
-    now = now or datetime.now(UTC)
-    today = today or now.astimezone(settings.tz).date()
+    check_days_back(request.days_back)
+    now = request.now or datetime.now(UTC)
+    today = request.today or now.astimezone(settings.tz).date()
     log = get_logger()
     db = _open(settings)
     lock = RunLock(db, kinds)
@@ -135,29 +155,29 @@ def run_sync(
         if not lock.try_acquire():
             log.info("sync.skipped", run_type=kind, reason="running")
             return RunOutcome(SKIPPED)
-        closed = close_orphans(kinds, cause=orphan_cause)
+        closed = close_orphans(kinds, cause=request.orphan_cause)
         if closed:
             log.warning("sync.orphans.closed", run_type=kind, count=closed)
-        if periodic:
+        if request.periodic:
             skipped = streams_over_quota(kinds, settings, today, now, log)
             kinds = tuple(k for k in kinds if k not in skipped)
             if not kinds:
                 return RunOutcome(SKIPPED, error=next(iter(skipped.values())))
         run = start_run(
             kind,
-            job_id=job_id,
-            attempt=attempt,
-            days_back=days_back or settings.sync_orders_days_back,
+            job_id=request.job_id,
+            attempt=request.attempt,
+            days_back=request.days_back or settings.sync_orders_days_back,
         )
         day = RunDay(
             today=today,
             now=now,
-            days_back=days_back,
-            full=full or kind == FULL,
+            days_back=request.days_back,
+            full=request.full or kind == FULL,
             tz=settings.tz,
         )
         with bind_run(run.id, kind):
-            return _Run(run, db, kinds, settings, day, retry, log, progress, after_run).execute()
+            return _Run(request, run, db, kinds, day, log).execute()
     except (pw.DatabaseError, pw.InterfaceError, psycopg2.Error) as error:
         # psycopg2's own errors come from the COPY and look-up connections of the loader
         message = one_line(f"database error: {error}", secrets=settings.secrets)
@@ -185,15 +205,16 @@ class _Run:
     """One run whose lock is held and whose row is open: :meth:`execute` runs the engine
     over its streams, keeps the day's state after each answer, and closes the row."""
 
+    request: RunRequest
     row: Any  # its SyncRun row
     db: pw.Database
-    kinds: tuple[str, ...]
-    settings: Settings
+    kinds: tuple[str, ...]  # the request's, less those a periodic run skips for quota
     day: RunDay
-    retry: RetryPolicy | None
     log: Any
-    progress: Sequence[Sink] = ()
-    after_run: AfterRun | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.settings
 
     def execute(self) -> RunOutcome:
         started = time.monotonic()
@@ -205,7 +226,7 @@ class _Run:
         client = self._client()
         reporter = ProgressReporter(
             kind=self.row.run_type,
-            sinks=[RunProgressWriter(self.db, self.row.id), *self.progress],
+            sinks=[RunProgressWriter(self.db, self.row.id), *self.request.progress],
             log=self.log,
         )
         try:
@@ -236,7 +257,7 @@ class _Run:
             password=settings.smartup_password,
             project_code=settings.smartup_project_code,
             read_timeout=settings.smartup_timeout_seconds,
-            retry=self.retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds),
+            retry=self.request.retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds),
         )
 
     def _sync_stream(self, engine: SyncEngine, stream: Stream, plan: StreamPlan) -> StreamResult:
@@ -260,13 +281,14 @@ class _Run:
         )
         if result.quota_spent:
             record_quota_spent(stream.pool.name, day=day.company_day(), now=day.moment())
-            result.error = (
+            result.fail(
                 f"SmartUp daily quota for {name} is spent; "
-                f"it resets at 00:00 {settings.smartup_timezone}"
+                f"it resets at 00:00 {settings.smartup_timezone}",
+                quota_spent=True,
             )
         if result.error is None:
             after_complete(stream, span, seen, settings, day, result, self.log, run_id=self.row.id)
-        result.error = one_line(result.error, secrets=settings.secrets) if result.error else None
+        result.scrub_error(partial(one_line, secrets=settings.secrets))
         self.log.info(f"sync.{name}.synced", **result.summary(), error=result.error)
         return result
 
@@ -283,8 +305,9 @@ class _Run:
             self._after(run, results)
 
     def _after(self, run: Any, results: list[StreamResult]) -> None:
-        if self.after_run is not None:
-            self.after_run(run, self.kinds, results, settings=self.settings, log=self.log)
+        after_run = self.request.after_run
+        if after_run is not None:
+            after_run(run, self.kinds, results, settings=self.settings, log=self.log)
 
     def _finish(self, results: list[StreamResult], started: float) -> RunOutcome:
         run = self.row

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from jobs.run.rows import FAILED, PARTIAL
+
 REPORTED = "_smartup_sync_reported"  # set on an exception a run already reported
 _secrets: tuple[str, ...] = ()
 _started = False
@@ -65,7 +67,7 @@ def report_run(
     """One event for a FAILED (error) or PARTIAL (warning) run; nothing otherwise, and
     nothing when Sentry is off. ``error_object``, when the run ends by raising it, is
     marked so that the RQ integration does not send it a second time."""
-    if not _started or status not in ("FAILED", "PARTIAL"):
+    if not _started or status not in (FAILED, PARTIAL):
         return
     import sentry_sdk
 
@@ -82,7 +84,7 @@ def report_run(
         scope.fingerprint = ["smartup-sync", run_type, status]
         sentry_sdk.capture_message(
             f"smartup-sync {run_type} run {status}: {error or 'no error line'}",
-            level="error" if status == "FAILED" else "warning",
+            level="error" if status == FAILED else "warning",
         )
     sentry_sdk.flush(timeout=5)
 

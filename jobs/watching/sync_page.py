@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from jobs.models import SyncRun
-from jobs.run.rows import counts_of
+from jobs.run.rows import FAILED, PARTIAL, RUNNING, SUCCESS, counts_of
 
 BAR_WIDTH, BAR_HEIGHT = 360, 22
 
@@ -28,7 +28,7 @@ table { border-collapse: collapse; } th, td { padding: 4px 10px; text-align: lef
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
-STATUS_CLASS = {"SUCCESS": "ok", "PARTIAL": "warn", "FAILED": "bad", "RUNNING": "muted"}
+STATUS_CLASS = {SUCCESS: "ok", PARTIAL: "warn", FAILED: "bad", RUNNING: "muted"}
 
 
 def render_sync_page(overview: dict[str, Any], runs: Sequence[SyncRun]) -> str:

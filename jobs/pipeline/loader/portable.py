@@ -3,25 +3,19 @@ one export's distinct records in memory, which a demo-sized catalogue affords.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any, cast
 
 import peewee as pw
 
 from jobs.clock import utc_now
+from jobs.pipeline.batches import batches
 from jobs.pipeline.loader.targets import ChildTarget, LoadCounts, LoadTarget, Reference
 from jobs.pipeline.records import ParsedRecord
 
 PORTABLE_BATCH_ROWS = 500
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 @dataclass
@@ -43,7 +37,7 @@ class PortableLoader:
         self, target: LoadTarget, keys: Sequence[tuple[str, ...]]
     ) -> dict[tuple[str, ...], str]:
         found: dict[tuple[str, ...], str] = {}
-        for batch in _batches(keys, PORTABLE_BATCH_ROWS):
+        for batch in batches(keys, PORTABLE_BATCH_ROWS):
             found.update((key, stored[1]) for key, stored in self._existing(target, batch).items())
         return found
 
@@ -56,7 +50,7 @@ class PortableLoader:
             latest: dict[tuple[str, ...], ParsedRecord] = {}
             for record in records:
                 latest[record.key] = record  # the same id twice: the last one wins
-            for batch in _batches(latest.values(), PORTABLE_BATCH_ROWS):
+            for batch in batches(latest.values(), PORTABLE_BATCH_ROWS):
                 existing = self._existing(target, [record.key for record in batch])
                 plan = _Plan()
                 for record in batch:
@@ -125,7 +119,7 @@ class PortableLoader:
         ]
         fields = [parent_field, *child_fields, *ref_fields]
         if child.key is None:
-            for batch in _batches(child_rows, PORTABLE_BATCH_ROWS):
+            for batch in batches(child_rows, PORTABLE_BATCH_ROWS):
                 child_model.insert_many(batch, fields=fields).execute()
             return
         self._upsert_children(child, fields, child_rows, plan.updated_ids, now)
@@ -152,7 +146,7 @@ class PortableLoader:
             ).execute()
         first_synced, last_synced = columns["first_synced_at"], columns["last_synced_at"]
         extra: dict[Any, Any] = {columns["deleted_at"]: None} if child.retire else {}
-        for batch in _batches(list(latest.values()), PORTABLE_BATCH_ROWS):
+        for batch in batches(list(latest.values()), PORTABLE_BATCH_ROWS):
             model.insert_many(
                 [(*row, now, now) for row in batch], fields=[*fields, first_synced, last_synced]
             ).on_conflict(
@@ -187,7 +181,7 @@ class PortableLoader:
     def _ids(self, table: str, column: str, values: set[Any], scope: str) -> dict[Any, int]:
         found: dict[Any, int] = {}
         where = f" AND {scope}" if scope else ""
-        for batch in _batches(sorted(values - {None}), PORTABLE_BATCH_ROWS):
+        for batch in batches(sorted(values - {None}), PORTABLE_BATCH_ROWS):
             marks = ", ".join("?" for _ in batch)
             cursor = self.db.execute_sql(
                 f'SELECT "{column}", min(id) FROM "{table}" '
