@@ -29,6 +29,7 @@ def start(dsn: str | None, *, secrets: Sequence[str] = (), process: str) -> bool
     global _secrets, _started
     if not dsn:
         return False
+    # optional: the sentry extra, imported only once a DSN asks for it
     import sentry_sdk
     from sentry_sdk.integrations.rq import RqIntegration
 
@@ -67,7 +68,7 @@ def report_run(
     marked so that the RQ integration does not send it a second time."""
     if not _started or status not in ("FAILED", "PARTIAL"):
         return
-    import sentry_sdk
+    import sentry_sdk  # optional: the sentry extra (start() imported it already)
 
     if error_object is not None:
         setattr(error_object, REPORTED, True)
