@@ -21,11 +21,11 @@ __all__ = ["enqueue_sync", "sync_overview"]
 def __getattr__(name: str) -> Any:
     # Inside on purpose (PEP 562), not at the top: see the module's docstring.
     if name == "enqueue_sync":
-        from jobs.processes.queueing import enqueue_sync
+        from jobs.processes.queueing import enqueue_sync  # noqa: PLC0415
 
         return enqueue_sync
     if name == "sync_overview":
-        from jobs.watching.overview import sync_overview
+        from jobs.watching.overview import sync_overview  # noqa: PLC0415
 
         return sync_overview
     raise AttributeError(f"module 'jobs' has no attribute {name!r}")

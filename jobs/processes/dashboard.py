@@ -39,9 +39,9 @@ def make_app(
     """rq-dashboard's Flask app on ``redis_url``, with the page of the day at ``/sync``
     and ``/sync.json`` (from ``database_url``); with a username, every request needs it."""
     # optional: the dashboard extra (flask comes with rq-dashboard); main() says so when missing
-    from flask import Response, request
-    from rq_dashboard.cli import make_flask_app
-    from rq_dashboard.web import setup_rq_connection
+    from flask import Response, request  # noqa: PLC0415
+    from rq_dashboard.cli import make_flask_app  # noqa: PLC0415
+    from rq_dashboard.web import setup_rq_connection  # noqa: PLC0415
 
     app = make_flask_app(None, None, None, "")  # no auth of its own: ours is below
     app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
@@ -75,7 +75,7 @@ def make_app(
 def add_sync_page(app: Any, *, redis_url: str, database_url: str | None) -> None:
     """``/sync`` (:mod:`jobs.watching.sync_page`) and ``/sync.json``
     (:func:`jobs.sync_overview`)."""
-    from flask import Response, jsonify  # optional: the dashboard extra
+    from flask import Response, jsonify  # optional: the dashboard extra  # noqa: PLC0415
 
     def overview_and_runs() -> tuple[dict[str, Any], list[Any]]:
         assert database_url is not None
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from werkzeug.serving import make_server  # optional: the dashboard extra (Flask's server)
+    from werkzeug.serving import make_server  # optional: the dashboard extra  # noqa: PLC0415
 
     server = make_server(args.bind, args.port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
