@@ -38,8 +38,15 @@ from types import FrameType
 from urllib.parse import unquote, urlsplit
 
 import psutil
+import psycopg2
+from redis import Redis
+from rq import Worker
 
+from jobs.day.plan import plan_for
+from jobs.models import open_database
 from jobs.pipeline.streams import declared_names
+from jobs.run.rows import RunLock, close_orphans
+from jobs.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -77,8 +84,6 @@ def ensure_database(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         return
-    import psycopg2
-
     name = unquote(parts.path.lstrip("/"))
     connection = psycopg2.connect(
         dbname="postgres",
@@ -129,9 +134,6 @@ def _alive(process: psutil.Process) -> bool:
 def close_cut_runs(database_url: str) -> int:
     """Close as FAILED the runs the shutdown cut short (their processes are gone, so their
     run locks are free again); the number closed."""
-    from jobs.models import open_database
-    from jobs.run.rows import RunLock, close_orphans
-
     db = open_database(database_url)
     try:
         lock = RunLock(db, ("products", "orders"))
@@ -151,9 +153,6 @@ def close_cut_runs(database_url: str) -> int:
 def forget_workers(redis_url: str, pids: set[int]) -> int:
     """Remove from Redis the registrations of this host's workers among ``pids`` (all gone
     by now), so that ``rq info`` lists no worker that does not exist."""
-    from redis import Redis
-    from rq import Worker
-
     connection = Redis.from_url(redis_url, socket_timeout=2)
     try:
         gone = [
@@ -170,9 +169,6 @@ def forget_workers(redis_url: str, pids: set[int]) -> int:
 
 def _plan_line(values: dict[str, str]) -> str:
     """What the scheduler will really run: the day's plan on these settings."""
-    from jobs.day.plan import plan_for
-    from jobs.settings import load_settings
-
     plan = plan_for(load_settings(values, streams=declared_names()))
     intervals = ", ".join(f"{name} every {p.interval_used} s" for name, p in plan.items())
     return (

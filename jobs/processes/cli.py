@@ -16,18 +16,35 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import peewee as pw
 import psycopg2
 import redis.exceptions
+from rq.exceptions import NoSuchJobError
+from rq.job import JobStatus
 
+from jobs.day.plan import plan_for
+from jobs.day.state import all_states, data_age, day_range_limits, limits_seen, quota_today
 from jobs.kinds import FULL
+from jobs.logs import configure_logging, get_logger
+from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared_names, enabled_streams, kinds_of, streams_of
-from jobs.run.rows import FAILED, PARTIAL, RUNNING, SKIPPED, one_line
+from jobs.processes.demo import run_demo
+from jobs.processes.job import run_and_report
+from jobs.processes.queueing import enqueue_sync, queues_of, redis_connection
+from jobs.processes.scheduler import periodic_jobs
+from jobs.processes.worker import run_worker
+from jobs.run.progress import TerminalLine, format_progress
+from jobs.run.rows import FAILED, PARTIAL, RUNNING, SKIPPED, counts_of, latest_runs, one_line
+from jobs.run.sync import SUMMARY_COLUMNS, RunRequest, SyncFailed, summary_row
 from jobs.settings import Settings, SettingsError, check_days_back, load_settings
+from jobs.watching.alerts import alert_stale
+from jobs.watching.error_tracking import start
+from jobs.watching.health import database_problems, queue_problems
+from jobs.watching.overview import sync_overview
 
 DEMO_DATABASE = Path(".demo") / "smartup.sqlite3"
 DESCRIPTION = (
@@ -105,8 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from jobs.logs import configure_logging
-
     args = build_parser().parse_args(argv)
     logs_to_stderr = args.command == "check" or (
         args.command in ("sync", "enqueue") and sys.stdout.isatty()
@@ -137,8 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             return plan(settings, as_json=args.json)
         if args.command == "worker":
-            from jobs.processes.worker import run_worker
-
             return run_worker(settings, burst=args.burst)
         if args.json:
             return status_json(settings)
@@ -161,16 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _terminal_line() -> Any:
     """A live progress line on stderr, only when stderr is a terminal (logs stay clean)."""
-    from jobs.run.progress import TerminalLine
-
     return TerminalLine(sys.stderr) if sys.stderr.isatty() else None
 
 
 def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: bool = False) -> int:
-    from jobs.processes.job import run_and_report
-    from jobs.run.sync import RunRequest, SyncFailed
-    from jobs.watching.error_tracking import start
-
     start(settings.sentry_dsn, secrets=settings.secrets, process="sync")
     line = _terminal_line()
     try:
@@ -189,7 +196,6 @@ def sync(settings: Settings, kind: str, *, days_back: int | None = None, full: b
     if outcome.status == SKIPPED:
         print(f"skipped: a {kind} run is already in progress", file=sys.stderr)
         return 0
-    from jobs.run.sync import summary_row
 
     return print_summary(
         outcome.run_id,
@@ -208,8 +214,6 @@ def print_summary(
     error: str | None,
 ) -> int:
     """The summary of one run, as ``sync`` and ``enqueue --wait`` print it; the exit code."""
-    from jobs.run.sync import SUMMARY_COLUMNS
-
     took = f" in {duration_s:.2f}s" if duration_s is not None else ""
     print(f"run {run_id} {run_status}{took}")
     _print_table(SUMMARY_COLUMNS, [[row.get(c, "-") for c in SUMMARY_COLUMNS] for row in streams])
@@ -231,8 +235,6 @@ def enqueue(
     full: bool = False,
     wait: bool = False,
 ) -> int:
-    from jobs.processes.queueing import enqueue_sync
-
     job = enqueue_sync(kind, days_back=days_back, full=full, settings=settings)
     print(f"job {job.id} on queue {job.origin} ({_word(job.get_status())})")
     return follow(settings, job, kind) if wait else 0
@@ -245,9 +247,6 @@ def _word(status: Any) -> str:
 
 def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5) -> int:
     """Follow ``job`` to its end, drawing its progress on a terminal; exit as ``sync``."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import JobStatus
-
     ended = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
     line = _terminal_line()
     status = None
@@ -297,8 +296,6 @@ def _report_run(
 ) -> int:
     """The summary of a job whose result holds none (a worker of an older version), read
     back from the run row (its details, else the columns of products and orders)."""
-    from jobs.models import SyncRun, open_database
-
     db = open_database(settings.database_url)
     try:
         run = SyncRun.get_or_none(SyncRun.id == run_id) if run_id else None
@@ -306,7 +303,6 @@ def _report_run(
         db.close()
     if run is None:
         return print_summary(run_id, run_status, None, [], error)
-    from jobs.run.rows import counts_of
 
     names = list(run.details) if isinstance(run.details, dict) else []
     names = names or list(kinds_of(settings).get(run.run_type, ()))
@@ -315,9 +311,6 @@ def _report_run(
 
 
 def status(settings: Settings, *, limit: int = 10) -> int:
-    from jobs.models import open_database
-    from jobs.run.rows import latest_runs
-
     db = open_database(settings.database_url)
     try:
         runs = latest_runs(limit)
@@ -325,7 +318,6 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         ages = _data_ages(settings)
     finally:
         db.close()
-    from jobs.run.rows import counts_of
 
     names = [stream.name for stream in enabled_streams(settings)]
 
@@ -357,7 +349,6 @@ def status(settings: Settings, *, limit: int = 10) -> int:
         ],
         rows,
     )
-    from jobs.run.progress import format_progress
 
     for run in runs:
         if run.status == RUNNING:
@@ -387,11 +378,6 @@ def status(settings: Settings, *, limit: int = 10) -> int:
 
 def _day_rows(settings: Settings) -> list[list[Any]]:
     """Per enabled stream and state key (filial): what the worker knows of its day."""
-    from datetime import UTC, timedelta
-
-    from jobs.day.plan import plan_for
-    from jobs.day.state import all_states, data_age, day_range_limits, limits_seen, quota_today
-
     now = datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
     plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
@@ -429,12 +415,6 @@ def _day_rows(settings: Settings) -> list[list[Any]]:
 def plan(settings: Settings, *, as_json: bool = False) -> int:
     """The day's plan per enabled stream and per quota pool, from the settings and the
     quotas last seen."""
-    import peewee as pw
-
-    from jobs.day.plan import plan_for
-    from jobs.day.state import day_range_limits, limits_seen
-    from jobs.models import open_database
-
     seen: dict[str, int | None] = {}
     ranges: dict[str, int] = {}
     try:
@@ -524,8 +504,6 @@ def _or_dash(value: Any) -> str:
 
 
 def status_json(settings: Settings) -> int:
-    from jobs.watching.overview import sync_overview
-
     print(json.dumps(sync_overview(settings=settings), indent=2))
     return 0
 
@@ -533,14 +511,6 @@ def status_json(settings: Settings) -> int:
 def check(settings: Settings) -> int:
     """One line per problem (exit 1), or one ``ok`` line (exit 0). Also sends the alerts
     of kinds that went stale, when ``SYNC_ALERT_WEBHOOK_URL`` is set."""
-    from datetime import UTC
-
-    from jobs.logs import get_logger
-    from jobs.models import open_database
-    from jobs.processes.queueing import redis_connection
-    from jobs.watching.alerts import alert_stale
-    from jobs.watching.health import database_problems, queue_problems
-
     now = datetime.now(UTC)
     problems: list[str] = []
     try:
@@ -555,9 +525,6 @@ def check(settings: Settings) -> int:
     except (pw.PeeweeException, psycopg2.Error) as error:
         problems.append(one_line(f"database error: {error}", secrets=settings.secrets))
     try:
-        from jobs.processes.queueing import queues_of
-        from jobs.processes.scheduler import periodic_jobs
-
         problems += queue_problems(
             redis_connection(settings),
             periodic_ids=list(periodic_jobs(settings)),
@@ -575,10 +542,6 @@ def check(settings: Settings) -> int:
 
 def _data_ages(settings: Settings) -> dict[str, float | None]:
     """Per enabled stream, its data age in seconds (:func:`jobs.day.state.data_age`)."""
-    from datetime import UTC
-
-    from jobs.day.state import all_states, data_age
-
     now = datetime.now(UTC)
     states = all_states()
     return {
@@ -619,6 +582,4 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def demo(*, products: int, orders: int, database: Path) -> int:
     """The embedded default: simulator → full sync → SQLite, then what was stored."""
-    from jobs.processes.demo import run_demo
-
     return run_demo(products=products, orders=orders, database=database, show=_print_table)

@@ -16,8 +16,14 @@ import signal
 import sys
 from typing import Any
 
+from redis import Redis
+
 from jobs.logs import configure_logging, get_logger
+from jobs.models import open_database
+from jobs.run.rows import latest_runs
 from jobs.settings import SettingsError, _is_loopback, load_dashboard_settings
+from jobs.watching.overview import sync_overview
+from jobs.watching.sync_page import render_sync_page
 
 DEFAULT_PORT = 9181
 RUNS_SHOWN = 15  # the last runs on the page of the day
@@ -32,9 +38,10 @@ def make_app(
 ) -> Any:
     """rq-dashboard's Flask app on ``redis_url``, with the page of the day at ``/sync``
     and ``/sync.json`` (from ``database_url``); with a username, every request needs it."""
-    from flask import Response, request
-    from rq_dashboard.cli import make_flask_app
-    from rq_dashboard.web import setup_rq_connection
+    # optional: the dashboard extra (flask comes with rq-dashboard); main() says so when missing
+    from flask import Response, request  # noqa: PLC0415
+    from rq_dashboard.cli import make_flask_app  # noqa: PLC0415
+    from rq_dashboard.web import setup_rq_connection  # noqa: PLC0415
 
     app = make_flask_app(None, None, None, "")  # no auth of its own: ours is below
     app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
@@ -68,14 +75,9 @@ def make_app(
 def add_sync_page(app: Any, *, redis_url: str, database_url: str | None) -> None:
     """``/sync`` (:mod:`jobs.watching.sync_page`) and ``/sync.json``
     (:func:`jobs.sync_overview`)."""
-    from flask import Response, jsonify
-    from redis import Redis
+    from flask import Response, jsonify  # optional: the dashboard extra  # noqa: PLC0415
 
     def overview_and_runs() -> tuple[dict[str, Any], list[Any]]:
-        from jobs.models import open_database
-        from jobs.run.rows import latest_runs
-        from jobs.watching.overview import sync_overview
-
         assert database_url is not None
         overview = sync_overview(database_url=database_url, connection=Redis.from_url(redis_url))
         db = open_database(database_url)
@@ -90,8 +92,6 @@ def add_sync_page(app: Any, *, redis_url: str, database_url: str | None) -> None
     def sync_page() -> Any:
         if database_url is None:
             return no_database()
-        from jobs.watching.sync_page import render_sync_page
-
         return Response(render_sync_page(*overview_and_runs()), mimetype="text/html")
 
     def sync_json() -> Any:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from werkzeug.serving import make_server
+    from werkzeug.serving import make_server  # optional: the dashboard extra  # noqa: PLC0415
 
     server = make_server(args.bind, args.port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

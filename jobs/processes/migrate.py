@@ -15,7 +15,10 @@ from urllib.parse import unquote, urlsplit
 import peewee as pw
 from peewee_migrate import Router
 
+from jobs.logs import configure_logging, get_logger
 from jobs.models import is_postgres, open_database
+from jobs.run.rows import one_line
+from jobs.settings import SettingsError, load_database_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_KEY = 0x5A5F_4D49  # any constant shared by every copy of migrate.py
@@ -45,9 +48,6 @@ def apply_migrations(database_url: str) -> list[str]:
 
 
 def main() -> int:
-    from jobs.logs import configure_logging, get_logger
-    from jobs.settings import SettingsError, load_database_url
-
     configure_logging()
     try:
         database_url = load_database_url()
@@ -66,8 +66,6 @@ def main() -> int:
 def cannot_migrate(database_url: str, error: Exception) -> str:
     """One line for a database that cannot be reached or does not exist: its name, where,
     and what to do (``createdb`` for a missing one). Never the URL's password."""
-    from jobs.run.rows import one_line
-
     parts = urlsplit(database_url)
     name = unquote(parts.path.lstrip("/"))
     where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"

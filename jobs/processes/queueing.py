@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
@@ -217,7 +217,5 @@ def scheduled_enqueue(kind: str) -> str:
     rq-scheduler pushes a periodic job again even while its last copy still waits; by
     going through :func:`enqueue_sync`, those extra copies add no extra sync.
     """
-    from rq import get_current_job
-
     job = get_current_job()  # run by a worker: its own Redis
     return enqueue_sync(kind, periodic=True, connection=job.connection if job else None).id

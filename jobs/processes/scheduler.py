@@ -25,17 +25,23 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+import peewee as pw
+import psycopg2
 from redis import Redis
 from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
 from jobs.day.plan import StreamPlan, plan_for
+from jobs.day.registered_plan import save_plan
+from jobs.day.state import limits_seen as limits_seen_in_db
 from jobs.kinds import KEY_PREFIX, SCHEDULED_FUNCTION
 from jobs.logs import configure_logging, get_logger
+from jobs.models import open_database
 from jobs.pipeline.streams import declared_names, default_streams, enabled_streams
 from jobs.processes.patient_redis import give_up, patient_connection
 from jobs.processes.queueing import move_overdue_jobs, queues_of, register_queues
 from jobs.settings import Settings, SettingsError, load_settings
+from jobs.watching import error_tracking
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
 LOOP_SECONDS = 10
@@ -58,18 +64,12 @@ PERIODIC_JOBS = {
 def limits_seen(settings: Settings) -> dict[str, int | None] | None:
     """The latest ``limit_quant`` SmartUp sent per pool, as kept in PostgreSQL; None when
     the database cannot say."""
-    import peewee as pw
-    import psycopg2
-
-    from jobs.day.state import limits_seen as seen_in_db
-    from jobs.models import open_database
-
     try:
         db = open_database(settings.database_url)
     except (pw.PeeweeException, psycopg2.Error):
         return None
     try:
-        return seen_in_db()
+        return limits_seen_in_db()
     except (pw.PeeweeException, psycopg2.Error):
         return None
     finally:
@@ -119,12 +119,6 @@ def keep_plan(settings: Settings, plan: dict[str, StreamPlan]) -> bool:
     """Write the plan being registered to PostgreSQL, where the web app's overview reads
     it (:mod:`jobs.day.registered_plan`); a database that is away costs a warning
     (``schedule.plan.unsaved``), not the registration."""
-    import peewee as pw
-    import psycopg2
-
-    from jobs.day.registered_plan import save_plan
-    from jobs.models import open_database
-
     try:
         db = open_database(settings.database_url)
     except (pw.PeeweeException, psycopg2.Error) as error:
@@ -209,9 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    from jobs.watching.error_tracking import start
-
-    start(settings.sentry_dsn, secrets=settings.secrets, process="scheduler")
+    error_tracking.start(settings.sentry_dsn, secrets=settings.secrets, process="scheduler")
     scheduler = make_scheduler(settings)
     jobs = register(scheduler, settings)
     get_logger().info(

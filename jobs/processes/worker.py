@@ -31,6 +31,7 @@ from jobs.kinds import SYNC_FUNCTION
 from jobs.processes.patient_redis import give_up, patient_connection
 from jobs.processes.queueing import queues_of, register_queues
 from jobs.settings import Settings
+from jobs.watching import error_tracking
 
 WORKER_TTL_SECONDS = 60
 JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
@@ -85,9 +86,7 @@ class SyncWorker(Worker):
 def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Work the enabled streams' queues until stopped (or, with ``burst``, until they are
     empty). A stream that is not enabled has its queue left alone."""
-    from jobs.watching.error_tracking import start
-
-    start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
+    error_tracking.start(settings.sentry_dsn, secrets=settings.secrets, process="worker")
     connection = patient_connection(settings.redis_url, process="worker")
     register_queues(connection, settings)  # the first command: waits here while Redis is down
     worker = SyncWorker(

@@ -31,8 +31,9 @@ def start(dsn: str | None, *, secrets: Sequence[str] = (), process: str) -> bool
     global _secrets, _started
     if not dsn:
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.rq import RqIntegration
+    # optional: the sentry extra, imported only once a DSN asks for it
+    import sentry_sdk  # noqa: PLC0415
+    from sentry_sdk.integrations.rq import RqIntegration  # noqa: PLC0415
 
     _secrets = tuple(s for s in secrets if len(s) >= 4)
     sentry_sdk.init(
@@ -69,7 +70,7 @@ def report_run(
     marked so that the RQ integration does not send it a second time."""
     if not _started or status not in (FAILED, PARTIAL):
         return
-    import sentry_sdk
+    import sentry_sdk  # optional: the sentry extra (start() imported it already)  # noqa: PLC0415
 
     if error_object is not None:
         setattr(error_object, REPORTED, True)

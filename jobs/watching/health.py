@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from jobs.day.plan import at_or_below_reserve, quota_for, reserve_for
-from jobs.day.state import quota_today
+from redis import Redis
+from rq import Queue, Worker
+
+from jobs.day.plan import at_or_below_reserve, plan_for, quota_for, reserve_for
+from jobs.day.state import limits_seen, quota_today
 from jobs.models import SyncRun
 from jobs.pipeline.streams import enabled_streams
 from jobs.run.rows import RUNNING, last_success_of
 from jobs.settings import Settings
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 STALE_INTERVALS = 3
 SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's registrations (a sorted set)
@@ -36,9 +35,6 @@ def interval_seconds(kind: str, settings: Settings) -> int:
     """How often ``kind`` is meant to run: the interval the day's plan uses for it (what
     ``schedule.py`` registers: the cadence asked, stretched when a day of its pool's runs
     would not fit the quota seen). Reads the quotas seen: the database must be open."""
-    from jobs.day.plan import plan_for
-    from jobs.day.state import limits_seen
-
     return plan_for(settings, limits_seen=limits_seen())[kind].interval_used
 
 
@@ -115,8 +111,6 @@ def queue_problems(
     now: datetime | None = None,
 ) -> list[str]:
     """Queues without a worker, scheduler registrations missing or never moved."""
-    from rq import Queue, Worker  # the run's own imports (alerts) need no RQ
-
     now = now or datetime.now(UTC)
     found = []
     for name in queues:

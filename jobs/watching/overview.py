@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -256,8 +256,6 @@ def _queue_part(
 ) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]:
     """Per queue: jobs waiting, running, workers; per kind: the job running and the
     first one waiting (a ``full`` job counts for every kind shown)."""
-    from rq import Worker
-
     queues: dict[str, Any] = {}
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for name in (queue_for(kind) for kind in kinds):
