@@ -1,7 +1,8 @@
 """The one clock of the worker: the time now, time zone aware, in UTC.
 
 Rows, run records and job markers are stamped with it; what a run calls "now" for the
-company's day is taken once at the run's start (:mod:`jobs.day.steps`) and passed down.
+company's day is taken once at the run's start, held in :class:`jobs.day.steps.RunDay`,
+and passed down.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 A *kind* is what one job runs: one declared stream (its name), or :data:`FULL`, every
 enabled stream. Each kind has its own queue (:func:`queue_for`); a ``full`` job goes to
 the queue of the first enabled stream. The job ``meta`` keys are written by the queueing
-side and read by the job (:mod:`jobs.processes.job`) and the watching side, so they live
-here, in the ground every layer may import.
+side and by the job (:mod:`jobs.processes.job`), and read by the job and the watching side,
+so they live here, in the ground every layer may import.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """One validated settings object, read from the environment (and a ``.env`` file) once.
 
-Every entry point (CLI, job, ``schedule.py``, ``migrate.py``) calls :func:`load_settings`
-and passes the result down; nothing deeper reads ``os.environ``.
+Every entry point reads what it needs here once and passes it down: the CLI, the job and
+``schedule.py`` call :func:`load_settings`, ``migrate.py`` :func:`load_database_url`, the
+dashboard :func:`load_dashboard_settings`, the web app's calls the ``web_*`` readers.
+Nothing deeper reads ``os.environ``.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 quota pools and the limits seen.
 
 SmartUp counts its daily quota per *class* of export, shared with every other program on
-the same login: each class is a :class:`Pool` here (``reference``: products, groups, price
-types, prices; ``documents``: orders, stock balances). Part of a pool's quota (the
+the same login: each class is a :class:`~jobs.pipeline.streams.pools.Pool`, which a stream
+declares (``reference``: products, groups, price types, prices, and stock's daily
+warehouses call; ``documents``: orders, stock balances). Part of a pool's quota (the
 reserve) is kept for resyncs asked for on demand; the periodic runs of every enabled
-stream of the pool share the rest. The scheduler, the tasks and the ``plan``/``check``
-commands all ask this module; none computes its own.
+stream of the pool share the rest. The scheduler, every run, the ``plan``/``check``/
+``status`` commands and the web app's overview all ask this module; none computes its own.
 
 A periodic run of a stream makes ``requests_per_run`` requests (declared by the stream:
 one per filial and date window of what may have changed since the last run, or one per

@@ -6,8 +6,9 @@ back when seen again), or deleted. One mechanism, two modes, declared per export
   export, a stored row whose key the export did not hold gets ``is_active = false`` and
   ``deleted_at``, never a DELETE (other rows point at it). A row seen again in any export is
   revived: ``deleted_at`` NULL, ``is_active`` from its own ``state`` in ``raw``.
-- :data:`DELETE` (prices, stock balances: nothing points at them): after a complete
-  snapshot, a stored row whose key the snapshot did not hold is deleted.
+- :data:`~jobs.pipeline.streams.settle.DELETE` (prices, stock balances: nothing points at
+  them): after a complete snapshot, a stored row whose key the snapshot did not hold is
+  deleted.
 
 Both are set-based: the keys seen go into a temporary table, and one statement compares,
 so 100,000 rows cost one round of inserts and one statement, on PostgreSQL and on SQLite

@@ -3,9 +3,9 @@
 Per stream and filial: the *watermark* (the newest SmartUp day fully covered by a
 successful request), when the last complete sweep ended, the last success, and the
 ``day_range_limit`` SmartUp last sent. Per quota pool (SmartUp counts its quota per class
-of export, :mod:`jobs.day.plan`): SmartUp's ``limits`` as last seen on any export of the pool,
-with the company day they count for, so a new day starts with no quota seen. The web app
-may read both tables directly.
+of export, :mod:`jobs.pipeline.streams.pools`): SmartUp's ``limits`` as last seen on any
+export of the pool, with the company day they count for, so a new day starts with no
+quota seen. The web app may read both tables directly.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """What one run asks of SmartUp today, and what it leaves for the next run.
 
-Between the task (which holds the lock and the run row) and the engine: the quota guard
-of periodic runs (per quota pool), how far back each stream reaches per state key (from
-the state kept in PostgreSQL), the state kept after each committed answer (the pool's
-limits, the export's ``day_range_limit``, the watermark, the sealed days), and what a
-complete stream leaves behind (each export's settle, sweeps recorded). The arithmetic lives
-in :mod:`jobs.day.plan`, the storage in :mod:`jobs.day.state`, the settling in
+Between the run (:mod:`jobs.run.sync`, which holds the lock and the run row) and the
+engine: the quota guard of periodic runs (per quota pool), how far back each stream
+reaches per state key (from the state kept in PostgreSQL), the state kept after each
+committed answer (the pool's limits, the export's ``day_range_limit``, the watermark, the
+sealed days), and what a complete stream leaves behind (each export's settle, the
+stream's ``after_settled`` SQL, sweeps recorded). The arithmetic lives in
+:mod:`jobs.day.plan`, the storage in :mod:`jobs.day.state`, the settling in
 :mod:`jobs.day.reconcile`.
 """
 
@@ -199,7 +200,9 @@ def after_complete(
     run_id: int | None = None,
 ) -> None:
     """Every request of ``stream`` succeeded: settle what each export's answers say
-    (revive, mark gone or delete, with the brake), and record the sweeps completed."""
+    (revive, mark gone or delete, with the brake), run the stream's ``after_settled``
+    statements, and record the sweeps completed (none when a settle was refused: the next
+    run asks for the whole set again)."""
     swept = [key for key, reach in span.items() if reach.sweep]
     complete = stream.complete(span)
     for export, keys in seen.by_export.values():

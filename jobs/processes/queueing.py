@@ -107,8 +107,9 @@ def enqueue_sync(
     The job carries no timeout: the worker that runs it applies ``SYNC_JOB_TIMEOUT_SECONDS``.
 
     When a job of the same kind is still waiting, that job is returned and nothing is
-    added; a ``full`` request (the whole catalogue) is never merged into a waiting
-    incremental one. ``days_back`` (1-90) forces an orders sweep of that many days.
+    added; a ``full`` request (the whole set of each stream, and a sweep) is never merged
+    into a waiting incremental one. ``days_back`` (1-90) forces a sweep of that many days
+    of the windowed streams (orders).
     ``periodic`` marks a job the scheduler queued: only those are skipped when the day's
     quota is down to the reserve; a waiting periodic job that the web app asks for again
     becomes an on-demand one.

@@ -11,8 +11,8 @@ nothing), and re-plans from the quotas last seen in PostgreSQL, registering agai
 the plan changed (a new ``limit_quant`` takes effect without a restart).
 
 Redis going away never ends the process: its connection waits for Redis to answer again
-(:mod:`jobs.processes.patient_redis`, logged once as ``schedule.redis.down`` and
-``schedule.redis.up``).
+(:mod:`jobs.processes.patient_redis`, logged as ``schedule.redis.down``, then
+``schedule.redis.still_down`` every minute while it lasts, and ``schedule.redis.up``).
 Every loop also moves retries of our queues that are overdue because the worker that held
 RQ's scheduler lock died (``schedule.overdue.moved``).
 """

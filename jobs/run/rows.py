@@ -115,7 +115,8 @@ def start_run(
 def status_of(results: Sequence[Any]) -> str:
     """SUCCESS, PARTIAL or FAILED from the stream results of a run.
 
-    FAILED when no stream completed; PARTIAL when one did not, or records were rejected.
+    FAILED when no stream completed; PARTIAL when one did not, records were rejected, or
+    a stream left a warning (a settle the brake refused).
     """
     failed = [r for r in results if r.error]
     if results and len(failed) == len(results):

@@ -2,8 +2,9 @@
 
 :func:`run_sync` takes the kind's run lock, closes what a dead worker left RUNNING, opens a
 run row, runs the engine over the kind's streams (each as far back as the day's state says,
-then what a complete stream settles), and closes the row. It knows nothing of RQ: the job
-function (:mod:`jobs.processes.job`) and the CLI's ``sync`` call it.
+then what a complete stream settles), and closes the row. It knows nothing of RQ, alerts
+or Sentry: :func:`jobs.processes.job.run_and_report` calls it for the worker's jobs and
+the CLI's ``sync`` and adds those; the demo calls it bare.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ __all__ = ["Account", "generate_account"]
 
 @dataclass(frozen=True)
 class Account:
-    """The records of one SmartUp account, named as :class:`SmartUpSimulator` takes them.
+    """The records of one SmartUp account, named as
+    :class:`~jobs.simulator.server.SmartUpSimulator` takes them.
 
     Frozen so that an account is not rebound field by field; the records themselves are
     plain lists and dicts, which a test may still change before handing them over.
@@ -49,8 +50,9 @@ class Account:
     stock: dict[ProductCondition, list[dict[str, Any]]]
 
     def as_kwargs(self) -> dict[str, Any]:
-        """The records as keyword arguments of :class:`SmartUpSimulator` (the same lists,
-        not copies: the simulator takes its own)."""
+        """The records as keyword arguments of
+        :class:`~jobs.simulator.server.SmartUpSimulator` (the same lists, not copies: the
+        simulator takes its own)."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
 

@@ -1,5 +1,6 @@
 """Deterministic SmartUp-shaped reference data and stock: product groups, price types,
-prices, warehouses and stock balances, consistent with :func:`generate_products`.
+prices, warehouses and stock balances, consistent with
+:func:`~jobs.simulator.catalogue.generate_products`.
 
 The group and price-type structure is fixed (the same ids every time), so the products
 that :func:`~jobs.simulator.catalogue.generate_products` makes always name existing

@@ -1,11 +1,12 @@
 """Errors in Sentry, when ``SENTRY_DSN`` is set (and nothing at all when it is not).
 
 :func:`start` turns on sentry-sdk with its RQ integration in the ``worker``, the
-``scheduler`` and ``python -m jobs sync``; without a DSN it imports nothing. The runs
-report themselves (:func:`report_run`): a FAILED run sends one error event, a PARTIAL run
-one warning, each tagged ``run_type``, ``run_id`` and ``attempt`` with the run's error
-line as its message. An exception a run reported this way is marked, and the RQ
-integration's own event for it is dropped, so a failed job is one event, not two.
+``scheduler`` and ``python -m jobs sync``; without a DSN it imports nothing. The job
+(:mod:`jobs.processes.job`) reports each run once it ends (:func:`report_run`): a FAILED
+run sends one error event, a PARTIAL run one warning, each tagged ``run_type``,
+``run_id`` and ``attempt`` with the run's error line as its message. An exception
+reported this way is marked, and the RQ integration's own event for it is dropped, so a
+failed job is one event, not two.
 
 Nothing secret leaves: the message is the run's error line (already masked), events
 carry no local variables and no request data, and every string of every event is

@@ -127,9 +127,9 @@ class BatchSender:
 class CopyBuffer:
     """Rows as COPY text for one table, taken out as a batch when the loader says.
 
-    Lines are encoded to UTF-8 a few hundred at a time: text holding one Cyrillic letter
-    takes two or four bytes a character as ``str``, so a batch is kept as bytes, and is
-    joined once, into the bytes COPY sends, with no ``str`` copy of the whole batch."""
+    Lines are encoded to UTF-8 :data:`LINES_A_CHUNK` at a time: text holding one Cyrillic
+    letter takes two or four bytes a character as ``str``, so a batch is kept as bytes, and
+    is joined once, into the bytes COPY sends, with no ``str`` copy of the whole batch."""
 
     LINES_A_CHUNK = 64
 

@@ -3,9 +3,10 @@
 Rows are buffered as COPY text; every 4 MB the batch goes to a thread of its own, which
 copies it into a temporary staging table and merges it with one
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`` (so an
-unchanged row is never written), replaces the lines of the orders that changed, and
-empties the staging tables, while this thread parses the next batch. All batches of one
-answer share one transaction. Memory stays flat: at most three batches are held at once.
+unchanged row is never written), writes the child rows of the rows that changed (an
+order's lines, a product's categories, a group's types), and empties the staging tables,
+while this thread parses the next batch. All batches of one answer share one
+transaction. Memory stays flat: at most three batches are held at once.
 """
 
 from __future__ import annotations

@@ -46,9 +46,9 @@ AUTH_STATUSES = {
 class ExportRequest:
     """One export call: where, with which filters, for which filial."""
 
-    name: str  # "products" or "orders", for messages
+    name: str  # the export's name, for messages: "products", "price types", ...
     url: str
-    records_key: str  # "inventory" or "order"
+    records_key: str  # the array in the answer: "inventory", "order", ...
     filters: Mapping[str, Any] = field(default_factory=dict)
     filial_id: str | None = None
     days: tuple[date, date] | None = None  # the modification days asked for; None: all
@@ -95,8 +95,9 @@ class ExportResponse:
         self.limits: dict[str, Any] | None = None
 
     def records(self) -> Iterator[Any]:
-        """Yield each record of the export array (see :mod:`jobs.pipeline.smartup.body`; a record
-        that cannot be built comes as an :class:`UnreadableRecord`).
+        """Yield each record of the export array (see :mod:`jobs.pipeline.smartup.body`; a
+        record that cannot be built comes as an
+        :class:`~jobs.pipeline.smartup.body.UnreadableRecord`).
 
         The body is read in the charset its ``Content-Type`` declares (see
         :mod:`jobs.pipeline.smartup.body`).

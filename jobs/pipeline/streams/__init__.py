@@ -1,7 +1,10 @@
 """The streams we sync, declared: one module each (``catalogue``, ``orders``, ``groups``,
-``prices``, ``stock``), on the shape in :mod:`jobs.pipeline.streams.base`. Importing this package
-registers them; everything else iterates the registry (:data:`STREAMS`,
-:func:`enabled_streams`), and nothing outside the declarations names a stream."""
+``prices``, ``stock``), on the shape in :mod:`jobs.pipeline.streams.base`, in the streams'
+own terms: quota pools (:mod:`~jobs.pipeline.streams.pools`), how far a run reaches
+(:mod:`~jobs.pipeline.streams.reach`) and what a complete answer settles
+(:mod:`~jobs.pipeline.streams.settle`). Importing this package registers them; everything
+else iterates the registry (:data:`STREAMS`, :func:`enabled_streams`), and nothing outside
+the declarations names a stream."""
 
 from __future__ import annotations
 

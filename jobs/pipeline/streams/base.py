@@ -1,14 +1,16 @@
 """What a stream is: a declaration of everything the worker knows of one kind of data.
 
 A :class:`Stream` names its kind (also its queue), its quota pool and the cadence it asks
-for, how far a run reaches (:mod:`jobs.day.plan`'s reaches), how it fans out into export calls
-(:meth:`Stream.calls`: per filial, per condition, per price type, or one call), and what
-each call's records become: an :class:`Export` says where SmartUp serves them (path and
-records key), how one record is expanded (a record that holds several rows), identified
-and parsed, where its rows go (a :class:`~jobs.pipeline.loader.LoadTarget`), and what a complete
-answer settles (:class:`~jobs.day.reconcile.Settle`). A stream is its own main export; streams
-that read a second export (price types before prices, warehouses after the balances)
-name it in their calls.
+for, how far a run reaches (:mod:`jobs.pipeline.streams.reach`), how it fans out into
+export calls (:meth:`Stream.calls`: per filial, per condition, per price type, or one
+call), and what each call's records become: an :class:`Export` says where SmartUp serves
+them (path and records key), how one record is expanded (a record that holds several
+rows), identified and parsed, where its rows go (a :class:`~jobs.pipeline.loader.LoadTarget`),
+and what a complete answer settles (:class:`~jobs.pipeline.streams.settle.Settle`). A stream
+is its own main export; streams that read a second export (price types before prices,
+warehouses after the balances) name it in their calls. A stream may also declare SQL run
+once its settles are done (``after_settled``: stock's warehouses known only from balance
+rows).
 
 Behaviour lives in small steps a subclass may override: ``calls``/``requests``,
 ``expand``, ``identify``, ``parse``, ``weight``, and the costs the plan reads
@@ -147,7 +149,7 @@ class Stream(Export):
 
     @property
     def exports(self) -> tuple[Export, ...]:
-        """Every export the stream reads (its settles run in this order)."""
+        """Every export the stream reads."""
         return (self,)
 
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
@@ -155,7 +157,8 @@ class Stream(Export):
         return ("",)
 
     def reach_of(self, key: str) -> str:
-        """How far a run reaches for state key ``key`` (one of :mod:`jobs.day.plan`'s)."""
+        """How far a run reaches for state key ``key`` (one of
+        :data:`~jobs.pipeline.streams.reach.REACHES`)."""
         return self.reach
 
     def ages_data(self, key: str) -> bool:
