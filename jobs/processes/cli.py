@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--full",
             action="store_true",
-            help="products: the whole catalogue (then reconciliation), not what changed",
+            help="every stream's whole set, and a sweep, not what changed",
         )
         if name == "enqueue":
             command.add_argument(

@@ -144,7 +144,7 @@ def enqueue_sync(
             failure_ttl=FAILURE_TTL_SECONDS,
             retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
             description=f"smartup {kind} sync"
-            + (" (whole catalogue)" if full else "")
+            + (" (whole set)" if full else "")
             + (f" ({days_back} days back)" if days_back else ""),
             meta={META_KIND: kind, META_PERIODIC: periodic, META_RETRIES: len(RETRY_INTERVALS)},
         )

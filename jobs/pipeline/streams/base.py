@@ -147,11 +147,6 @@ class Stream(Export):
     def queue(self) -> str:
         return queue_for(self.name)
 
-    @property
-    def exports(self) -> tuple[Export, ...]:
-        """Every export the stream reads."""
-        return (self,)
-
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
         """The state keys this stream keeps state for (``""``: requests without one)."""
         return ("",)

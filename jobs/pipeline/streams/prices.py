@@ -91,10 +91,6 @@ class PricesStream(Stream):
     )
     holder_field = "inventory_code"  # an entry rejected whole keeps its product's prices
 
-    @property
-    def exports(self) -> tuple[Export, ...]:
-        return (PRICE_TYPES, self)
-
     def expand(self, record: Any) -> list[dict[str, Any]]:
         return expand_price_entry(record)
 

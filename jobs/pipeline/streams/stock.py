@@ -111,10 +111,6 @@ class StockStream(Stream):
             self._balances[condition] = Balance(condition)
         return self._balances[condition]
 
-    @property
-    def exports(self) -> tuple[Export, ...]:
-        return (WAREHOUSES, *self._balances.values())
-
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
         return (*(settings.smartup_filial_ids or ("",)), WAREHOUSES_KEY)
 
