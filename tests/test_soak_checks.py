@@ -10,7 +10,7 @@ import pytest
 
 from jobs.simulator import SmartUpSimulator, generate_account
 from tests.helpers import PASSWORD, TODAY, USER, coded_price_types
-from tests.soak_outages import _wrong_rows
+from tests.soak_outages import wrong_rows
 from tests.test_catalogue import db, sync
 
 __all__ = ["db"]  # the fixture, used by name
@@ -35,7 +35,7 @@ def soak_shop() -> Iterator[SmartUpSimulator]:
 
 
 def wrong_tables(sim: SmartUpSimulator) -> set[str]:
-    return {table for table, wrong in _wrong_rows(sim).items() if wrong}
+    return {table for table, wrong in wrong_rows(sim).items() if wrong}
 
 
 def test_the_soak_check_names_each_table_that_differs(db, soak_shop):
