@@ -37,7 +37,7 @@ from jobs.models import SyncRun, open_database
 from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
-from jobs.run.sync import RunRequest, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.settings import Settings, load_settings
 from jobs.simulator import (
     PRODUCT_CONDITIONS,
@@ -636,6 +636,26 @@ def whole_shop() -> SmartUpSimulator:
         password=PASSWORD,
         today=TODAY,
     )
+
+
+def run_with_every_stream(
+    sim: SmartUpSimulator, url: str, kind: str, *, full: bool = False, **overrides: Any
+) -> RunOutcome:
+    """A run of ``kind`` against ``sim`` into ``url`` with every declared stream enabled
+    (unless ``overrides`` of the settings say otherwise), its outcome; afterwards the
+    models are bound to ``url`` again (the run closed their connection)."""
+    values: dict[str, Any] = {"sync_streams": declared_names(), **overrides}
+    outcome = run_sync(
+        RunRequest(
+            kind=kind,
+            settings=settings_for(sim, url, **values),
+            today=TODAY,
+            retry=FAST_RETRY,
+            full=full,
+        )
+    )
+    open_database(url)
+    return outcome
 
 
 def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:
