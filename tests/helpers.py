@@ -57,7 +57,8 @@ PG_ADMIN_DSN = os.environ.get(
 )
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-TODAY = datetime.now(ZoneInfo("Asia/Tashkent")).date()  # what a worker's run uses too
+TASHKENT = ZoneInfo("Asia/Tashkent")  # the company's time zone in the tests
+TODAY = datetime.now(TASHKENT).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
     attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10
