@@ -1,9 +1,12 @@
 """What several test files share, in one place: the services' addresses and the test
 constants, settings and environments for our processes, processes started for real (a
 worker, the scheduler, the dashboard, a private Redis or PostgreSQL cluster), a proxy whose
-link to PostgreSQL can be cut, a loopback webhook, and the one way to wait for something.
+link to PostgreSQL can be cut, a loopback webhook, a shop with the whole catalogue and runs
+with every stream enabled, and the one way to wait for something.
 
 Fixtures live in ``conftest.py``; this module holds plain functions and classes only.
+The property tests' generators and oracles have their own modules: ``strategies.py``,
+``strategies_catalogue.py`` and ``oracles.py``.
 """
 
 from __future__ import annotations
