@@ -1,6 +1,7 @@
 """The fixtures: real services (a fresh PostgreSQL database per test session, the SmartUp
 simulator over loopback, a Redis database number of our own) and the property tests'
-profiles. What tests share besides fixtures is in ``tests/helpers.py``."""
+profiles. What tests share besides fixtures is in ``tests/helpers.py`` (and, for the
+property tests, ``tests/strategies*.py`` and ``tests/oracles.py``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """What several test files share, in one place: the services' addresses and the test
 constants, settings and environments for our processes, processes started for real (a
 worker, the scheduler, the dashboard, a private Redis or PostgreSQL cluster), a proxy whose
-link to PostgreSQL can be cut, a loopback webhook, and the one way to wait for something.
+link to PostgreSQL can be cut, a loopback webhook, a shop with the whole catalogue and runs
+with every stream enabled, and the one way to wait for something.
 
 Fixtures live in ``conftest.py``; this module holds plain functions and classes only.
+The property tests' generators and oracles have their own modules: ``strategies.py``,
+``strategies_catalogue.py`` and ``oracles.py``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from jobs.models import SyncRun, open_database
 from jobs.pipeline.smartup import RetryPolicy
 from jobs.pipeline.streams import declared_names
 from jobs.processes.migrate import apply_migrations
-from jobs.run.sync import RunRequest, run_sync
+from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.settings import Settings, load_settings
 from jobs.simulator import (
     PRODUCT_CONDITIONS,
@@ -57,7 +60,8 @@ PG_ADMIN_DSN = os.environ.get(
 )
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-TODAY = datetime.now(ZoneInfo("Asia/Tashkent")).date()  # what a worker's run uses too
+TASHKENT = ZoneInfo("Asia/Tashkent")  # the company's time zone in the tests
+TODAY = datetime.now(TASHKENT).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
     attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2, jitter_seconds=0.01, total_seconds=10
@@ -636,6 +640,26 @@ def whole_shop() -> SmartUpSimulator:
         password=PASSWORD,
         today=TODAY,
     )
+
+
+def run_with_every_stream(
+    sim: SmartUpSimulator, url: str, kind: str, *, full: bool = False, **overrides: Any
+) -> RunOutcome:
+    """A run of ``kind`` against ``sim`` into ``url`` with every declared stream enabled
+    (unless ``overrides`` of the settings say otherwise), its outcome; afterwards the
+    models are bound to ``url`` again (the run closed their connection)."""
+    values: dict[str, Any] = {"sync_streams": declared_names(), **overrides}
+    outcome = run_sync(
+        RunRequest(
+            kind=kind,
+            settings=settings_for(sim, url, **values),
+            today=TODAY,
+            retry=FAST_RETRY,
+            full=full,
+        )
+    )
+    open_database(url)
+    return outcome
 
 
 def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:

@@ -293,7 +293,7 @@ def _compare(url: str, sim: SmartUpSimulator) -> tuple[bool, list[str]]:
     try:
         differences = [
             f"{table} differ: {len(wrong)} wrong, e.g. {wrong[:3]}"
-            for table, wrong in _wrong_rows(sim).items()
+            for table, wrong in wrong_rows(sim).items()
             if wrong
         ]
         return not differences, differences
@@ -312,7 +312,7 @@ def _differing(served: dict[Any, Any], stored: dict[Any, Any]) -> list[Any]:
     )
 
 
-def _wrong_rows(sim: SmartUpSimulator) -> dict[str, list[Any]]:
+def wrong_rows(sim: SmartUpSimulator) -> dict[str, list[Any]]:
     """Per table, the keys whose stored row is not what SmartUp serves (or is extra)."""
     wrong: dict[str, list[Any]] = {}
     served_products = {p["product_id"]: p for p in sim.products}

@@ -487,6 +487,10 @@ ORDER_FIELDS = {
 order_records = _record("deal_id", ORDER_FIELDS)
 
 
+RECORDS_KEYS = {"products": "inventory", "orders": "order"}
+"""The member of an answer of ``kind`` that holds its records (products, orders)."""
+
+
 def records_of(kind: str) -> Any:
     """SmartUp-like records of ``kind`` (mostly), or any JSON value at all (sometimes)."""
     shaped = product_records if kind == "products" else order_records
@@ -498,7 +502,7 @@ def bodies(draw: Any, kind: str) -> tuple[bytes, list[Any], Any]:
     """A whole answer of the right shape: (body, the records as they must be read,
     the limits as they must be read). Other top-level members (limits first or last,
     decoy arrays under the same key deeper down, other arrays) come in any order."""
-    key = "inventory" if kind == "products" else "order"
+    key = RECORDS_KEYS[kind]
     records = draw(st.lists(records_of(kind), max_size=8))
     limits = draw(
         st.one_of(
@@ -528,7 +532,7 @@ def bodies(draw: Any, kind: str) -> tuple[bytes, list[Any], Any]:
 @st.composite
 def bad_shapes(draw: Any, kind: str) -> bytes:
     """An answer whose records are not an array at the top level under their key."""
-    key = "inventory" if kind == "products" else "order"
+    key = RECORDS_KEYS[kind]
     records = array_of(draw, draw(st.lists(records_of(kind), max_size=3)))
     record = draw(records_of(kind))
     wrong = draw(

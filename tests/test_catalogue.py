@@ -34,7 +34,15 @@ from jobs.simulator import (
     generate_stock,
     generate_warehouses,
 )
-from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, coded_price_types, settings_for
+from tests.helpers import (
+    FAST_RETRY,
+    PASSWORD,
+    TODAY,
+    USER,
+    coded_price_types,
+    run_with_every_stream,
+    settings_for,
+)
 
 EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
 CATALOGUE_TABLES = (
@@ -65,23 +73,6 @@ def db(pg: str) -> Iterator[str]:
     connection = open_database(pg)
     connection.execute_sql(f"TRUNCATE {', '.join(CATALOGUE_TABLES)} RESTART IDENTITY CASCADE")
     yield pg
-
-
-def sync(
-    sim: SmartUpSimulator, url: str, kind: str, *, full: bool = False, **overrides: Any
-) -> RunOutcome:
-    values: dict[str, Any] = {"sync_streams": EVERY_STREAM, **overrides}
-    outcome = run_sync(
-        RunRequest(
-            kind=kind,
-            settings=settings_for(sim, url, **values),
-            today=TODAY,
-            retry=FAST_RETRY,
-            full=full,
-        )
-    )
-    open_database(url)  # the run closed the models' connection
-    return outcome
 
 
 def result(outcome: RunOutcome, stream: str) -> Any:
@@ -129,9 +120,9 @@ def settled_stats(url: str) -> list[tuple[Any, ...]]:
 
 def test_groups_types_and_categories_are_stored_exactly_and_linked_either_way(db, shop):
     # the products first: their categories wait for the types
-    assert sync(shop, db, "products").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "products").status == "SUCCESS"
     assert ProductCategory.select().where(ProductCategory.product_type.is_null(False)).count() == 0
-    outcome = sync(shop, db, "groups")
+    outcome = run_with_every_stream(shop, db, "groups")
     assert outcome.status == "SUCCESS", outcome.error
     served = {g["product_group_id"]: g for g in shop.groups}
     stored = {g.external_id: g for g in ProductGroup.select()}
@@ -163,17 +154,17 @@ def test_groups_types_and_categories_are_stored_exactly_and_linked_either_way(db
     # the other way round: groups first, then the products find their types at once
     ProductCategory.delete().execute()
     Product.delete().execute()
-    assert sync(shop, db, "products", full=True).status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "products", full=True).status == "SUCCESS"
     linked = ProductCategory.select().where(ProductCategory.product_type.is_null(False)).count()
     assert linked == expected
 
 
 def test_an_unchanged_resync_of_every_stream_writes_no_row(db, shop):
-    first = sync(shop, db, "full")
+    first = run_with_every_stream(shop, db, "full")
     assert first.status in ("SUCCESS", "PARTIAL"), first.error
     before_rows, before_stats = row_versions(db), settled_stats(db)
     assert all(before_rows[t] for t in CATALOGUE_TABLES if t != "product_categories")
-    again = sync(shop, db, "full")
+    again = run_with_every_stream(shop, db, "full")
     assert again.status == first.status
     for stream in ("groups", "prices", "stock"):
         counted = result(again, stream)
@@ -183,8 +174,8 @@ def test_an_unchanged_resync_of_every_stream_writes_no_row(db, shop):
 
 
 def test_price_types_and_prices_are_exact_and_linked(db, shop):
-    assert sync(shop, db, "products").status == "SUCCESS"
-    outcome = sync(shop, db, "prices")
+    assert run_with_every_stream(shop, db, "products").status == "SUCCESS"
+    outcome = run_with_every_stream(shop, db, "prices")
     assert outcome.status == "SUCCESS", outcome.error
     [types_call, prices_call] = [r for r in shop.requests if r.endpoint.startswith("price")]
     assert types_call.endpoint == "price_types_v2"  # the export that gives ids
@@ -222,17 +213,20 @@ def test_price_types_and_prices_are_exact_and_linked(db, shop):
 
 
 def test_price_type_codes_are_sent_when_set_and_a_rejected_price_keeps_its_row(db, shop):
-    assert sync(shop, db, "prices", smartup_price_type_codes=("PRCT:3",)).status == "SUCCESS"
+    assert (
+        run_with_every_stream(shop, db, "prices", smartup_price_type_codes=("PRCT:3",)).status
+        == "SUCCESS"
+    )
     [prices_call] = [r for r in shop.requests if r.endpoint == "prices"]
     assert prices_call.body == {"price_type_codes": ["PRCT:3"]}
     shop.requests.clear()
-    assert sync(shop, db, "prices").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "prices").status == "SUCCESS"
     code = shop.prices[0]["inventory_code"]
     kept = ProductPrice.get(
         (ProductPrice.product_code == code) & (ProductPrice.price_type_code == "PRCT:3")
     )
     shop.set_price(code, "PRCT:3", "12,345")  # three decimals: the column would round it
-    outcome = sync(shop, db, "prices")
+    outcome = run_with_every_stream(shop, db, "prices")
     assert outcome.status == "PARTIAL"
     [reject] = outcome.results[0].rejects
     assert reject["id"] == f"{code}/PRCT:3/" and "price" in str(reject["reason"])
@@ -243,33 +237,33 @@ def test_price_type_codes_are_sent_when_set_and_a_rejected_price_keeps_its_row(d
 
 
 def test_a_prices_snapshot_replaces_the_set_and_the_brake_holds(db, shop):
-    assert sync(shop, db, "prices").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "prices").status == "SUCCESS"
     stored = ProductPrice.select().count()
     entries = shop.prices
     # one product's prices vanish: they are deleted
     shop.set_prices(entries[1:])
-    outcome = sync(shop, db, "prices")
+    outcome = run_with_every_stream(shop, db, "prices")
     assert outcome.status == "SUCCESS"
     gone = len(entries[0]["price_type"])
     assert result(outcome, "prices").gone == gone
     assert ProductPrice.select().count() == stored - gone
     # half of them vanish: more than SYNC_MAX_GONE_PERCENT, nothing is deleted
     shop.set_prices(entries[1 : len(entries) // 2])
-    braked = sync(shop, db, "prices")
+    braked = run_with_every_stream(shop, db, "prices")
     assert braked.status == "PARTIAL" and result(braked, "prices").gone == 0
     assert "SYNC_MAX_GONE_PERCENT=10" in (braked.error or "")
     assert "no price deleted" in (braked.error or "")
     assert ProductPrice.select().count() == stored - gone
     # an empty export deletes nothing either
     shop.set_prices([])
-    empty = sync(shop, db, "prices")
+    empty = run_with_every_stream(shop, db, "prices")
     assert empty.status == "PARTIAL" and "was empty" in (empty.error or "")
     assert ProductPrice.select().count() == stored - gone
 
 
 def test_stock_is_exact_linked_by_product_id_and_a_snapshot_replaces(db, shop):
-    assert sync(shop, db, "products").status == "SUCCESS"
-    outcome = sync(shop, db, "stock")
+    assert run_with_every_stream(shop, db, "products").status == "SUCCESS"
+    outcome = run_with_every_stream(shop, db, "stock")
     assert outcome.status == "SUCCESS", outcome.error
     calls = [r for r in shop.requests if r.endpoint in ("stock", "warehouses")]
     assert [c.endpoint for c in calls] == ["stock", "warehouses"]  # the side call last
@@ -308,7 +302,7 @@ def test_stock_is_exact_linked_by_product_id_and_a_snapshot_replaces(db, shop):
     shop.set_stock_quantity(
         second["warehouse_code"], second["product_id"], "7,5", batch_number=second["batch_number"]
     )
-    again = sync(shop, db, "stock")
+    again = run_with_every_stream(shop, db, "stock")
     assert again.status == "SUCCESS"
     assert (result(again, "stock").updated, result(again, "stock").gone) == (1, 1)
     assert StockBalance.select().count() == len(served) - 1
@@ -321,7 +315,7 @@ def test_stock_is_exact_linked_by_product_id_and_a_snapshot_replaces(db, shop):
 
 def test_stock_keeps_working_where_the_warehouses_export_is_not_answered(db, shop):
     shop.warehouses_status = 481
-    outcome = sync(shop, db, "stock")
+    outcome = run_with_every_stream(shop, db, "stock")
     assert outcome.status == "SUCCESS", outcome.error
     # known by id and code from the balance rows
     assert {(w.external_id, w.code) for w in Warehouse.select()} == {
@@ -331,10 +325,10 @@ def test_stock_keeps_working_where_the_warehouses_export_is_not_answered(db, sho
 
 
 def test_the_stock_brake_holds(db, shop):
-    assert sync(shop, db, "stock").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "stock").status == "SUCCESS"
     stored = StockBalance.select().count()
     shop.set_stock({"F": shop.stock["F"][: stored // 2]})
-    braked = sync(shop, db, "stock")
+    braked = run_with_every_stream(shop, db, "stock")
     assert braked.status == "PARTIAL" and "no stock row deleted" in (braked.error or "")
     assert StockBalance.select().count() == stored
 
@@ -360,9 +354,9 @@ def test_lines_and_stock_rows_link_by_product_id_whatever_their_code(db):
         today=TODAY,
     ) as sim:
         # the lines come first, their products later: the link is filled in then
-        assert sync(sim, db, "orders").status == "SUCCESS"
-        assert sync(sim, db, "stock").status == "SUCCESS"
-        assert sync(sim, db, "products").status == "SUCCESS"
+        assert run_with_every_stream(sim, db, "orders").status == "SUCCESS"
+        assert run_with_every_stream(sim, db, "stock").status == "SUCCESS"
+        assert run_with_every_stream(sim, db, "products").status == "SUCCESS"
     ids = {p.external_id: p.id for p in Product.select()}
     line = {(i.product_unit_id): i for i in OrderItem.select()}
     assert line[lines[0]["product_unit_id"]].product_id == ids[renamed["product_id"]]
@@ -377,12 +371,12 @@ def test_lines_and_stock_rows_link_by_product_id_whatever_their_code(db):
 
 
 def test_a_group_gone_is_marked_inactive_with_its_types_and_never_deleted(db, shop):
-    assert sync(shop, db, "groups").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "groups").status == "SUCCESS"
     groups = shop.groups
     last = groups[-1]
     shop.remove_group_type(groups[0]["product_group_types"][0]["product_type_id"])
     shop.remove_group(last["product_group_id"])
-    outcome = sync(shop, db, "groups", sync_max_gone_percent=50.0)
+    outcome = run_with_every_stream(shop, db, "groups", sync_max_gone_percent=50.0)
     assert outcome.status == "SUCCESS", outcome.error
     gone = ProductGroup.get(ProductGroup.external_id == last["product_group_id"])
     assert not gone.is_active and gone.deleted_at is not None
@@ -395,7 +389,7 @@ def test_a_group_gone_is_marked_inactive_with_its_types_and_never_deleted(db, sh
     assert not dropped.is_active and dropped.deleted_at is not None
     # back again: revived, with its types
     shop.set_groups(groups)
-    assert sync(shop, db, "groups").status == "SUCCESS"
+    assert run_with_every_stream(shop, db, "groups").status == "SUCCESS"
     back = ProductGroup.get(ProductGroup.external_id == last["product_group_id"])
     assert back.deleted_at is None and back.is_active == (last["state"] == "A")
     assert all(
@@ -406,11 +400,11 @@ def test_a_group_gone_is_marked_inactive_with_its_types_and_never_deleted(db, sh
 
 
 def test_a_stream_not_enabled_is_never_requested(db, shop):
-    outcome = sync(shop, db, "full", sync_streams=("products", "orders"))
+    outcome = run_with_every_stream(shop, db, "full", sync_streams=("products", "orders"))
     assert [r.stream for r in outcome.results] == ["products", "orders"]
     assert {r.endpoint for r in shop.requests} == {"products", "orders"}
     with pytest.raises(ValueError, match="not enabled"):
-        sync(shop, db, "prices", sync_streams=("products", "orders"))
+        run_with_every_stream(shop, db, "prices", sync_streams=("products", "orders"))
     assert {r.endpoint for r in shop.requests} == {"products", "orders"}
 
 
@@ -512,7 +506,7 @@ def test_the_portable_loader_stores_what_the_postgres_one_does(db, shop, sqlite_
     # groups after the products here: the links are filled in by the later load
     for url in (db, sqlite_url):
         for kind in ("orders", "products", "prices", "stock", "groups"):
-            outcome = sync(shop, url, kind)
+            outcome = run_with_every_stream(shop, url, kind)
             assert outcome.status == "SUCCESS", (url, kind, outcome.error)
     fast, portable = snapshot(db), snapshot(sqlite_url)
     for part in fast:

@@ -1,14 +1,12 @@
 """Properties of the catalogue's parsers on generated records: every value is stored
-exactly as sent (checked against the row, by an oracle written here), or the record is
-rejected with its id and a reason; nothing raises but RecordRejected."""
+exactly as sent (checked against the row by the independent oracle of tests/oracles.py),
+or the record is rejected with its id and a reason (read independently here); nothing
+raises but RecordRejected."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -35,73 +33,23 @@ from jobs.pipeline.records import (
     parse_price_type,
     parse_warehouse,
 )
+from tests.helpers import TASHKENT
+from tests.oracles import (
+    BALANCE_SPEC,
+    GROUP_SPEC,
+    PRICE_SPEC,
+    PRICE_TYPE_SPEC,
+    WAREHOUSE_SPEC,
+    as_read,
+    check_row,
+    empty,
+    same,
+    storable,
+)
 from tests.strategies import UNREADABLE, examples
 from tests.strategies_catalogue import catalogue_records_of
-from tests.test_properties_records import as_read, oracle_amount, oracle_date, same, storable
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
-MONEY = (Decimal(10) ** 18, 2)
-QUANTITY = (Decimal(10) ** 14, 6)
-
-
-# -- the oracle: what a column must hold for the value sent ------------------------------------
-
-
-def empty(sent: Any) -> bool:
-    return sent is None or sent == ""
-
-
-def check_text(sent: Any, stored: Any) -> None:
-    """Text exactly as sent; a number as its digits; null, "" and missing as NULL."""
-    if empty(sent):
-        assert stored is None
-    elif isinstance(sent, str):
-        assert type(stored) is str and stored == sent
-    else:
-        assert isinstance(sent, (int, Decimal)) and not isinstance(sent, bool)
-        assert stored == str(sent)
-
-
-def check_amount(sent: Any, stored: Any, limit: Decimal, scale: int) -> None:
-    """The amount's value, read by the independent grammar; never rounded, never too big."""
-    if empty(sent):
-        assert stored is None
-        return
-    value = oracle_amount(sent) if isinstance(sent, str) else Decimal(sent)
-    assert value is not None and isinstance(stored, Decimal)
-    assert stored == value and abs(value) < limit and value == round(value, scale)
-
-
-def check_date(sent: Any, stored: Any) -> None:
-    if empty(sent):
-        assert stored is None
-    else:
-        assert isinstance(sent, str) and stored == oracle_date(sent) is not None
-
-
-def check_row(columns: tuple[str, ...], row: Any, record: Mapping[str, Any], spec: Any) -> None:
-    """``spec``: column → (field of the record, kind)."""
-    assert row is not None
-    stored = dict(zip(columns, row, strict=True))
-    for column, (field, kind) in spec.items():
-        sent, value = record.get(field), stored[column]
-        if kind == "text":
-            check_text(sent, value)
-        elif kind == "money":
-            check_amount(sent, value, *MONEY)
-        elif kind == "quantity":
-            check_amount(sent, value, *QUANTITY)
-        elif kind == "date":
-            check_date(sent, value)
-        elif kind == "state":
-            assert value is (sent == "A")
-        elif kind == "card":
-            assert value is (sent == "Y")
-    for value in row:
-        if isinstance(value, str):
-            assert storable(value)
-    if "raw" in stored:
-        assert same(record, json.loads(stored["raw"], parse_float=Decimal, parse_int=Decimal))
+# -- the ids and keys a record must be named by --------------------------------------------------
 
 
 def valid_id(value: Any) -> str | None:
@@ -130,13 +78,6 @@ def draw_record(data: Any, kind: str) -> Any:
 
 # -- groups and their types --------------------------------------------------------------------
 
-GROUP_SPEC = {
-    "external_id": ("product_group_id", "text"),
-    "code": ("code", "text"),
-    "name": ("name", "text"),
-    "product_kind": ("product_kind", "text"),
-    "is_active": ("state", "state"),
-}
 TYPE_SPEC = {
     "external_id": ("product_type_id", "text"),
     "code": ("code", "text"),
@@ -174,17 +115,6 @@ def test_a_group_is_rows_exactly_as_sent_or_a_reject(data):
 
 # -- price types -------------------------------------------------------------------------------
 
-PRICE_TYPE_SPEC = {
-    "external_id": ("price_type_id", "text"),
-    "code": ("code", "text"),
-    "name": ("name", "text"),
-    "short_name": ("short_name", "text"),
-    "with_card": ("with_card", "card"),
-    "price_type_kind": ("price_type_kind", "text"),
-    "currency_code": ("currency_code", "text"),
-    "is_active": ("state", "state"),
-}
-
 
 @examples(50, 1500)
 @given(data=st.data())
@@ -215,14 +145,6 @@ def test_a_price_type_is_a_row_exactly_as_sent_or_a_reject(data):
 
 
 # -- prices ------------------------------------------------------------------------------------
-
-PRICE_SPEC = {
-    "product_code": ("inventory_code", "text"),
-    "product_barcode": ("inventory_barcode", "text"),
-    "price_type_code": ("price_type_code", "text"),
-    "card_code": ("card_code", "text"),
-    "price": ("price", "money"),
-}
 
 
 @examples(50, 1500)
@@ -278,32 +200,11 @@ def test_a_warehouse_is_a_row_exactly_as_sent_or_a_reject(data):
         if isinstance(record, dict) and valid_id(record.get("warehouse_id")):
             assert reject.record_id == valid_id(record["warehouse_id"])
         return
-    spec = {
-        "external_id": ("warehouse_id", "text"),
-        "code": ("code", "text"),
-        "name": ("name", "text"),
-    }
-    check_row(WAREHOUSE_COLUMNS, parsed.row, record, spec)
+    check_row(WAREHOUSE_COLUMNS, parsed.row, record, WAREHOUSE_SPEC)
 
 
 # -- stock balances ----------------------------------------------------------------------------
 
-BALANCE_SPEC = {
-    "warehouse_external_id": ("warehouse_id", "text"),
-    "warehouse_code": ("warehouse_code", "text"),
-    "product_external_id": ("product_id", "text"),
-    "product_code": ("product_code", "text"),
-    "product_barcode": ("product_barcode", "text"),
-    "batch_number": ("batch_number", "text"),
-    "card_code": ("card_code", "text"),
-    "expiry_date": ("expiry_date", "date"),
-    "serial_number": ("serial_number", "text"),
-    "quantity": ("quantity", "quantity"),
-    "input_price": ("input_price", "money"),
-    "measure_code": ("measure_code", "text"),
-    "inventory_kind": ("inventory_kind", "text"),
-    "balance_date": ("date", "date"),
-}
 KEY_FIELDS = ("warehouse_id", "product_id", "batch_number", "card_code", "expiry_date")
 
 

@@ -5,8 +5,8 @@ simulator over HTTP and synced into real PostgreSQL.
 For every generated answer of the right shape: the run ends SUCCESS, or PARTIAL with each
 bad record rejected (logged with its id and a reason), never FAILED for what a record
 holds; every stored row is what the record parses into, and holds each value exactly as
-sent (the independent oracle of :mod:`tests.test_properties_catalogue`); a second
-identical run writes no row.
+sent (the independent oracle of :mod:`tests.oracles`); a second identical run writes no
+row.
 
 The snapshot streams' rule: after a clean snapshot, a second one in which some records
 turn hostile (their keys kept) rejects them, and each keeps its stored row unchanged:
@@ -44,7 +44,17 @@ from jobs.pipeline.streams.prices import PRICE_TYPES, PRICES
 from jobs.pipeline.streams.stock import WAREHOUSES, Balance
 from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator
-from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TASHKENT, TODAY, USER, settings_for
+from tests.oracles import (
+    BALANCE_SPEC,
+    GROUP_SPEC,
+    PRICE_SPEC,
+    PRICE_TYPE_SPEC,
+    WAREHOUSE_SPEC,
+    as_read,
+    check_row,
+    same,
+)
 from tests.strategies import (
     Piece,
     array_of,
@@ -66,14 +76,6 @@ from tests.strategies_catalogue import (
     WAREHOUSE_FIELDS,
     catalogue_records_of,
 )
-from tests.test_properties_catalogue import (
-    BALANCE_SPEC,
-    GROUP_SPEC,
-    PRICE_SPEC,
-    PRICE_TYPE_SPEC,
-    check_row,
-)
-from tests.test_properties_records import TASHKENT, as_read, same
 
 JSON = "application/json; charset=utf-8"
 CATALOGUE_TABLES = (
@@ -84,11 +86,6 @@ CATALOGUE_TABLES = (
     "warehouses",
     "stock_balances",
 )
-WAREHOUSE_SPEC = {
-    "external_id": ("warehouse_id", "text"),
-    "code": ("code", "text"),
-    "name": ("name", "text"),
-}
 
 
 @dataclass(frozen=True)

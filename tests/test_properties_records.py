@@ -1,15 +1,15 @@
 """Properties of the pure parts, on generated input: the body reader (bytes in memory)
-and records.py. Each is checked against an oracle written here, independently."""
+and records.py. Each is checked against an oracle written independently of the code
+under test (tests/oracles.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -27,9 +27,11 @@ from jobs.pipeline.records import (
     parse_product,
     raw_json,
 )
-from jobs.pipeline.smartup.body import BodyProblem, RecordsReader, UnreadableRecord
+from jobs.pipeline.smartup.body import BodyProblem, RecordsReader
+from tests.helpers import TASHKENT
+from tests.oracles import as_read, oracle_amount, oracle_date, same, storable
 from tests.strategies import (
-    GROUP_SEPARATORS,
+    RECORDS_KEYS,
     UNREADABLE,
     amount_spellings,
     amount_text,
@@ -40,37 +42,6 @@ from tests.strategies import (
     hostile_pieces,
     records_of,
 )
-
-TASHKENT = ZoneInfo("Asia/Tashkent")
-KEYS = {"products": "inventory", "orders": "order"}
-
-
-def same(expected: Any, actual: Any) -> bool:
-    """Equal as JSON values: types kept apart (``true`` is not ``1``), numbers by value."""
-    if expected is UNREADABLE:
-        return isinstance(actual, UnreadableRecord)
-    if expected is None or isinstance(expected, bool):
-        return actual is expected
-    if isinstance(expected, (int, Decimal)):
-        return (
-            isinstance(actual, (int, Decimal))
-            and not isinstance(actual, bool)
-            and Decimal(actual) == Decimal(expected)
-        )
-    if isinstance(expected, str):
-        return type(actual) is str and actual == expected
-    if isinstance(expected, list):
-        return (
-            type(actual) is list
-            and len(actual) == len(expected)
-            and all(same(e, a) for e, a in zip(expected, actual, strict=True))
-        )
-    assert isinstance(expected, dict)
-    return (
-        type(actual) is dict
-        and actual.keys() == expected.keys()
-        and all(same(expected[k], actual[k]) for k in expected)
-    )
 
 
 def read_all(body: bytes, key: str, sizes: list[int]) -> tuple[list[Any], Any]:
@@ -96,7 +67,7 @@ piece_sizes = st.lists(st.integers(1, 300), min_size=1, max_size=5)
 @given(data=st.data(), sizes=piece_sizes)
 def test_the_reader_yields_every_record_exactly_as_sent(kind, data, sizes):
     body, expected, limits = data.draw(bodies(kind))
-    records, read_limits = read_all(body, KEYS[kind], sizes)
+    records, read_limits = read_all(body, RECORDS_KEYS[kind], sizes)
     assert len(records) == len(expected)
     for sent, read in zip(expected, records, strict=True):
         assert same(sent, read), (sent, read)
@@ -109,7 +80,7 @@ def test_the_reader_yields_every_record_exactly_as_sent(kind, data, sizes):
 def test_the_reader_refuses_every_other_shape(kind, data, sizes):
     body = data.draw(bad_shapes(kind))
     with pytest.raises(BodyProblem):
-        read_all(body, KEYS[kind], sizes)
+        read_all(body, RECORDS_KEYS[kind], sizes)
 
 
 @examples(40, 400)
@@ -122,41 +93,6 @@ def test_a_body_cut_short_is_never_taken_whole(data, cut):
 
 
 # -- amounts ------------------------------------------------------------------------------
-
-
-def oracle_amount(text: str) -> Decimal | None:
-    """The amount grammar of the issue, read another way: split on non-digits."""
-    rest = text.strip(" \t\r\n")
-    sign = ""
-    if rest[:1] in ("+", "-"):
-        sign, rest = rest[0], rest[1:]
-    tokens = re.split(r"([^0-9])", rest)
-    groups, separators = tokens[0::2], tokens[1::2]
-    if any(not (group.isascii() and group.isdigit()) for group in groups):
-        return None
-
-    def number(integer: list[str], fraction: str = "") -> Decimal:
-        return Decimal(sign + "".join(integer) + ("." + fraction if fraction else ""))
-
-    def grouped(parts: list[str], between: list[str]) -> bool:
-        return (
-            len(set(between)) == 1
-            and between[0] in GROUP_SEPARATORS
-            and 1 <= len(parts[0]) <= 3
-            and all(len(part) == 3 for part in parts[1:])
-        )
-
-    if not separators:
-        return number(groups)
-    if separators[-1] in ".,":
-        mark = separators[-1]
-        if len(separators) == 1:
-            return number(groups[:-1], groups[-1])
-        if grouped(groups[:-1], separators[:-1]) and separators[0] != mark:
-            return number(groups[:-1], groups[-1])
-    if grouped(groups, separators) and not (separators[0] in ".," and len(separators) == 1):
-        return number(groups)
-    return None
 
 
 @examples(120, 2000)
@@ -200,21 +136,6 @@ def test_an_amount_the_column_would_change_is_refused(value, scale):
 # -- dates --------------------------------------------------------------------------------
 
 
-def oracle_date(text: str) -> date | None:
-    head, tail = text[:10], text[10:]
-    parts = head.split(".")
-    widths_ok = [len(p) for p in parts] == [2, 2, 4] and all(
-        p.isascii() and p.isdigit() for p in parts
-    )
-    time_ok = tail == "" or re.fullmatch(r" [0-9]{2}:[0-9]{2}(:[0-9]{2})?", tail, re.ASCII)
-    if not (widths_ok and time_ok):
-        return None
-    try:
-        return date(int(parts[2]), int(parts[1]), int(parts[0]))
-    except ValueError:
-        return None
-
-
 @examples(120, 2000)
 @given(text=date_text(with_time=True))
 def test_dates_are_read_exactly_or_refused(text):
@@ -255,37 +176,6 @@ def test_times_are_read_exactly_or_refused(text):
 
 
 # -- raw and whole records ------------------------------------------------------------------
-
-
-def storable(value: Any, depth: int = 1) -> bool:
-    """What PostgreSQL's jsonb keeps exactly: no NUL, no lone surrogate, numbers within
-    numeric's range, nesting within orjson's 254 levels."""
-    if isinstance(value, str):
-        return "\x00" not in value and not re.search("[\ud800-\udfff]", value)
-    if isinstance(value, Decimal):
-        _, digits, exponent = value.as_tuple()
-        assert isinstance(exponent, int)
-        integer_ok = not any(digits) or value.adjusted() + 1 <= 131072
-        return integer_ok and -exponent <= 16383
-    if isinstance(value, list):
-        return depth <= 254 and all(storable(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return depth <= 254 and all(
-            storable(k) and storable(v, depth + 1) for k, v in value.items()
-        )
-    return True
-
-
-def as_read(value: Any) -> Any:
-    """A generated value as the reader hands it over: short integers as int."""
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value.adjusted() < 17:
-        _, _, exponent = value.as_tuple()
-        return int(value) if exponent == 0 else value
-    if isinstance(value, list):
-        return [as_read(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_read(v) for k, v in value.items()}
-    return value
 
 
 @examples(120, 1000)

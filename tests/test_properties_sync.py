@@ -27,9 +27,9 @@ from jobs.pipeline.smartup.body import RecordsReader, UnreadableRecord
 from jobs.pipeline.streams import STREAMS
 from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_products
-from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TODAY, USER, settings_for
-from tests.strategies import bad_shapes, bodies, examples
-from tests.test_properties_records import KEYS, TASHKENT, same
+from tests.helpers import FAST_RETRY, PASSWORD, TABLES, TASHKENT, TODAY, USER, settings_for
+from tests.oracles import same
+from tests.strategies import RECORDS_KEYS, bad_shapes, bodies, examples
 
 JSON = "application/json; charset=utf-8"
 DAYS_BACK = 6  # one window of seven days: one request per run
@@ -79,7 +79,7 @@ def expected_outcome(kind: str, body: bytes) -> tuple[list[Any], dict[str, Any],
     """What the run must do, record by record: (records as read, the last accepted copy
     of each id as (record, parsed), the rejects)."""
     stream = STREAMS[kind]
-    records = list(RecordsReader(io.BytesIO(body).read, records_key=KEYS[kind]).records())
+    records = list(RecordsReader(io.BytesIO(body).read, records_key=RECORDS_KEYS[kind]).records())
     accepted: dict[str, Any] = {}
     rejects: list[Any] = []
     for record in records:

@@ -9,11 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from jobs.simulator import SmartUpSimulator, generate_account
-from tests.helpers import PASSWORD, TODAY, USER, coded_price_types
-from tests.soak_outages import _wrong_rows
-from tests.test_catalogue import db, sync
-
-__all__ = ["db"]  # the fixture, used by name
+from tests.helpers import PASSWORD, TODAY, USER, coded_price_types, run_with_every_stream
+from tests.soak_outages import wrong_rows
 
 
 @pytest.fixture
@@ -35,12 +32,12 @@ def soak_shop() -> Iterator[SmartUpSimulator]:
 
 
 def wrong_tables(sim: SmartUpSimulator) -> set[str]:
-    return {table for table, wrong in _wrong_rows(sim).items() if wrong}
+    return {table for table, wrong in wrong_rows(sim).items() if wrong}
 
 
-def test_the_soak_check_names_each_table_that_differs(db, soak_shop):
+def test_the_soak_check_names_each_table_that_differs(pg, soak_shop):
     shop = soak_shop
-    assert sync(shop, db, "full", full=True).status == "SUCCESS"
+    assert run_with_every_stream(shop, pg, "full", full=True).status == "SUCCESS"
     assert wrong_tables(shop) == set()
 
     product = shop.products[0]
@@ -72,5 +69,5 @@ def test_the_soak_check_names_each_table_that_differs(db, soak_shop):
     shop.set_warehouses([{**w, "name": "changed"} for w in shop.warehouses])
     assert "warehouses" in wrong_tables(shop)
 
-    assert sync(shop, db, "full", full=True).status == "SUCCESS"
+    assert run_with_every_stream(shop, pg, "full", full=True).status == "SUCCESS"
     assert wrong_tables(shop) == set()
