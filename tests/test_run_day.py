@@ -35,7 +35,7 @@ from jobs.logs import configure_logging, get_logger
 from jobs.pipeline.engine import StreamResult
 from jobs.pipeline.smartup import ExportRequest
 from jobs.pipeline.streams import declared
-from jobs.pipeline.streams.reach import Reach
+from jobs.pipeline.streams.reach import DAY_RANGE_LIMIT, Reach
 from jobs.settings import Settings
 from tests.helpers import offline_settings
 
@@ -153,7 +153,7 @@ def test_the_span_is_worked_out_per_filial_from_each_ones_state(pg):
     advance_watermark("orders", "300", date(2026, 11, 20), now=NOW)
     mark_sweep("orders", "300", now=NOW - timedelta(days=2))
 
-    span = span_for(orders, settings, ORDERS_PLAN, run_day())
+    span = span_for(orders, settings, ORDERS_PLAN, run_day(), day_range_limit=DAY_RANGE_LIMIT)
     assert span == {
         "100": Reach(date(2026, 11, 26), TODAY, False),
         "200": Reach(date(2026, 11, 23), TODAY, True),
@@ -168,14 +168,20 @@ def test_a_forced_span_and_a_full_run_sweep_every_filial(pg):
     mark_sweep("orders", "100", now=NOW - timedelta(hours=1))
 
     # --days-back 30: the 30 days to today (31 October to 29 November), each filial
-    forced = span_for(orders, settings, ORDERS_PLAN, run_day(days_back=30))
+    forced = span_for(
+        orders, settings, ORDERS_PLAN, run_day(days_back=30), day_range_limit=DAY_RANGE_LIMIT
+    )
     assert forced == {key: Reach(date(2026, 10, 31), TODAY, True) for key in ("100", "200")}
     # full: a sweep now, over the 7 days back (the watermark is more recent)
-    full = span_for(orders, settings, ORDERS_PLAN, run_day(full=True))
+    full = span_for(
+        orders, settings, ORDERS_PLAN, run_day(full=True), day_range_limit=DAY_RANGE_LIMIT
+    )
     assert full == {key: Reach(date(2026, 11, 23), TODAY, True) for key in ("100", "200")}
     # products keep no filial: one key, the whole set until something was read
     products = declared()["products"]
-    assert span_for(products, settings, ORDERS_PLAN, run_day()) == {"": Reach(None, TODAY, True)}
+    assert span_for(
+        products, settings, ORDERS_PLAN, run_day(), day_range_limit=DAY_RANGE_LIMIT
+    ) == {"": Reach(None, TODAY, True)}
 
 
 # -- the state after each committed answer ------------------------------------------------

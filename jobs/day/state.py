@@ -183,6 +183,13 @@ def stream_state(stream: str, filial_id: str | None = None) -> StreamState | Non
     return _state(row) if row is not None else None
 
 
+def stream_states(stream: str) -> dict[str, StreamState]:
+    """Every state kept for ``stream``, by filial key (:data:`NO_FILIAL` for none), read in
+    one query."""
+    rows = SyncState.select().where(SyncState.stream == stream)
+    return {row.filial_id: _state(row) for row in rows}
+
+
 def all_states() -> list[StreamState]:
     rows = SyncState.select().order_by(SyncState.stream, SyncState.filial_id)
     return [_state(row) for row in rows]

@@ -28,10 +28,10 @@ from jobs.day.plan import (
 from jobs.day.reconcile import SeenIds, run_statements, settle
 from jobs.day.sealing import sealed_after
 from jobs.day.state import (
+    NO_FILIAL,
     Quota,
     advance_watermark,
     clear_sweep,
-    day_range_limits,
     lower_day_range,
     mark_sweep,
     quota_today,
@@ -39,11 +39,12 @@ from jobs.day.state import (
     record_limits,
     record_sealed,
     stream_state,
+    stream_states,
 )
 from jobs.pipeline.engine import StreamResult
 from jobs.pipeline.smartup import ExportRequest
 from jobs.pipeline.streams import Export, Stream, declared
-from jobs.pipeline.streams.reach import DAY_RANGE_LIMIT, Reach
+from jobs.pipeline.streams.reach import Reach
 from jobs.settings import Settings
 
 
@@ -101,13 +102,16 @@ def streams_over_quota(
     return skipped
 
 
-def span_for(stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay) -> dict[str, Reach]:
+def span_for(
+    stream: Stream, settings: Settings, plan: StreamPlan, day: RunDay, *, day_range_limit: int
+) -> dict[str, Reach]:
     """How far back this run asks ``stream``, per state key, from the state kept (a sweep
-    when the plan's sweep period passed; otherwise from the first day not sealed)."""
+    when the plan's sweep period passed; otherwise from the first day not sealed).
+    ``day_range_limit``: the longest window the stream's export takes (kept, else 7)."""
     span = {}
-    day_range_limit = day_range_limits().get(stream.name) or DAY_RANGE_LIMIT
+    states = stream_states(stream.name)
     for key in stream.filial_keys(settings):
-        state = stream_state(stream.name, key)
+        state = states.get(key or NO_FILIAL)
         span[key] = reach_for(
             stream.reach_of(key),
             today=day.today,

@@ -239,11 +239,14 @@ class _Run:
                     log=self.log,
                     progress=reporter,
                 )
-                plan = plan_for(
-                    self.settings, limits_seen=limits_seen(), day_range_limits=day_range_limits()
-                )
+                # the day's state kept, read once: a stream's day_range_limit changes
+                # only while that stream runs, and the run passes it on from here
+                ranges = day_range_limits()
+                plan = plan_for(self.settings, limits_seen=limits_seen(), day_range_limits=ranges)
                 for name in self.kinds:
-                    results.append(self._sync_stream(engine, STREAMS[name], plan[name]))
+                    day_range_limit = ranges.get(name) or DAY_RANGE_LIMIT
+                    stream = STREAMS[name]
+                    results.append(self._sync_stream(engine, stream, plan[name], day_range_limit))
         except Exception as error:
             self._fail(error, results, started)
             raise
@@ -261,20 +264,18 @@ class _Run:
             retry=self.request.retry or RetryPolicy(total_seconds=settings.smartup_retry_seconds),
         )
 
-    def _sync_stream(self, engine: SyncEngine, stream: Stream, plan: StreamPlan) -> StreamResult:
+    def _sync_stream(
+        self, engine: SyncEngine, stream: Stream, plan: StreamPlan, day_range_limit: int
+    ) -> StreamResult:
         """One stream: its calls as far back as the day's state says, then what a
         complete stream settles."""
         name, settings, day = stream.name, self.settings, self.day
-        span = span_for(stream, settings, plan, day)
+        span = span_for(stream, settings, plan, day, day_range_limit=day_range_limit)
         seen = SeenByExport()
         keeper = StateKeeper(stream, day, seal_minutes=settings.sync_seal_minutes)
         result = engine.sync(
             stream,
-            stream.calls(
-                settings,
-                span,
-                day_range_limit=day_range_limits().get(name) or DAY_RANGE_LIMIT,
-            ),
+            stream.calls(settings, span, day_range_limit=day_range_limit),
             on_applied=keeper,
             on_sent=keeper.sent,
             on_narrowed=keeper.narrowed,
