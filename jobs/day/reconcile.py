@@ -80,9 +80,6 @@ class SeenIds:
         yield from self._others
 
 
-SeenKeys = SeenIds
-
-
 def _plain_number(text: str) -> bool:
     """Digits that ``str(int(text))`` gives back exactly, within 64 bits."""
     return (

@@ -126,12 +126,10 @@ def latest_quota(stream: str) -> Quota | None:
     )
 
 
-def limits_seen(names: Iterable[str] | None = None) -> dict[str, int | None]:
-    """The latest ``limit_quant`` seen per pool (None: never seen), for the plan; every
-    pool seen when ``names`` is None."""
-    if names is None:
-        return {row.stream: row.limit_quant for row in QuotaSeen.select()}
-    return {name: (quota.limit if (quota := latest_quota(name)) else None) for name in names}
+def limits_seen() -> dict[str, int | None]:
+    """The latest ``limit_quant`` seen per pool (None: not sent), for the plan: every
+    pool seen, whatever day (a pool never seen is missing)."""
+    return {row.stream: row.limit_quant for row in QuotaSeen.select()}
 
 
 def record_day_range(stream: str, filial_id: str | None, limits: Mapping[str, Any]) -> None:
