@@ -66,7 +66,7 @@ class Settings:
     sync_streams: tuple[str, ...] = DEFAULT_STREAMS
     stream_intervals: Mapping[str, int] = field(default_factory=dict)
     smartup_price_type_codes: tuple[str, ...] = ()
-    smartup_stock_conditions: tuple[str, ...] = ("F",)  # a tuple of any length
+    smartup_stock_conditions: tuple[str, ...] = DEFAULT_CONDITIONS
 
     @property
     def tz(self) -> ZoneInfo:

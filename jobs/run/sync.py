@@ -88,11 +88,6 @@ class RunOutcome:
     duration_s: float = 0.0
 
 
-def check_kind(kind: str, settings: Settings) -> tuple[str, ...]:
-    """The streams a run of ``kind`` syncs: one enabled stream, or ``full``, all of them."""
-    return streams_of(kind, settings)
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunRequest:
     """What one run is asked to do, and what it is given to do it with: the argument of
@@ -144,7 +139,7 @@ def run_sync(request: RunRequest) -> RunOutcome:
     returning. Raises :class:`SyncFailed` when the database fails under the run.
     """
     kind, settings = request.kind, request.settings
-    kinds = check_kind(kind, settings)
+    kinds = streams_of(kind, settings)  # ValueError for a kind not enabled
     check_days_back(request.days_back)
     now = request.now or datetime.now(UTC)
     today = request.today or now.astimezone(settings.tz).date()
