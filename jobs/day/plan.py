@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 
@@ -304,9 +304,10 @@ def plan_day(
             )
             for d in demands
         ]
+        # what the pool's day costs is known once every stream's cadence is; each plan says it
         spent = fixed + sum(p.requests_per_day for p in pool_plans)
         for p in pool_plans:
-            plans[p.stream] = StreamPlan(**{**p.__dict__, "pool_requests_per_day": spent})
+            plans[p.stream] = replace(p, pool_requests_per_day=spent)
         pools[pool.name] = PoolPlan(
             name=pool.name,
             quota=quota,
