@@ -37,6 +37,7 @@ from jobs.day.state import (
     quota_today,
     record_day_range,
     record_limits,
+    record_quota_spent,
     record_sealed,
     stream_state,
     stream_states,
@@ -137,7 +138,8 @@ class StateKeeper:
     it covered when nothing before that day is missing (a sweep shorter than an outage
     must not jump the gap), and the days it sealed: those it covered that had ended,
     margin included (``SYNC_SEAL_MINUTES``), when it was *sent* (:mod:`jobs.day.sealing`).
-    A window refused as too long lowers the stream's ``day_range_limit`` kept."""
+    A window refused as too long lowers the stream's ``day_range_limit`` kept; a quota
+    refused marks the pool's spent (:meth:`quota_spent`)."""
 
     def __init__(self, stream: Stream, day: RunDay, *, seal_minutes: int) -> None:
         self.stream, self.day, self.seal_minutes = stream, day, seal_minutes
@@ -148,6 +150,11 @@ class StateKeeper:
 
     def narrowed(self, request: ExportRequest, days: int) -> None:
         lower_day_range(self.stream.name, request.state_key, days)
+
+    def quota_spent(self) -> None:
+        """SmartUp refused the stream's request for its pool's quota: spent for the day."""
+        day = self.day
+        record_quota_spent(self.stream.pool.name, day=day.company_day(), now=day.moment())
 
     def __call__(self, request: ExportRequest, limits: dict[str, Any] | None) -> None:
         stream, day = self.stream, self.day

@@ -21,7 +21,7 @@ import peewee as pw
 import psycopg2
 
 from jobs.day.plan import StreamPlan, plan_for
-from jobs.day.state import day_range_limits, limits_seen, record_quota_spent
+from jobs.day.state import day_range_limits, limits_seen
 from jobs.day.steps import (
     RunDay,
     SeenByExport,
@@ -277,7 +277,7 @@ class _Run:
             seen=seen,
         )
         if result.quota_spent:
-            record_quota_spent(stream.pool.name, day=day.company_day(), now=day.moment())
+            keeper.quota_spent()
             result.fail(
                 f"SmartUp daily quota for {name} is spent; "
                 f"it resets at 00:00 {settings.smartup_timezone}",
