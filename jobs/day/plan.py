@@ -31,10 +31,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 
 from jobs.day.sealing import first_day_to_ask
-from jobs.pipeline.streams import default_streams, enabled_streams
+from jobs.pipeline.streams import Stream, default_streams, enabled_streams
 from jobs.pipeline.streams.pools import Pool
 from jobs.pipeline.streams.reach import (
     DAY_RANGE_LIMIT,
@@ -49,23 +49,6 @@ from jobs.pipeline.streams.reach import (
 from jobs.settings import Settings
 
 CATCH_UP_DAYS = 90  # how far back a run catches up after an outage, at most
-
-
-class Planned(Protocol):
-    """What the plan needs of a stream declaration."""
-
-    name: str
-    pool: Pool
-    default_interval: int | None  # None: SYNC_INTERVAL_SECONDS
-    side_requests: tuple[tuple[Pool, int], ...]  # requests a day in other pools
-
-    def requests_per_run(
-        self, *, filials: int, settings: Settings | None, day_range_limit: int = ...
-    ) -> int: ...
-
-    def requests_per_sweep(
-        self, *, filials: int, days_back: int, day_range_limit: int, settings: Settings | None
-    ) -> int: ...
 
 
 def quota_for(pool: Pool, *, limit_seen: int | None) -> int:
@@ -240,7 +223,7 @@ def plan_day(
     sweep_seconds: int,
     reserve_percent: int,
     limits_seen: Mapping[str, int | None] | None = None,
-    streams: Sequence[Planned] | None = None,
+    streams: Sequence[Stream] | None = None,
     intervals: Mapping[str, int] | None = None,
     day_range_limits: Mapping[str, int | None] | None = None,
     settings: Settings | None = None,
@@ -254,7 +237,7 @@ def plan_day(
     ``day_range_limits`` a stream to the ``day_range_limit`` last seen (missing: 7).
     """
     if streams is None:
-        streams = list[Planned](default_streams())
+        streams = default_streams()
     seen = limits_seen or {}
     asked = intervals or {}
     ranges = day_range_limits or {}
