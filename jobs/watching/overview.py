@@ -37,7 +37,7 @@ from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared, default_streams, enabled_streams
 from jobs.run.rows import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
-from jobs.watching.health import SCHEDULER_KEY, STALE_INTERVALS
+from jobs.watching.health import SCHEDULER_KEY, STALE_INTERVALS, is_late
 
 PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.processes.scheduler)
 DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
@@ -102,11 +102,12 @@ def sync_overview(
         tz = ZoneInfo(zone or (settings.smartup_timezone if settings else DEFAULT_TIMEZONE))
         today = now.astimezone(tz).date()
         states = all_states()
+        successes = {kind: last_success_of(kind) for kind in kinds_shown}
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
-                "last_success": _run(last_success_of(kind), kind, now),
-                "stale": _stale(kind, plan.get(kind), now),
+                "last_success": _run(successes[kind], kind, now),
+                "stale": _stale(successes[kind], plan.get(kind), now),
                 "job": (jobs.get(kind) or {}).get("running")
                 or (jobs.get(kind) or {}).get("waiting"),
                 "running": (jobs.get(kind) or {}).get("running"),
@@ -195,16 +196,14 @@ def _url_secrets(url: str) -> tuple[str, ...]:
     return (password,) if password else ()
 
 
-def _stale(kind: str, plan: dict[str, Any] | None, now: datetime) -> bool | None:
-    """No SUCCESS within :data:`STALE_INTERVALS` of the registered interval; None while
-    no scheduler has registered a plan (there is no interval to be late against)."""
+def _stale(success: SyncRun | None, plan: dict[str, Any] | None, now: datetime) -> bool | None:
+    """No SUCCESS (``success``: the kind's last) within :data:`STALE_INTERVALS` of the
+    registered interval; None while no scheduler has registered a plan (there is no
+    interval to be late against)."""
     if plan is None:
         return None
-    success = last_success_of(kind)
-    if success is None:
-        return True
-    ended: datetime = success.finished_at or success.started_at
-    return ended < now - timedelta(seconds=STALE_INTERVALS * int(plan["interval_used_s"]))
+    limit = timedelta(seconds=STALE_INTERVALS * int(plan["interval_used_s"]))
+    return is_late(success, limit, now=now)
 
 
 def _iso(moment: datetime | None) -> str | None:
