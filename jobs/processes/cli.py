@@ -27,7 +27,14 @@ from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
 from jobs.day.plan import plan_for
-from jobs.day.state import all_states, data_age, day_range_limits, limits_seen, quota_today
+from jobs.day.state import (
+    StreamState,
+    all_states,
+    data_age,
+    day_range_limits,
+    limits_seen,
+    quota_today,
+)
 from jobs.kinds import FULL
 from jobs.logs import configure_logging, get_logger
 from jobs.models import SyncRun, open_database
@@ -314,8 +321,10 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     db = open_database(settings.database_url)
     try:
         runs = latest_runs(limit)
-        day = _day_rows(settings)
-        ages = _data_ages(settings)
+        states = all_states()
+        now = datetime.now(UTC)
+        day = _day_rows(settings, states, now=now)
+        ages = _data_ages(settings, states, now=now)
     finally:
         db.close()
 
@@ -376,12 +385,13 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     return 0
 
 
-def _day_rows(settings: Settings) -> list[list[Any]]:
+def _day_rows(
+    settings: Settings, all_of_them: Sequence[StreamState], *, now: datetime
+) -> list[list[Any]]:
     """Per enabled stream and state key (filial): what the worker knows of its day."""
-    now = datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
     plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
-    states = {(s.stream, s.filial_id): s for s in all_states()}
+    states = {(s.stream, s.filial_id): s for s in all_of_them}
     rows = []
     for stream in enabled_streams(settings):
         name = stream.name
@@ -540,10 +550,10 @@ def check(settings: Settings) -> int:
     return 1 if problems else 0
 
 
-def _data_ages(settings: Settings) -> dict[str, float | None]:
+def _data_ages(
+    settings: Settings, states: Sequence[StreamState], *, now: datetime
+) -> dict[str, float | None]:
     """Per enabled stream, its data age in seconds (:func:`jobs.day.state.data_age`)."""
-    now = datetime.now(UTC)
-    states = all_states()
     return {
         stream.name: data_age(
             [s for s in states if s.stream == stream.name], now=now, counts=stream.ages_data
