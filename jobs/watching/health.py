@@ -16,6 +16,7 @@ from rq import Queue, Worker
 
 from jobs.day.plan import at_or_below_reserve, plan_for, quota_for, reserve_for
 from jobs.day.state import limits_seen, quota_today
+from jobs.kinds import KEY_PREFIX
 from jobs.models import SyncRun
 from jobs.pipeline.streams import enabled_streams
 from jobs.run.rows import RUNNING, last_success_of
@@ -23,6 +24,7 @@ from jobs.settings import Settings
 
 STALE_INTERVALS = 3
 SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's registrations (a sorted set)
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # + a kind: the id of its registration
 OVERDUE_SECONDS = 120  # a registration this late means no scheduler loop moves it
 
 

@@ -32,14 +32,13 @@ from jobs.day.state import (
     limits_seen,
     quota_today,
 )
-from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
+from jobs.kinds import FULL, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
 from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared, default_streams, enabled_streams
 from jobs.run.rows import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
-from jobs.watching.health import SCHEDULER_KEY, STALE_INTERVALS, is_late
+from jobs.watching.health import PERIODIC_PREFIX, SCHEDULER_KEY, STALE_INTERVALS, is_late
 
-PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.processes.scheduler)
 DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
 
 
