@@ -35,7 +35,7 @@ from jobs.day.state import (
     limits_seen,
     quota_today,
 )
-from jobs.kinds import FULL
+from jobs.kinds import FULL, META_PROGRESS
 from jobs.logs import configure_logging, get_logger
 from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared_names, enabled_streams, kinds_of, streams_of
@@ -265,7 +265,7 @@ def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5
                 status = None
             if status is None or status in ended:
                 break
-            progress = job.get_meta(refresh=True).get("progress")
+            progress = job.get_meta(refresh=True).get(META_PROGRESS)
             if line is not None and status == JobStatus.STARTED and progress:
                 line(progress)
             time.sleep(poll_seconds)
