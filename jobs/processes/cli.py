@@ -392,10 +392,12 @@ def _day_rows(
     today = now.astimezone(settings.tz).date()
     plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
     states = {(s.stream, s.filial_id): s for s in all_of_them}
+    streams = enabled_streams(settings)
+    quotas = {pool: quota_today(pool, today=today) for pool in {s.pool.name for s in streams}}
     rows = []
-    for stream in enabled_streams(settings):
+    for stream in streams:
         name = stream.name
-        quota = quota_today(stream.pool.name, today=today)
+        quota = quotas[stream.pool.name]
         used_left = "-/-"
         if quota is not None:
             used_left = f"{_or_dash(quota.used)}/{_or_dash(quota.left)} ({stream.pool.name})"

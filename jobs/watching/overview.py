@@ -10,7 +10,7 @@ dicts): it goes to JSON as it is. ``python -m jobs status --json`` prints it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from jobs.day.plan import plan_for
 from jobs.day.registered_plan import registered_plan
 from jobs.day.state import (
+    Quota,
     StreamState,
     all_states,
     data_age,
@@ -102,6 +103,8 @@ def sync_overview(
         today = now.astimezone(tz).date()
         states = all_states()
         successes = {kind: last_success_of(kind) for kind in kinds_shown}
+        pool_of = {kind: declared()[kind].pool.name for kind in kinds_shown}
+        quotas = {pool: quota_today(pool, today=today) for pool in set(pool_of.values())}
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
@@ -111,7 +114,7 @@ def sync_overview(
                 or (jobs.get(kind) or {}).get("waiting"),
                 "running": (jobs.get(kind) or {}).get("running"),
                 "waiting": (jobs.get(kind) or {}).get("waiting"),
-                "quota": _quota(kind, plan.get(kind), today),
+                "quota": _quota(pool_of[kind], quotas[pool_of[kind]], plan.get(kind)),
                 "plan": plan.get(kind),
                 "next_run_at": next_runs.get(kind),
                 "data_age_s": _data_age(kind, states, now),
@@ -231,10 +234,9 @@ def _run(run: SyncRun | None, kind: str, now: datetime) -> dict[str, Any] | None
     }
 
 
-def _quota(stream: str, plan: dict[str, Any] | None, today: date) -> dict[str, Any] | None:
-    """The quota today of ``stream``'s pool, as SmartUp last told it."""
-    pool = declared()[stream].pool.name
-    quota = quota_today(pool, today=today)
+def _quota(pool: str, quota: Quota | None, plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The quota today of a stream's ``pool`` (``quota``: read once per pool), as SmartUp
+    last told it."""
     if quota is None:
         return None
     return {
