@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
 
 from bench.common import (
     FILIAL_ID,
     ORDER_DAYS,
-    PROJECT_ROOT,
     SEED,
     TZ,
     make_settings,
@@ -32,6 +27,7 @@ from bench.raw_bound import (
     prepare_products,
 )
 from bench.report import Row, megabytes
+from bench.rss import first_sync_peak
 from bench.simproc import simulator
 from jobs.pipeline.records import (
     ORDER_COLUMNS,
@@ -325,19 +321,13 @@ def _peak(
     url = bench.dbs.create(f"rss_{what}_{count}")
     progress(f"memory: starting the simulator with {count:,} {what}")
     served = simulator(catalogue, count, lines=MEMORY_LINES) if orders else simulator(count)
-    with served as base_url:
-        progress(f"memory: {what} first sync of {count:,} in a fresh process")
-        checkpoint()
-        command = [
-            sys.executable, "-m", "bench.rss",
-            f"--{what}", str(count), "--url", base_url, "--db", url,
-        ]  # fmt: skip
-        done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
-    bench.dbs.drop(url)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise BenchError(f"bench.rss failed: {(done.stdout + done.stderr)[-2000:]}")
-    answer: dict[str, Any] = json.loads(lines[-1])
+    try:
+        with served as base_url:
+            progress(f"memory: {what} first sync of {count:,} in a fresh process")
+            checkpoint()
+            answer = first_sync_peak(what, count, base_url=base_url, database_url=url)
+    finally:
+        bench.dbs.drop(url)
     bench.note(
         f"memory {what} {count:,}: ru_maxrss {answer['max_rss_kb']:,} KiB, "
         f"VmHWM {answer['vm_hwm_kb']:,} KiB (MB in the table = 10**6 bytes)"

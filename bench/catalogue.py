@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import gc
 import io
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from bench.common import PROJECT_ROOT, SEED, TZ, make_settings, progress, sync_today
+from bench.common import SEED, TZ, make_settings, progress, sync_today
 from bench.pg import checkpoint, fingerprint, tuples_written
 from bench.raw_bound import COPY_READ_BYTES, RawBound, Timing, copy_payload, median_timing
 from bench.report import Row
+from bench.rss import first_sync_peak
 from bench.simproc import simulator
 from jobs.pipeline.records import (
     BALANCE_COLUMNS,
@@ -266,19 +264,13 @@ def prices(bench: Any) -> None:
 
 def _peak(bench: Any, rows: int, products: int) -> tuple[float, int]:
     url = bench.dbs.create(f"rss_stock_{rows}")
-    with simulator(products, 0, stock_rows=rows, warehouses=WAREHOUSES) as base_url:
-        progress(f"stock memory: first sync of {rows:,} rows in a fresh process")
-        checkpoint()
-        command = [
-            sys.executable, "-m", "bench.rss", "--stock", str(rows), "--url", base_url,
-            "--db", url,
-        ]  # fmt: skip
-        done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
-    bench.dbs.drop(url)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise CatalogueBenchError(f"bench.rss failed: {(done.stdout + done.stderr)[-2000:]}")
-    answer: dict[str, Any] = json.loads(lines[-1])
+    try:
+        with simulator(products, 0, stock_rows=rows, warehouses=WAREHOUSES) as base_url:
+            progress(f"stock memory: first sync of {rows:,} rows in a fresh process")
+            checkpoint()
+            answer = first_sync_peak("stock", rows, base_url=base_url, database_url=url)
+    finally:
+        bench.dbs.drop(url)
     return float(answer["seconds"]), int(answer["max_rss_kb"])
 
 

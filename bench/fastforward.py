@@ -37,7 +37,7 @@ from typing import Any
 from psycopg2 import sql
 
 from bench.common import PROJECT_ROOT
-from bench.pg import connect
+from bench.pg import connect, pairs
 from bench.staleness import Staleness, staleness
 from jobs.pipeline.records import (
     RecordRejected,
@@ -314,16 +314,6 @@ run_sync(RunRequest(kind=sys.argv[1], settings=settings, periodic=True, now=now,
 """
 
 
-def _rows(url: str, query: str) -> dict[str, Any]:
-    connection = connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(query)
-            return {key: value for key, value in cursor.fetchall()}
-    finally:
-        connection.close()
-
-
 def _number(value: Any) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
@@ -347,23 +337,23 @@ def differences(
 
     compare(
         "products",
-        _rows(url, "SELECT external_id, name FROM products WHERE deleted_at IS NULL"),
+        pairs(url, "SELECT external_id, name FROM products WHERE deleted_at IS NULL"),
         {p["product_id"]: p["name"] for p in sim.products},
     )
     compare(
         "orders",
-        _rows(url, "SELECT source_external_id, status FROM orders"),
+        pairs(url, "SELECT source_external_id, status FROM orders"),
         {o["deal_id"]: o.get("status") for o in sim.orders},
     )
     compare(
         "groups",
-        _rows(url, "SELECT external_id, name FROM product_groups WHERE deleted_at IS NULL"),
+        pairs(url, "SELECT external_id, name FROM product_groups WHERE deleted_at IS NULL"),
         {g["product_group_id"]: g["name"] for g in sim.groups},
     )
     keys = Keys(sim, conditions)
-    prices = _rows(url, "SELECT price_key, price FROM product_prices")
+    prices = pairs(url, "SELECT price_key, price FROM product_prices")
     compare("prices", {k: _number(v) for k, v in prices.items()}, keys.price_values)
-    stock = _rows(url, "SELECT balance_key, quantity FROM stock_balances")
+    stock = pairs(url, "SELECT balance_key, quantity FROM stock_balances")
     compare("stock", {k: _number(v) for k, v in stock.items()}, keys.stock_values)
     return found
 

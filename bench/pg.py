@@ -123,6 +123,18 @@ def fingerprint(url: str, sql: str) -> tuple[Any, ...]:
         connection.close()
 
 
+def pairs(url: str, query: Any) -> dict[Any, Any]:
+    """``{first column: second column}`` of every row of ``query`` (a string, or psycopg2's
+    ``sql.Composable``) run against ``url``."""
+    connection = connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            return dict(cursor.fetchall())
+    finally:
+        connection.close()
+
+
 def server_version() -> str:
     connection = psycopg2.connect(ADMIN_DSN, application_name="smartup-bench")
     try:

@@ -22,6 +22,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
+
+
+class RssFailed(Exception):
+    """``bench.rss`` exited with an error, or printed no answer."""
+
+
+def first_sync_peak(what: str, count: int, *, base_url: str, database_url: str) -> dict[str, Any]:
+    """Run ``python -m bench.rss --<what> <count>`` against the simulator at ``base_url``
+    and the migrated, empty ``database_url``; its answer (``seconds``, ``max_rss_kb``,
+    ``vm_hwm_kb``, ...). Called by the benchmark, not by the launcher."""
+    from bench.common import PROJECT_ROOT  # the launcher itself imports nothing of the project
+
+    command = [
+        sys.executable, "-m", "bench.rss",
+        f"--{what}", str(count), "--url", base_url, "--db", database_url,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RssFailed(f"bench.rss failed: {(done.stdout + done.stderr)[-2000:]}")
+    answer: dict[str, Any] = json.loads(lines[-1])
+    return answer
 
 
 def _measure(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from psycopg2 import sql
 
-from bench.pg import connect
+from bench.pg import pairs
 
 K = TypeVar("K", bound=Hashable)
 
@@ -115,13 +115,7 @@ def landed_at(
     )
     if where:
         query = query + sql.SQL(" WHERE ") + sql.SQL(where)
-    connection = connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(query)
-            return {key: synced for key, synced in cursor.fetchall()}
-    finally:
-        connection.close()
+    return pairs(url, query)
 
 
 @dataclass

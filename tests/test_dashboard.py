@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.kinds import queue_for
+from jobs.processes.queueing import enqueue_sync
 from tests.helpers import (
     DASHBOARD_PASSWORD,
     DASHBOARD_USERNAME,
@@ -24,6 +25,9 @@ from tests.helpers import (
     stop,
     wait_for,
 )
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 pytest.importorskip(
     "rq_dashboard",

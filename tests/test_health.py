@@ -16,10 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from rq import Queue, Worker
 
 from jobs.day.state import record_limits, record_quota_spent
+from jobs.kinds import queue_for
 from jobs.models import SyncRun
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
 from jobs.watching.health import SCHEDULER_KEY, database_problems, is_stale, queue_problems
 from tests.helpers import offline_settings
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 29)

@@ -20,8 +20,10 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from jobs.processes.queueing import ORDERS_QUEUE
+from jobs.kinds import queue_for
 from tests.helpers import REDIS_URL, ROOT
+
+ORDERS_QUEUE = queue_for("orders")
 
 pytestmark = pytest.mark.slow
 LEFT_OUT = (".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".demo", ".dev")

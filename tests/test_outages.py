@@ -25,8 +25,9 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 import jobs.processes.queueing
+from jobs.kinds import queue_for
 from jobs.models import Product, open_database
-from jobs.processes.queueing import OVERDUE_SECONDS, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.queueing import OVERDUE_SECONDS, enqueue_sync
 from jobs.simulator import Fault
 from tests.helpers import (
     PG_BIN,
@@ -45,6 +46,8 @@ from tests.helpers import (
     wait_for,
     worker_process,
 )
+
+PRODUCTS_QUEUE = queue_for("products")
 
 SCHEDULER_LOCK = f"rq:scheduler-lock:{PRODUCTS_QUEUE}"
 REGISTRATIONS = "rq:scheduler:scheduled_jobs"

@@ -9,8 +9,9 @@ import sys
 import pytest
 from rq import Queue
 
+from jobs.kinds import queue_for
 from jobs.models import Product, open_database
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.queueing import enqueue_sync
 from jobs.processes.scheduler import PERIODIC_JOBS, make_scheduler, register, registered_intervals
 from jobs.simulator import Fault
 from tests.helpers import (
@@ -28,6 +29,9 @@ from tests.helpers import (
     stop,
     wait_for,
 )
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 
 @pytest.mark.slow

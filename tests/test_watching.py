@@ -21,12 +21,13 @@ from structlog.testing import capture_logs
 
 import jobs
 from jobs.day.state import record_limits
+from jobs.kinds import queue_for
 from jobs.logs import configure_logging
 from jobs.models import SyncRun, open_database
 from jobs.pipeline.smartup import ExportRequest
 from jobs.processes.cli import check
 from jobs.processes.job import run_and_report
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, enqueue_sync
+from jobs.processes.queueing import enqueue_sync
 from jobs.processes.scheduler import PERIODIC_JOBS, make_scheduler, register
 from jobs.run.progress import ProgressReporter, format_progress, request_label
 from jobs.run.rows import RunProgressWriter, start_run
@@ -49,6 +50,9 @@ from tests.helpers import (
     stop,
     wait_for,
 )
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 configure_logging()  # now, not under capsys: its stream is closed after each test
 

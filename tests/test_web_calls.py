@@ -20,10 +20,13 @@ from rq import Queue
 from rq.job import Job
 
 import jobs
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE
+from jobs.kinds import queue_for
 from jobs.processes.scheduler import make_scheduler, register
 from jobs.settings import SettingsError
 from tests.helpers import REDIS_URL, ROOT, env_for, finish, settings_for, start_worker
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 ENQUEUE = "import jobs; job = jobs.enqueue_sync('orders'{extra}); print(job.id)"
 OVERVIEW = "import json, jobs; print(json.dumps(jobs.sync_overview({extra})))"

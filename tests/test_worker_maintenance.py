@@ -15,7 +15,8 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from jobs.processes.queueing import ORDERS_QUEUE, PRODUCTS_QUEUE, RETRY_INTERVALS, enqueue_sync
+from jobs.kinds import queue_for
+from jobs.processes.queueing import RETRY_INTERVALS, enqueue_sync
 from jobs.processes.worker import (
     JOB_MONITORING_SECONDS,
     MAINTENANCE_SECONDS,
@@ -23,6 +24,9 @@ from jobs.processes.worker import (
     SyncWorker,
 )
 from tests.helpers import offline_settings
+
+PRODUCTS_QUEUE = queue_for("products")
+ORDERS_QUEUE = queue_for("orders")
 
 
 @pytest.fixture

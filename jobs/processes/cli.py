@@ -27,8 +27,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
 from jobs.day.plan import plan_for
-from jobs.day.state import all_states, data_age, day_range_limits, limits_seen, quota_today
-from jobs.kinds import FULL
+from jobs.day.state import (
+    StreamState,
+    all_states,
+    data_age,
+    day_range_limits,
+    limits_seen,
+    quota_today,
+)
+from jobs.kinds import FULL, META_PROGRESS
 from jobs.logs import configure_logging, get_logger
 from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared_names, enabled_streams, kinds_of, streams_of
@@ -258,7 +265,7 @@ def follow(settings: Settings, job: Any, kind: str, *, poll_seconds: float = 0.5
                 status = None
             if status is None or status in ended:
                 break
-            progress = job.get_meta(refresh=True).get("progress")
+            progress = job.get_meta(refresh=True).get(META_PROGRESS)
             if line is not None and status == JobStatus.STARTED and progress:
                 line(progress)
             time.sleep(poll_seconds)
@@ -314,8 +321,10 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     db = open_database(settings.database_url)
     try:
         runs = latest_runs(limit)
-        day = _day_rows(settings)
-        ages = _data_ages(settings)
+        states = all_states()
+        now = datetime.now(UTC)
+        day = _day_rows(settings, states, now=now)
+        ages = _data_ages(settings, states, now=now)
     finally:
         db.close()
 
@@ -376,16 +385,19 @@ def status(settings: Settings, *, limit: int = 10) -> int:
     return 0
 
 
-def _day_rows(settings: Settings) -> list[list[Any]]:
+def _day_rows(
+    settings: Settings, all_of_them: Sequence[StreamState], *, now: datetime
+) -> list[list[Any]]:
     """Per enabled stream and state key (filial): what the worker knows of its day."""
-    now = datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
     plan = plan_for(settings, limits_seen=limits_seen(), day_range_limits=day_range_limits())
-    states = {(s.stream, s.filial_id): s for s in all_states()}
+    states = {(s.stream, s.filial_id): s for s in all_of_them}
+    streams = enabled_streams(settings)
+    quotas = {pool: quota_today(pool, today=today) for pool in {s.pool.name for s in streams}}
     rows = []
-    for stream in enabled_streams(settings):
+    for stream in streams:
         name = stream.name
-        quota = quota_today(stream.pool.name, today=today)
+        quota = quotas[stream.pool.name]
         used_left = "-/-"
         if quota is not None:
             used_left = f"{_or_dash(quota.used)}/{_or_dash(quota.left)} ({stream.pool.name})"
@@ -540,10 +552,10 @@ def check(settings: Settings) -> int:
     return 1 if problems else 0
 
 
-def _data_ages(settings: Settings) -> dict[str, float | None]:
+def _data_ages(
+    settings: Settings, states: Sequence[StreamState], *, now: datetime
+) -> dict[str, float | None]:
     """Per enabled stream, its data age in seconds (:func:`jobs.day.state.data_age`)."""
-    now = datetime.now(UTC)
-    states = all_states()
     return {
         stream.name: data_age(
             [s for s in states if s.stream == stream.name], now=now, counts=stream.ages_data

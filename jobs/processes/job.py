@@ -22,7 +22,7 @@ from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from jobs.kinds import META_RETRIES, META_RUN_ERRORS
+from jobs.kinds import META_PERIODIC, META_PROGRESS, META_RETRIES, META_RUN_ERRORS
 from jobs.pipeline.streams import declared_names
 from jobs.run.rows import FAILED, one_line
 from jobs.run.sync import RunOutcome, RunRequest, SyncFailed, run_sync, summary_row
@@ -82,7 +82,7 @@ def sync_job(kind: str, days_back: int | None = None, full: bool = False) -> dic
                 settings=load_settings(streams=declared_names()),
                 days_back=days_back,
                 full=full,
-                periodic=bool(job and job.meta.get("periodic")),
+                periodic=bool(job and job.meta.get(META_PERIODIC)),
                 job_id=job.id if job else None,
                 attempt=attempt_of(job) if job else 1,
                 orphan_cause=_cause_left_by_jobs(job) if job else None,
@@ -138,5 +138,5 @@ class JobMeta:
         self.job = job
 
     def __call__(self, snapshot: dict[str, Any]) -> None:
-        self.job.meta["progress"] = snapshot
+        self.job.meta[META_PROGRESS] = snapshot
         self.job.save_meta()

@@ -43,8 +43,6 @@ from jobs.pipeline.streams import (
 )
 from jobs.settings import Settings, check_days_back, web_redis_url
 
-PRODUCTS_QUEUE = queue_for("products")  # the seed's names, kept for callers
-ORDERS_QUEUE = queue_for("orders")
 SCHEDULED = {JobStatus.SCHEDULED, JobStatus.DEFERRED}
 OVERDUE_SECONDS = 10  # RQ's own scheduler moves a due job within a second or two
 RESULT_TTL_SECONDS = 24 * 3600  # how long `rq info` and the job API keep a result

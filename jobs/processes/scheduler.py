@@ -34,7 +34,7 @@ from rq_scheduler import Scheduler
 from jobs.day.plan import StreamPlan, plan_for
 from jobs.day.registered_plan import save_plan
 from jobs.day.state import limits_seen as limits_seen_in_db
-from jobs.kinds import KEY_PREFIX, SCHEDULED_FUNCTION
+from jobs.kinds import SCHEDULED_FUNCTION
 from jobs.logs import configure_logging, get_logger
 from jobs.models import open_database
 from jobs.pipeline.streams import declared_names, default_streams, enabled_streams
@@ -42,8 +42,8 @@ from jobs.processes.patient_redis import give_up, patient_connection
 from jobs.processes.queueing import move_overdue_jobs, queues_of, register_queues
 from jobs.settings import Settings, SettingsError, load_settings
 from jobs.watching import error_tracking
+from jobs.watching.health import PERIODIC_PREFIX
 
-PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"
 LOOP_SECONDS = 10
 
 

@@ -23,7 +23,7 @@ from jobs.clock import utc_now
 from jobs.models import AlertState, database, is_postgres
 from jobs.run.rows import FAILED, last_success_of, one_line
 from jobs.settings import Settings
-from jobs.watching.health import is_stale, periodic_kinds
+from jobs.watching.health import is_late, stale_limits
 
 OK, FAILING, STALE = "ok", "failed", "stale"
 TIMEOUT_SECONDS = 5.0
@@ -137,22 +137,22 @@ def alert_stale(settings: Settings, *, log: Any, now: datetime | None = None) ->
     nothing to go stale yet: ``check`` says so)."""
     now = now or utc_now()
     alerts = []
-    for kind in periodic_kinds(settings):
-        if last_success_of(kind) is None or not is_stale(kind, settings, now=now):
+    for kind, limit in stale_limits(settings).items():
+        success = last_success_of(kind)
+        if success is None or not is_late(success, limit, now=now):
             continue
         row = AlertState.get_or_none(AlertState.kind == kind)
         if row is not None and row.state != OK:
             continue
         if change_state(kind, STALE, run_id=None, now=now) is None:
             continue
-        success = last_success_of(kind)
         alerts.append(
             Alert(
                 kind=kind,
                 status="STALE",
                 error="no successful sync for more than three intervals",
-                run_id=success.id if success else None,
-                last_success_at=success.finished_at if success else None,
+                run_id=success.id,
+                last_success_at=success.finished_at,
                 now=now,
             )
         )

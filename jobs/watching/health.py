@@ -16,6 +16,7 @@ from rq import Queue, Worker
 
 from jobs.day.plan import at_or_below_reserve, plan_for, quota_for, reserve_for
 from jobs.day.state import limits_seen, quota_today
+from jobs.kinds import KEY_PREFIX
 from jobs.models import SyncRun
 from jobs.pipeline.streams import enabled_streams
 from jobs.run.rows import RUNNING, last_success_of
@@ -23,6 +24,7 @@ from jobs.settings import Settings
 
 STALE_INTERVALS = 3
 SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq-scheduler's registrations (a sorted set)
+PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # + a kind: the id of its registration
 OVERDUE_SECONDS = 120  # a registration this late means no scheduler loop moves it
 
 
@@ -31,20 +33,26 @@ def periodic_kinds(settings: Settings) -> tuple[str, ...]:
     return tuple(stream.name for stream in enabled_streams(settings))
 
 
-def interval_seconds(kind: str, settings: Settings) -> int:
-    """How often ``kind`` is meant to run: the interval the day's plan uses for it (what
-    ``schedule.py`` registers: the cadence asked, stretched when a day of its pool's runs
-    would not fit the quota seen). Reads the quotas seen: the database must be open."""
-    return plan_for(settings, limits_seen=limits_seen())[kind].interval_used
+def stale_limits(settings: Settings) -> dict[str, timedelta]:
+    """Per periodic kind, how long without a SUCCESS makes it stale: :data:`STALE_INTERVALS`
+    of the interval the day's plan uses for it (what ``schedule.py`` registers: the cadence
+    asked, stretched when a day of its pool's runs would not fit the quota seen). One plan
+    for every kind; reads the quotas seen: the database must be open."""
+    plan = plan_for(settings, limits_seen=limits_seen())
+    return {
+        kind: timedelta(seconds=STALE_INTERVALS * plan[kind].interval_used)
+        for kind in periodic_kinds(settings)
+    }
 
 
-def stale_after(kind: str, settings: Settings) -> timedelta:
-    return timedelta(seconds=STALE_INTERVALS * interval_seconds(kind, settings))
+def is_late(success: SyncRun | None, limit: timedelta, *, now: datetime) -> bool:
+    """No SUCCESS (``success`` is the last one, or None), or it ended more than ``limit``
+    before ``now``."""
+    return success is None or _ended(success) < now - limit
 
 
 def is_stale(kind: str, settings: Settings, *, now: datetime) -> bool:
-    success = last_success_of(kind)
-    return success is None or _ended(success) < now - stale_after(kind, settings)
+    return is_late(last_success_of(kind), stale_limits(settings)[kind], now=now)
 
 
 def _ended(run: SyncRun) -> datetime:
@@ -64,12 +72,11 @@ def database_problems(settings: Settings, *, now: datetime, today: date) -> list
     """Stale kinds, runs RUNNING past the job timeout, a pool's quota at or below the
     reserve (the same rule the guard of periodic runs skips by)."""
     found = []
-    for kind in periodic_kinds(settings):
+    for kind, limit in stale_limits(settings).items():
         success = last_success_of(kind)
-        limit = stale_after(kind, settings)
         if success is None:
             found.append(f"{kind}: no successful sync yet")
-        elif _ended(success) < now - limit:
+        elif is_late(success, limit, now=now):
             found.append(
                 f"{kind}: last successful sync {_minutes(now - _ended(success))} ago "
                 f"(run {success.id}), more than {STALE_INTERVALS} intervals "

@@ -10,7 +10,7 @@ dicts): it goes to JSON as it is. ``python -m jobs status --json`` prints it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from jobs.day.plan import plan_for
 from jobs.day.registered_plan import registered_plan
 from jobs.day.state import (
+    Quota,
     StreamState,
     all_states,
     data_age,
@@ -32,14 +33,13 @@ from jobs.day.state import (
     limits_seen,
     quota_today,
 )
-from jobs.kinds import FULL, KEY_PREFIX, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
+from jobs.kinds import FULL, META_KIND, META_PROGRESS, SYNC_FUNCTION, queue_for
 from jobs.models import SyncRun, open_database
 from jobs.pipeline.streams import declared, default_streams, enabled_streams
 from jobs.run.rows import RUNNING, counts_of, last_run_of, last_success_of, one_line
 from jobs.settings import Settings, web_database_url, web_optional_redis_url
-from jobs.watching.health import SCHEDULER_KEY, STALE_INTERVALS
+from jobs.watching.health import PERIODIC_PREFIX, SCHEDULER_KEY, STALE_INTERVALS, is_late
 
-PERIODIC_PREFIX = f"{KEY_PREFIX}-periodic-"  # the scheduler's job ids (jobs.processes.scheduler)
 DEFAULT_TIMEZONE = "Asia/Tashkent"  # SMARTUP_TIMEZONE's default, while no plan says
 
 
@@ -102,16 +102,19 @@ def sync_overview(
         tz = ZoneInfo(zone or (settings.smartup_timezone if settings else DEFAULT_TIMEZONE))
         today = now.astimezone(tz).date()
         states = all_states()
+        successes = {kind: last_success_of(kind) for kind in kinds_shown}
+        pool_of = {kind: declared()[kind].pool.name for kind in kinds_shown}
+        quotas = {pool: quota_today(pool, today=today) for pool in set(pool_of.values())}
         kinds = {
             kind: {
                 "last_run": _run(last_run_of(kind), kind, now),
-                "last_success": _run(last_success_of(kind), kind, now),
-                "stale": _stale(kind, plan.get(kind), now),
+                "last_success": _run(successes[kind], kind, now),
+                "stale": _stale(successes[kind], plan.get(kind), now),
                 "job": (jobs.get(kind) or {}).get("running")
                 or (jobs.get(kind) or {}).get("waiting"),
                 "running": (jobs.get(kind) or {}).get("running"),
                 "waiting": (jobs.get(kind) or {}).get("waiting"),
-                "quota": _quota(kind, plan.get(kind), today),
+                "quota": _quota(pool_of[kind], quotas[pool_of[kind]], plan.get(kind)),
                 "plan": plan.get(kind),
                 "next_run_at": next_runs.get(kind),
                 "data_age_s": _data_age(kind, states, now),
@@ -195,16 +198,14 @@ def _url_secrets(url: str) -> tuple[str, ...]:
     return (password,) if password else ()
 
 
-def _stale(kind: str, plan: dict[str, Any] | None, now: datetime) -> bool | None:
-    """No SUCCESS within :data:`STALE_INTERVALS` of the registered interval; None while
-    no scheduler has registered a plan (there is no interval to be late against)."""
+def _stale(success: SyncRun | None, plan: dict[str, Any] | None, now: datetime) -> bool | None:
+    """No SUCCESS (``success``: the kind's last) within :data:`STALE_INTERVALS` of the
+    registered interval; None while no scheduler has registered a plan (there is no
+    interval to be late against)."""
     if plan is None:
         return None
-    success = last_success_of(kind)
-    if success is None:
-        return True
-    ended: datetime = success.finished_at or success.started_at
-    return ended < now - timedelta(seconds=STALE_INTERVALS * int(plan["interval_used_s"]))
+    limit = timedelta(seconds=STALE_INTERVALS * int(plan["interval_used_s"]))
+    return is_late(success, limit, now=now)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -233,10 +234,9 @@ def _run(run: SyncRun | None, kind: str, now: datetime) -> dict[str, Any] | None
     }
 
 
-def _quota(stream: str, plan: dict[str, Any] | None, today: date) -> dict[str, Any] | None:
-    """The quota today of ``stream``'s pool, as SmartUp last told it."""
-    pool = declared()[stream].pool.name
-    quota = quota_today(pool, today=today)
+def _quota(pool: str, quota: Quota | None, plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The quota today of a stream's ``pool`` (``quota``: read once per pool), as SmartUp
+    last told it."""
     if quota is None:
         return None
     return {
