@@ -18,7 +18,13 @@ from rq import Queue, Worker
 from jobs.day.state import record_limits, record_quota_spent
 from jobs.kinds import queue_for
 from jobs.models import SyncRun
-from jobs.watching.health import SCHEDULER_KEY, database_problems, is_stale, queue_problems
+from jobs.watching.health import (
+    SCHEDULER_KEY,
+    database_problems,
+    interval_seconds,
+    is_stale,
+    queue_problems,
+)
 from tests.helpers import offline_settings
 
 PRODUCTS_QUEUE = queue_for("products")
@@ -68,6 +74,13 @@ def test_a_kind_goes_stale_past_three_of_its_own_intervals(pg):
         "more than 3 intervals (30 min)",
     ]
     assert is_stale("products", settings, now=later) and is_stale("orders", settings, now=later)
+
+
+def test_interval_seconds_is_the_planned_interval_that_staleness_counts_three_of(pg):
+    settings = offline_settings(pg)  # the README names jobs.watching.health.interval_seconds
+    # the same 54 and 30 minutes as above, a third of each
+    assert interval_seconds("products", settings) == 1080
+    assert interval_seconds("orders", settings) == 600
 
 
 def test_a_full_run_counts_for_every_kind_and_the_latest_success_is_the_one(pg):

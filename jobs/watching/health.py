@@ -33,6 +33,14 @@ def periodic_kinds(settings: Settings) -> tuple[str, ...]:
     return tuple(stream.name for stream in enabled_streams(settings))
 
 
+def interval_seconds(kind: str, settings: Settings) -> int:
+    """How often ``kind`` is meant to run: the interval the day's plan uses for it (what
+    ``schedule.py`` registers: the cadence asked, stretched when a day of its pool's runs
+    would not fit the quota seen). Named in the README; reads the quotas seen: the database
+    must be open."""
+    return plan_for(settings, limits_seen=limits_seen())[kind].interval_used
+
+
 def stale_limits(settings: Settings) -> dict[str, timedelta]:
     """Per periodic kind, how long without a SUCCESS makes it stale: :data:`STALE_INTERVALS`
     of the interval the day's plan uses for it (what ``schedule.py`` registers: the cadence
