@@ -163,14 +163,34 @@ def offline_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def without_our_settings(*also: str) -> dict[str, str]:
+    """This process's environment without any setting of ours it may carry (``SMARTUP_``,
+    ``SYNC_``, ``DATABASE_``, ``REDIS_``), nor any variable starting with one of ``also``."""
+    ours = ("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_", *also)
+    return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+
+
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m jobs ARGS`` run to its end in ``cwd``, with ``env`` over an environment
+    without our settings."""
+    environ = without_our_settings()
+    environ.update(env or {}, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def env_for(sim: SmartUpSimulator, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a ``python -m jobs ...`` process against ``sim``: this process's
     own, without any setting of ours it may carry, plus ours."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
+    environ = without_our_settings()
     environ.update(
         {
             "DATABASE_URL": database_url,
@@ -526,11 +546,7 @@ DASHBOARD_USERNAME, DASHBOARD_PASSWORD = "ops", "dash-Pa55-word"
 
 
 def dashboard_env(**extra: str) -> dict[str, str]:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_", "RQ_DASHBOARD_", "PORT"))
-    }
+    environ = without_our_settings("RQ_DASHBOARD_", "PORT")
     environ.update({"REDIS_URL": REDIS_URL, "PYTHONPATH": str(ROOT), **extra})
     return environ
 

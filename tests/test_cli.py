@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 from jobs.models import open_database
-from tests.helpers import PASSWORD, ROOT, USER
-
-
-def run_cli(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(env or {}, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.helpers import PASSWORD, USER, run_cli
 
 
 def sync_env(sim, url: str, **extra: str) -> dict[str, str]:

@@ -19,6 +19,30 @@ TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 
 EVERY_STREAM = ("products", "orders", "groups", "prices", "stock")
+
+
+def reach(
+    stream: str,
+    *,
+    watermark: date | None,
+    last_sweep_at: datetime | None,
+    days_back: int = 7,
+    **options: Any,
+) -> Reach:
+    """``stream``'s reach on TODAY at NOW, a sweep due once a day (``options``: those of
+    :func:`reach_for`, e.g. ``forced_days_back``, ``full``)."""
+    return reach_for(
+        STREAMS[stream].reach,
+        today=TODAY,
+        now=NOW,
+        watermark=watermark,
+        last_sweep_at=last_sweep_at,
+        days_back=days_back,
+        sweep_seconds=DAY_SECONDS,
+        **options,
+    )
+
+
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "defaults, one filial": {"interval_seconds": 600, "filials": 1, "days_back": 7},
     "3 filials x 30 days x 60 s": {"interval_seconds": 60, "filials": 3, "days_back": 30},
@@ -198,18 +222,10 @@ def test_the_plan_follows_the_settings():
 
 
 def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
-    reach = reach_for(
-        STREAMS["orders"].reach,
-        today=TODAY,
-        now=NOW,
-        watermark=None,
-        last_sweep_at=None,
-        days_back=7,
-        sweep_seconds=DAY_SECONDS,
-    )
-    assert reach == Reach(TODAY - timedelta(days=6), TODAY, True)
-    assert reach.first is not None
-    assert len(date_windows(reach.first, reach.last)) == 1 == windows_for(7)
+    first = reach("orders", watermark=None, last_sweep_at=None)
+    assert first == Reach(TODAY - timedelta(days=6), TODAY, True)
+    assert first.first is not None
+    assert len(date_windows(first.first, first.last)) == 1 == windows_for(7)
     settings = settings_from(
         {
             "DATABASE_URL": "sqlite:///x.sqlite3",
@@ -219,84 +235,45 @@ def test_last_n_days_is_n_calendar_days_and_seven_is_one_window():
             "SMARTUP_FILIAL_ID": "1,2",
         }
     )
-    requests = STREAMS["orders"].requests(settings, {"1": reach, "2": reach})
+    requests = STREAMS["orders"].requests(settings, {"1": first, "2": first})
     assert [r.filial_id for r in requests] == ["1", "2"]
     assert {r.days for r in requests} == {(TODAY - timedelta(days=6), TODAY)}
 
 
 def test_an_incremental_run_asks_from_the_watermark_minus_one_day():
-    common: dict[str, Any] = {
-        "today": TODAY,
-        "now": NOW,
-        "days_back": 7,
-        "sweep_seconds": DAY_SECONDS,
-    }
     swept = NOW - timedelta(hours=2)
-    assert reach_for(
-        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, **common
-    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
-    assert reach_for(
-        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, **common
-    ) == Reach(TODAY - timedelta(days=1), TODAY, False)
+    assert reach("orders", watermark=TODAY, last_sweep_at=swept) == Reach(
+        TODAY - timedelta(days=1), TODAY, False
+    )
+    assert reach("products", watermark=TODAY, last_sweep_at=swept) == Reach(
+        TODAY - timedelta(days=1), TODAY, False
+    )
     # a sweep is due a day after the last one: the whole window (or the catalogue)
     old = NOW - timedelta(days=1)
-    assert reach_for(STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=old, **common).sweep
-    assert (
-        reach_for(STREAMS["products"].reach, watermark=TODAY, last_sweep_at=old, **common).first
-        is None
-    )
+    assert reach("orders", watermark=TODAY, last_sweep_at=old).sweep
+    assert reach("products", watermark=TODAY, last_sweep_at=old).first is None
     # forced
-    forced = reach_for(
-        STREAMS["orders"].reach, watermark=TODAY, last_sweep_at=swept, forced_days_back=30, **common
-    )
+    forced = reach("orders", watermark=TODAY, last_sweep_at=swept, forced_days_back=30)
     assert forced == Reach(TODAY - timedelta(days=29), TODAY, True)
-    products = reach_for(
-        STREAMS["products"].reach,
-        watermark=TODAY,
-        last_sweep_at=swept,
-        forced_days_back=30,
-        **common,
-    )
+    products = reach("products", watermark=TODAY, last_sweep_at=swept, forced_days_back=30)
     assert products.first == TODAY - timedelta(days=1)  # days back are an orders matter
-    full = reach_for(
-        STREAMS["products"].reach, watermark=TODAY, last_sweep_at=swept, full=True, **common
-    )
+    full = reach("products", watermark=TODAY, last_sweep_at=swept, full=True)
     assert full == Reach(None, TODAY, True)
 
 
 def test_after_an_outage_a_run_catches_up_at_most_90_days():
-    common: dict[str, Any] = {
-        "today": TODAY,
-        "now": NOW,
-        "days_back": 7,
-        "sweep_seconds": DAY_SECONDS,
-    }
     swept = NOW - timedelta(hours=1)
-    twenty = reach_for(
-        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=swept, **common
-    )
+    twenty = reach("orders", watermark=TODAY - timedelta(days=20), last_sweep_at=swept)
     assert twenty == Reach(TODAY - timedelta(days=21), TODAY, False)
     assert twenty.first is not None
     assert len(date_windows(twenty.first, twenty.last)) == 4
     # a sweep due after the outage still reaches back to the watermark
-    due = reach_for(
-        STREAMS["orders"].reach, watermark=TODAY - timedelta(days=20), last_sweep_at=None, **common
-    )
+    due = reach("orders", watermark=TODAY - timedelta(days=20), last_sweep_at=None)
     assert due.first == TODAY - timedelta(days=21) and due.sweep
-    ancient = reach_for(
-        STREAMS["orders"].reach,
-        watermark=TODAY - timedelta(days=400),
-        last_sweep_at=swept,
-        **common,
-    )
+    ancient = reach("orders", watermark=TODAY - timedelta(days=400), last_sweep_at=swept)
     assert ancient.first == TODAY - timedelta(days=CATCH_UP_DAYS - 1)
     # products too long for one date-filtered request: the whole catalogue, one request
-    products = reach_for(
-        STREAMS["products"].reach,
-        watermark=TODAY - timedelta(days=20),
-        last_sweep_at=swept,
-        **common,
-    )
+    products = reach("products", watermark=TODAY - timedelta(days=20), last_sweep_at=swept)
     assert products == Reach(None, TODAY, True)
 
 
@@ -442,15 +419,7 @@ def test_windows_follow_the_day_range_limit_last_seen():
         day_range_limits={"orders": 30},
     )
     assert (seven["orders"].requests_per_sweep, thirty["orders"].requests_per_sweep) == (5, 1)
-    reach = reach_for(
-        STREAMS["orders"].reach,
-        today=TODAY,
-        now=NOW,
-        watermark=None,
-        last_sweep_at=None,
-        days_back=30,
-        sweep_seconds=DAY_SECONDS,
-    )
+    first = reach("orders", watermark=None, last_sweep_at=None, days_back=30)
     settings = settings_from(
         {
             "DATABASE_URL": "sqlite:///x.sqlite3",
@@ -459,8 +428,8 @@ def test_windows_follow_the_day_range_limit_last_seen():
             "SMARTUP_BASIC_PASS": "secret",
         }
     )
-    assert len(STREAMS["orders"].requests(settings, {"": reach}, day_range_limit=30)) == 1
-    assert len(STREAMS["orders"].requests(settings, {"": reach})) == 5
+    assert len(STREAMS["orders"].requests(settings, {"": first}, day_range_limit=30)) == 1
+    assert len(STREAMS["orders"].requests(settings, {"": first})) == 5
 
 
 def test_at_or_below_the_reserve_is_one_rule():

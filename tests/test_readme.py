@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REDIS_URL, ROOT, admin_sql, free_port
+from tests.helpers import REDIS_URL, ROOT, admin_sql, free_port, without_our_settings
 
 RUNNABLE = re.compile(r"<!-- runnable -->\n```sh\n(.*?)```", re.DOTALL)
 
@@ -63,11 +63,7 @@ def test_the_readme_runnable_blocks_run_as_written(tmp_path: Path):
 
     example = copy / ".env.example"
     example.write_text(swapped(example.read_text()))
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_", "VIRTUAL_ENV"))
-    }
+    environ = without_our_settings("VIRTUAL_ENV")
     outputs = []
     try:
         for block in runnable_blocks((copy / "README.md").read_text()):

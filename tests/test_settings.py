@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 
 from jobs.pipeline.streams import STREAMS
 from jobs.settings import SettingsError
-from tests.helpers import ROOT, settings_from
+from tests.helpers import ROOT, run_cli, settings_from, without_our_settings
 
 GOOD = {
     "DATABASE_URL": "postgresql://root@127.0.0.1:5432/nowhere",
@@ -95,24 +94,11 @@ def test_each_bad_setting_is_named(variable, value):
     [("SYNC_INTERVAL_SECONDS", "5"), ("SMARTUP_BASIC_PASS", None), ("DATABASE_URL", "nope")],
 )
 def test_the_cli_exits_2_with_one_line_naming_the_variable(variable, value, tmp_path):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(GOOD)
+    environ = dict(GOOD)
     environ.pop(variable, None)
     if value is not None:
         environ[variable] = value
-    environ["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "products"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("sync", "products", cwd=tmp_path, env=environ)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0]
@@ -120,28 +106,13 @@ def test_the_cli_exits_2_with_one_line_naming_the_variable(variable, value, tmp_
 
 
 def test_bad_cli_arguments_exit_2(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "everything"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("sync", "everything")
     assert done.returncode == 2
 
 
 def test_a_dotenv_file_is_read_and_never_overrides_the_environment(tmp_path):
     (tmp_path / ".env").write_text("SYNC_INTERVAL_SECONDS=5\nSMARTUP_PROJECT_CODE=anor\n")
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(GOOD, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "jobs", "sync", "products"]
-    done = subprocess.run(
-        command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
-    )
+    done = run_cli("sync", "products", cwd=tmp_path, env=GOOD)
     assert done.returncode == 2 and "SYNC_INTERVAL_SECONDS" in done.stderr
 
     show = (
@@ -152,7 +123,12 @@ def test_a_dotenv_file_is_read_and_never_overrides_the_environment(tmp_path):
     read = subprocess.run(
         [sys.executable, "-c", show],
         cwd=tmp_path,
-        env={**environ, "SYNC_INTERVAL_SECONDS": "900"},
+        env={
+            **without_our_settings(),
+            **GOOD,
+            "PYTHONPATH": str(ROOT),
+            "SYNC_INTERVAL_SECONDS": "900",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -200,19 +176,8 @@ def test_a_half_set_dashboard_login_names_the_missing_variable_and_the_one_set()
 
 
 def test_an_unknown_stream_in_sync_streams_exits_2_naming_it_and_the_accepted_ones(tmp_path):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(GOOD, PYTHONPATH=str(ROOT), SYNC_STREAMS="products,stocks")
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "products"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run_cli(
+        "sync", "products", cwd=tmp_path, env={**GOOD, "SYNC_STREAMS": "products,stocks"}
     )
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
@@ -249,20 +214,7 @@ def test_sync_streams_and_the_streams_own_settings():
 
 
 def test_a_kind_that_is_not_enabled_exits_2(tmp_path):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_"))
-    }
-    environ.update(GOOD, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "sync", "prices"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("sync", "prices", cwd=tmp_path, env=GOOD)
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert "prices" in line and "not enabled" in line and "SYNC_STREAMS" in line

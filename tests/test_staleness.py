@@ -30,6 +30,8 @@ def test_p50_p95_and_max_are_nearest_rank_over_the_changes_that_landed():
         == "products: p50 10m00s, p95 19m00s, max 20m00s (20 changes, 0 not landed)"
     )
     assert nearest_rank([minutes(1), minutes(2), minutes(3), minutes(4)], 50) == minutes(2)
+    # a rank that is not whole is rounded up: the 3rd of 5 (ceil(2.5)), not the 2nd
+    assert nearest_rank([minutes(n) for n in range(1, 6)], 50) == minutes(3)
     with pytest.raises(ValueError):
         nearest_rank([], 50)
 

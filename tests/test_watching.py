@@ -49,6 +49,7 @@ from tests.helpers import (
     start_worker,
     stop,
     wait_for,
+    without_our_settings,
 )
 
 PRODUCTS_QUEUE = queue_for("products")
@@ -579,11 +580,7 @@ def test_make_dev_runs_the_real_queue_flow(make_pg_database, redis):
     import signal
 
     url = str(make_pg_database())
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMARTUP_", "SYNC_", "DATABASE_", "REDIS_", "DEV_"))
-    }
+    environ = without_our_settings("DEV_")
     environ.update(DEV_DATABASE_URL=url, DEV_REDIS_URL=REDIS_URL)
     environ["PATH"] = "/usr/bin:/bin"  # a fresh shell: no venv on PATH
     process = subprocess.Popen(

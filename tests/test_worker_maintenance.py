@@ -1,8 +1,9 @@
-"""The worker's maintenance (:mod:`jobs.processes.worker`), on a ``SyncWorker`` built as
-``run_worker`` builds it, in this process, on real Redis: a job a killed worker abandoned
-is retried by the next maintenance, which comes every minute (RQ's default: ten); a worker
-lists itself again after Redis came back empty. No work horse is forked and nothing waits:
-the clock is moved by setting when maintenance last ran."""
+"""The worker's maintenance (:mod:`jobs.processes.worker`), on the ``SyncWorker``
+``run_worker`` builds, taken in this process just before it would start working, on real
+Redis: a job a killed worker abandoned is retried by the next maintenance, which comes
+every minute (RQ's default: ten); a worker lists itself again after Redis came back empty.
+No work horse is forked and nothing waits: the clock is moved by setting when maintenance
+last ran."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from jobs.kinds import queue_for
+from jobs.processes import worker as worker_module
 from jobs.processes.queueing import RETRY_INTERVALS, enqueue_sync
 from jobs.processes.worker import (
-    JOB_MONITORING_SECONDS,
-    MAINTENANCE_SECONDS,
     WORKER_TTL_SECONDS,
     SyncWorker,
+    run_worker,
 )
 from tests.helpers import offline_settings
 
@@ -30,16 +31,21 @@ ORDERS_QUEUE = queue_for("orders")
 
 
 @pytest.fixture
-def worker(redis) -> Iterator[SyncWorker]:
-    """A worker on the default streams' queues, as ``run_worker`` makes it (not started)."""
-    made = SyncWorker(
-        [Queue(name, connection=redis) for name in (PRODUCTS_QUEUE, ORDERS_QUEUE)],
-        connection=redis,
-        worker_ttl=WORKER_TTL_SECONDS,
-        job_monitoring_interval=JOB_MONITORING_SECONDS,
-        maintenance_interval=MAINTENANCE_SECONDS,
-    )
-    yield made
+def worker(redis, monkeypatch) -> Iterator[SyncWorker]:
+    """The worker ``run_worker`` makes for the default streams, on our Redis, caught where
+    it would start working (not started): what it was built with is what these tests see,
+    so a worker built otherwise fails them."""
+    made: list[SyncWorker] = []
+
+    def caught(self: SyncWorker, **_: object) -> bool:
+        made.append(self)
+        return True
+
+    monkeypatch.setattr(worker_module, "patient_connection", lambda url, *, process: redis)
+    monkeypatch.setattr(SyncWorker, "work", caught)
+    run_worker(offline_settings("postgresql://root@127.0.0.1:5432/never-opened"))
+    [built] = made
+    yield built
 
 
 def test_maintenance_comes_every_minute(worker):
