@@ -5,7 +5,6 @@ the balances."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from jobs.models import StockBalance, Warehouse
 from jobs.pipeline.loader import LoadTarget
@@ -169,9 +168,6 @@ class StockStream(Stream):
     ) -> int:
         conditions = len(settings.smartup_stock_conditions) if settings else 1
         return max(filials, 1) * conditions
-
-    def weight(self, record: Any) -> int:
-        return 1
 
 
 STOCK = declare(StockStream())
