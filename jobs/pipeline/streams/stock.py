@@ -160,9 +160,6 @@ class StockStream(Stream):
             )
         return calls
 
-    def complete(self, span: Span) -> bool:
-        return True
-
     def requests_per_run(
         self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
     ) -> int:
