@@ -271,7 +271,7 @@ class SyncEngine:
     def _apply_with_retries(
         self,
         stream_name: str,
-        stream: Export,
+        export: Export,
         request: ExportRequest,
         number: int,
         seen: KeySink | None,
@@ -284,7 +284,7 @@ class SyncEngine:
             if on_sent is not None:
                 on_sent(request)
             try:
-                return self._apply(stream_name, stream, request, seen, budget)
+                return self._apply(stream_name, export, request, seen, budget)
             except SmartUpError as error:
                 wait = next(waits, None) if error.retryable else None
                 if wait is None:
@@ -300,12 +300,12 @@ class SyncEngine:
     def _apply(
         self,
         stream_name: str,
-        stream: Export,
+        export: Export,
         request: ExportRequest,
         seen: KeySink | None,
         budget: RetryBudget,
     ) -> _Applied:
-        """Load one answer of ``stream`` (an export of the stream ``stream_name``, the
+        """Load one answer of ``export`` (an export of the stream ``stream_name``, the
         name its change is announced by)."""
         rejects: list[RecordRejected] = []
         received = 0
@@ -317,13 +317,13 @@ class SyncEngine:
             its last copy must reach the loader in full, to win over the earlier one."""
             nonlocal received
             parsed_ids: set[int] = set()  # hashes of stored keys parsed; a collision costs a parse
-            for batch in batches(records, LOOKUP_BATCH, weight=stream.weight):
+            for batch in batches(records, LOOKUP_BATCH, weight=export.weight):
                 received += len(batch)
                 self.progress.received(len(batch))
                 identified = []
                 for record in batch:
                     try:
-                        identified.append((_identify(stream, record), record))
+                        identified.append((_identify(export, record), record))
                         if seen is not None:
                             seen.add(identified[-1][0].key)
                     except _Unreadable as reject:
@@ -332,7 +332,7 @@ class SyncEngine:
                             seen.add(reject.key)  # rejected, not absent: its row stays
                     except RecordRejected as reject:
                         rejects.append(reject)
-                stored = self.loader.stored_hashes(stream.target, [i.key for i, _ in identified])
+                stored = self.loader.stored_hashes(export.target, [i.key for i, _ in identified])
                 for identity, record in identified:
                     stored_hash = stored.get(identity.key)
                     if stored_hash is not None:  # only a stored id can be taken as unchanged
@@ -342,7 +342,7 @@ class SyncEngine:
                             continue
                         parsed_ids.add(key_hash)
                     try:
-                        yield stream.parse(record, identity, tz=self.tz)
+                        yield export.parse(record, identity, tz=self.tz)
                     except RecordRejected as reject:
                         rejects.append(reject)
                     except Exception as error:  # a value no parser expected: still one record
@@ -358,18 +358,18 @@ class SyncEngine:
             is rejected, with its id when one can be read."""
             for record in records:
                 if isinstance(record, UnreadableRecord):
-                    _hold(stream, record.fields, seen)
+                    _hold(export, record.fields, seen)
                     yield record
                     continue
                 try:
-                    yield from stream.expand(record)
+                    yield from export.expand(record)
                 except RecordRejected as reject:
                     rejects.append(reject)
-                    _hold(stream, record, seen)
+                    _hold(export, record, seen)
 
         with self.client.export(request, budget=budget) as response:
             counts = self.loader.load(
-                stream.target, parsed(expanded(response.records())), stream=stream_name
+                export.target, parsed(expanded(response.records())), stream=stream_name
             )
             return _Applied(received, counts, rejects, response.limits)
 
@@ -398,12 +398,12 @@ class _Unreadable(RecordRejected):
         self.key = key
 
 
-def _identify(stream: Export, record: Any) -> Identity:
+def _identify(export: Export, record: Any) -> Identity:
     """The record's identity; :class:`RecordRejected` for one that cannot be read or
     identified, whatever the reason, with its id when one can be read."""
     if isinstance(record, UnreadableRecord):
         try:
-            identity: Identity | None = stream.identify(record.fields)
+            identity: Identity | None = export.identify(record.fields)
         except Exception:
             identity = None
         raise _Unreadable(
@@ -412,17 +412,17 @@ def _identify(stream: Export, record: Any) -> Identity:
             identity.key if identity else None,
         )
     try:
-        return stream.identify(record)
+        return export.identify(record)
     except RecordRejected:
         raise
     except Exception as error:  # hashing or reading the id failed in a way no one expected
         raise RecordRejected(None, f"cannot be identified: {_named(error)}") from None
 
 
-def _hold(stream: Export, record: Any, seen: KeySink | None) -> None:
+def _hold(export: Export, record: Any, seen: KeySink | None) -> None:
     """A record rejected whole before its rows could be told apart: the rows it holds
     are kept (by its ``holder_field``, when it names one), never taken as absent."""
-    field = stream.holder_field
+    field = export.holder_field
     if seen is None or field is None or not isinstance(record, Mapping):
         return
     holder = record.get(field)

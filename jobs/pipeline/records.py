@@ -72,11 +72,15 @@ class FieldError(ValueError):
 
 class Identity(NamedTuple):
     """What is known of a record before parsing it: its id, its natural key (the values
-    of the table's key columns) and its content hash."""
+    of the table's key columns) and its content hash. A key made of several of the
+    record's fields (:func:`natural_key`) keeps them in ``parts``, as read and checked
+    (text as sent, ``""`` for none), so that its parser uses them rather than reading and
+    checking them again; a key of one id has none (the parser has ``record_id``)."""
 
     record_id: str
     key: tuple[str, ...]
     content_hash: str
+    parts: tuple[str, ...] = ()
 
 
 class ParsedRecord(NamedTuple):
@@ -453,6 +457,12 @@ def _record_id(record: Any, id_field: str) -> str:
         record_id = text(record.get(id_field), field=id_field)
     except FieldError as error:
         raise RecordRejected(None, str(error)) from None
+    return _valid_id(record_id, id_field)
+
+
+def _valid_id(record_id: str | None, id_field: str) -> str:
+    """``record_id`` (the text read from ``id_field``) if it may be an id: not blank, at
+    most 64 characters, storable; else :class:`RecordRejected`."""
     if record_id is None or not record_id.strip():
         raise RecordRejected(None, f"no {id_field}")
     if "\x00" in record_id or len(record_id) > 64 or not _is_unicode(record_id):
@@ -787,19 +797,21 @@ def identify_price(record: Any) -> Identity:
         if not part.strip():
             raise RecordRejected(record_id, f"no {field}")
     key = natural_key(parts)
-    return Identity(record_id, (key,), _hash(record, record_id))
+    return Identity(record_id, (key,), _hash(record, record_id), tuple(parts))
 
 
 def parse_price(record: Mapping[str, Any], identity: Identity, *, tz: tzinfo) -> ParsedRecord:
     """One flat price record into a ``product_prices`` row (:data:`PRICE_COLUMNS`); the
-    price at the money scale, rejected if the column would round it."""
+    price at the money scale, rejected if the column would round it. The key's codes are
+    those :func:`identify_price` read (``identity.parts``)."""
+    inventory_code, price_type_code, card_code = identity.parts
     try:
         row = (
             identity.key[0],
-            _stored_text(record.get("inventory_code"), field="inventory_code"),
+            inventory_code or None,
             _stored_text(record.get("inventory_barcode"), field="inventory_barcode"),
-            _stored_text(record.get("price_type_code"), field="price_type_code"),
-            _stored_text(record.get("card_code"), field="card_code"),
+            price_type_code or None,
+            card_code or None,
             parse_decimal(record.get("price"), field="price"),
             identity.content_hash,
         )
@@ -854,13 +866,15 @@ def identify_balance(record: Any, *, condition: str) -> Identity:
         except FieldError as error:
             raise RecordRejected("/".join(p for p in parts if p) or None, str(error)) from None
     record_id = "/".join(part for part in parts if part)
-    for field in ("warehouse_id", "product_id"):  # each set, and short enough for its column
+    # warehouse_id and product_id (the first two parts): each set, and short enough for
+    # its column
+    for field, part in zip(("warehouse_id", "product_id"), parts, strict=False):
         try:
-            _record_id(record, field)
+            _valid_id(part, field)
         except RecordRejected as reject:
             raise RecordRejected(record_id or None, reject.reason) from None
     key = natural_key([*parts, condition])
-    return Identity(record_id, (key,), _hash([condition, record], record_id))
+    return Identity(record_id, (key,), _hash([condition, record], record_id), tuple(parts))
 
 
 def parse_balance(
@@ -869,21 +883,24 @@ def parse_balance(
     """One ``balance`` row into a ``stock_balances`` row (:data:`BALANCE_COLUMNS`):
     quantity at the quantity scale, input_price at the money scale (rejected if the
     column would round either), ``expiry_date`` and ``date`` (``balance_date``) as dates.
-    The row's ``groups`` (which here hold names, not ids) are not stored."""
+    The row's ``groups`` (which here hold names, not ids) are not stored. The key's
+    fields are those :func:`identify_balance` read (``identity.parts``); the expiry date,
+    a text part of the key, is read here as a date."""
     if condition not in BALANCE_CONDITIONS:
         raise ValueError(f"condition must be one of {BALANCE_CONDITIONS}, not {condition!r}")
+    warehouse_id, product_id, batch_number, card_code, _, serial_number = identity.parts
     try:
         row = (
             identity.key[0],
-            _stored_text(record.get("warehouse_id"), field="warehouse_id"),
+            warehouse_id,
             _stored_text(record.get("warehouse_code"), field="warehouse_code"),
-            _stored_text(record.get("product_id"), field="product_id"),
+            product_id,
             _stored_text(record.get("product_code"), field="product_code"),
             _stored_text(record.get("product_barcode"), field="product_barcode"),
-            _stored_text(record.get("batch_number"), field="batch_number"),
-            _stored_text(record.get("card_code"), field="card_code"),
+            batch_number or None,
+            card_code or None,
             parse_date(record.get("expiry_date"), field="expiry_date"),
-            _stored_text(record.get("serial_number"), field="serial_number"),
+            serial_number or None,
             condition,
             _quantity(record.get("quantity"), field="quantity"),
             parse_decimal(record.get("input_price"), field="input_price"),

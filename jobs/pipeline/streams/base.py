@@ -63,6 +63,9 @@ class Export:
     # The field of an answer's record that names the rows it holds (its settle's
     # holder_column): a record rejected whole keeps them. None: a record is one row.
     holder_field: str | None = None
+    # The field of a record that lists its child rows (an order's lines, a group's types),
+    # each weighing as much as a record (see weight). None: a record weighs one.
+    child_rows_field: str | None = None
 
     def __init__(self, **declared: Any) -> None:
         for name, value in declared.items():
@@ -84,9 +87,13 @@ class Export:
         return self.parser(record, identity, tz=tz)
 
     def weight(self, record: Any) -> int:
-        """How many rows the record holds, roughly: the engine holds records of a
-        look-up batch up to a total weight, so memory does not grow with their size."""
-        return 1
+        """How many rows the record holds, roughly (itself and the child rows its
+        ``child_rows_field`` lists): the engine holds records of a look-up batch up to a
+        total weight, so memory does not grow with their size."""
+        if self.child_rows_field is None or not isinstance(record, dict):
+            return 1
+        rows = record.get(self.child_rows_field)
+        return 1 + (len(rows) if isinstance(rows, list) else 0)
 
     def request(self, settings: Settings, **kwargs: Any) -> ExportRequest:
         filters = {**self.body, **kwargs.pop("filters", {})}

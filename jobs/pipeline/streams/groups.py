@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jobs.models import ProductGroup
 from jobs.pipeline.loader import LoadTarget
 from jobs.pipeline.records import PRODUCT_GROUP_COLUMNS, identify_group, parse_group
@@ -27,6 +25,7 @@ class GroupsStream(Stream):
     pool = REFERENCE
     reach = SNAPSHOT
     default_interval = 6 * 3600
+    child_rows_field = "product_group_types"
     identifier = staticmethod(identify_group)
     parser = staticmethod(parse_group)
     target = LoadTarget(
@@ -49,10 +48,6 @@ class GroupsStream(Stream):
             "(SELECT external_id FROM product_groups WHERE deleted_at IS NOT NULL)",
         ),
     )
-
-    def weight(self, record: Any) -> int:
-        types = record.get("product_group_types") if isinstance(record, dict) else None
-        return 1 + (len(types) if isinstance(types, list) else 0)
 
 
 GROUPS = declare(GroupsStream())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jobs.models import Order
 from jobs.pipeline.loader import LoadTarget
 from jobs.pipeline.records import ORDER_COLUMNS, identify_order, parse_order
@@ -36,11 +34,9 @@ class OrdersStream(Stream):
     target = LoadTarget(
         model=Order, columns=ORDER_COLUMNS, key=("source_external_id",), child=ORDER_LINES
     )
-
-    def weight(self, record: Any) -> int:
-        """An order and its lines: a line, as read from the body, holds as much as a product."""
-        lines = record.get("order_products") if isinstance(record, dict) else None
-        return 1 + (len(lines) if isinstance(lines, list) else 0)
+    # An order weighs as much as its lines: a line, as read from the body, holds as much
+    # as a product.
+    child_rows_field = "order_products"
 
     def filial_keys(self, settings: Settings) -> tuple[str, ...]:
         return settings.smartup_filial_ids or ("",)

@@ -94,10 +94,6 @@ class PricesStream(Stream):
     def expand(self, record: Any) -> list[dict[str, Any]]:
         return expand_price_entry(record)
 
-    def weight(self, record: Any) -> int:
-        prices = record.get("price_type") if isinstance(record, dict) else None
-        return 1 + (len(prices) if isinstance(prices, list) else 0)
-
     def calls(
         self, settings: Settings, span: Span, *, day_range_limit: int = DAY_RANGE_LIMIT
     ) -> list[Call]:

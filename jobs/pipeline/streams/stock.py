@@ -5,7 +5,6 @@ the balances."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from jobs.models import StockBalance, Warehouse
 from jobs.pipeline.loader import LoadTarget
@@ -161,17 +160,11 @@ class StockStream(Stream):
             )
         return calls
 
-    def complete(self, span: Span) -> bool:
-        return True
-
     def requests_per_run(
         self, *, filials: int, settings: Settings | None, day_range_limit: int = DAY_RANGE_LIMIT
     ) -> int:
         conditions = len(settings.smartup_stock_conditions) if settings else 1
         return max(filials, 1) * conditions
-
-    def weight(self, record: Any) -> int:
-        return 1
 
 
 STOCK = declare(StockStream())
