@@ -2,7 +2,7 @@
 enabled stream (``SYNC_STREAMS``), made to ride out Redis outages.
 
 It is ``rq worker --with-scheduler --worker-ttl 60 smartup-products smartup-orders ...`` with
-three differences, each for an outage:
+four differences, each for an outage or a deploy:
 
 - its Redis connection waits for Redis instead of raising (:mod:`jobs.processes.patient_redis`): a
   worker started while Redis is down waits for it, and a busy worker whose Redis blinks
@@ -10,7 +10,9 @@ three differences, each for an outage:
   own bookkeeping in Redis waits too, so the job ends as it would have;
 - when Redis comes back empty, the worker lists itself again, so ``rq info`` shows it;
 - maintenance runs every minute instead of every ten: jobs abandoned by a killed worker are
-  retried sooner, and a worker takes over RQ's scheduler lock of a dead one sooner.
+  retried sooner, and a worker takes over RQ's scheduler lock of a dead one sooner;
+- a SIGTERM or SIGINT that comes while it starts is held until it can stop cleanly, so a
+  worker stopped just after it listed itself does not stay listed.
 
 A worker class of our own rather than a supervisor around ``rq worker``: a supervisor can
 only restart a worker that exited, which loses the work horse and its run; the connection
@@ -45,6 +47,38 @@ class SyncWorker(Worker):
     (``SYNC_JOB_TIMEOUT_SECONDS``): whoever queued the job (a web app) need not know it."""
 
     sync_job_timeout: int | None = None
+    _held_stop_signal: int | None = None
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        """List the worker, with SIGTERM and SIGINT held until the work loop starts.
+
+        RQ lists a worker (``bootstrap``) and starts its scheduler before it installs its
+        own handlers: a stop signal in that window (a deploy, a Ctrl-C just after start)
+        would kill the worker while listed, and ``rq info`` would show a worker that is not
+        there until its TTL lapsed. Held, the signal is heard at the top of the loop, where
+        RQ stops cleanly and unlists the worker. A process forked meanwhile (RQ's scheduler,
+        before it installs its own handlers) hears the signal as it would have without us."""
+        worker_pid = os.getpid()
+        before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+        def hold(signum: int, _frame: Any) -> None:
+            if os.getpid() != worker_pid:
+                signal.signal(signum, before[signal.Signals(signum)])
+                os.kill(os.getpid(), signum)
+                return
+            self._held_stop_signal = signum
+
+        for number in before:
+            signal.signal(number, hold)
+        super().bootstrap(*args, **kwargs)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        # The first step of every turn of RQ's loop, inside the try whose end unlists the
+        # worker: a stop signal held during bootstrap is heard here, as if it came now.
+        held, self._held_stop_signal = self._held_stop_signal, None
+        if held is not None:
+            self.request_stop(held, None)  # type: ignore[no-untyped-call]
+        super().check_for_suspension(burst)
 
     def execute_job(self, job: Any, queue: Any) -> Any:
         if self.sync_job_timeout is not None and job.func_name == SYNC_FUNCTION:
