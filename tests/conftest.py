@@ -17,7 +17,16 @@ from redis import Redis
 from jobs.models import open_database
 from jobs.processes.migrate import apply_migrations
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
-from tests.helpers import PASSWORD, PG_URL_BASE, REDIS_URL, TABLES, TODAY, USER, admin_sql
+from tests.helpers import (
+    PASSWORD,
+    PG_URL_BASE,
+    REDIS_URL,
+    TABLES,
+    TODAY,
+    USER,
+    PrivateRedis,
+    admin_sql,
+)
 
 # Property tests: few examples, always the same ones, in `make test`; many, new ones each
 # time, in `make fuzz` (HYPOTHESIS_PROFILE=fuzz; counts per property in tests/strategies.py).
@@ -68,6 +77,14 @@ def redis() -> Iterator[Redis]:
     yield connection
     connection.flushdb()
     connection.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, not started: the test starts and stops it."""
+    server = PrivateRedis()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ from tests.helpers import (
     ROOT,
     CuttableProxy,
     PrivateCluster,
-    PrivateRedis,
     Proc,
     env_for,
     port_is_free,
@@ -51,13 +50,6 @@ PRODUCTS_QUEUE = queue_for("products")
 
 SCHEDULER_LOCK = f"rq:scheduler-lock:{PRODUCTS_QUEUE}"
 REGISTRATIONS = "rq:scheduler:scheduled_jobs"
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    yield server
-    server.stop()
 
 
 def movable(job: Job, connection: Redis) -> bool:

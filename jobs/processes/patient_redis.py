@@ -137,3 +137,10 @@ def give_up(connection: Redis) -> None:
     retry = connection.connection_pool.connection_kwargs.get("retry")
     if isinstance(retry, PatientRetry):
         retry.update_retries(0)
+
+
+def waiting_for_redis(connection: Redis) -> bool:
+    """Whether a command on ``connection`` (or another of this process) is waiting now for
+    a Redis that is away."""
+    retry = connection.connection_pool.connection_kwargs.get("retry")
+    return isinstance(retry, PatientRetry) and retry.down_since is not None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -30,7 +31,8 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker, worker_registration
 
 from jobs.kinds import SYNC_FUNCTION
-from jobs.processes.patient_redis import give_up, patient_connection
+from jobs.logs import get_logger
+from jobs.processes.patient_redis import give_up, patient_connection, waiting_for_redis
 from jobs.processes.queueing import queues_of, register_queues
 from jobs.settings import Settings
 from jobs.watching import error_tracking
@@ -39,6 +41,7 @@ WORKER_TTL_SECONDS = 60
 JOB_MONITORING_SECONDS = 10  # how often a busy worker heartbeats while its horse works
 MAINTENANCE_SECONDS = 60
 SCHEDULER_STOP_SECONDS = 10
+SCHEDULER_SIGTERM_EVERY_SECONDS = 0.5
 
 
 class SyncWorker(Worker):
@@ -56,8 +59,10 @@ class SyncWorker(Worker):
         own handlers: a stop signal in that window (a deploy, a Ctrl-C just after start)
         would kill the worker while listed, and ``rq info`` would show a worker that is not
         there until its TTL lapsed. Held, the signal is heard at the top of the loop, where
-        RQ stops cleanly and unlists the worker. A process forked meanwhile (RQ's scheduler,
-        before it installs its own handlers) hears the signal as it would have without us."""
+        RQ stops cleanly and unlists the worker. Two exceptions: a process forked meanwhile
+        (RQ's scheduler, before it installs its own handlers) hears the signal as it would
+        have without us; and while Redis is away, the worker stops at once, since it could
+        neither unlist itself nor reach its loop before Redis came back."""
         worker_pid = os.getpid()
         before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
 
@@ -66,6 +71,9 @@ class SyncWorker(Worker):
                 signal.signal(signum, before[signal.Signals(signum)])
                 os.kill(os.getpid(), signum)
                 return
+            if waiting_for_redis(self.connection):
+                self.stop_scheduler()
+                raise SystemExit(0)
             self._held_stop_signal = signum
 
         for number in before:
@@ -98,16 +106,24 @@ class SyncWorker(Worker):
 
     def stop_scheduler(self) -> None:
         """Stop RQ's scheduler process, which cannot hear SIGTERM while it waits for Redis:
-        after a grace period it is killed (its lock lapses within a minute)."""
+        after a grace period it is killed (its lock lapses within a minute).
+
+        SIGTERM is sent again every half second: one that reaches a scheduler forked an
+        instant ago, before Python runs in it, is dropped by Python's after-fork step."""
         process = self.scheduler._process if self.scheduler else None
         if process is None or not process.pid:
             return
-        with suppress(OSError):
-            os.kill(process.pid, signal.SIGTERM)
-        process.join(SCHEDULER_STOP_SECONDS)
+        deadline = time.monotonic() + SCHEDULER_STOP_SECONDS
+        while process.is_alive() and time.monotonic() < deadline:
+            with suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
+            process.join(SCHEDULER_SIGTERM_EVERY_SECONDS)
         if process.is_alive():
             process.kill()
             process.join()
+            get_logger().warning(
+                "worker.scheduler.killed", pid=process.pid, waited_s=SCHEDULER_STOP_SECONDS
+            )
 
     def teardown(self) -> None:
         """Stopping (SIGTERM, or the burst is done): do not wait for a Redis that is away
