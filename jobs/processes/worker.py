@@ -109,7 +109,8 @@ class SyncWorker(Worker):
         after a grace period it is killed (its lock lapses within a minute).
 
         SIGTERM is sent again every half second: one that reaches a scheduler forked an
-        instant ago, before Python runs in it, is dropped by Python's after-fork step."""
+        instant ago can be lost (Python clears the signals pending in a new fork), and the
+        worker would wait the whole grace period for nothing."""
         process = self.scheduler._process if self.scheduler else None
         if process is None or not process.pid:
             return
