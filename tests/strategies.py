@@ -388,14 +388,14 @@ value_pieces = one_in(5).flatmap(
 )
 
 
-def _field(valid: Any, hostile: Any = None) -> tuple[Any, Any]:
+def field_values(valid: Any, hostile: Any = None) -> tuple[Any, Any]:
     """A field's values: (in a clean record, in a hostile one)."""
     rough = value_pieces if hostile is None else st.one_of(hostile, value_pieces)
     return valid, one_in(3).flatmap(lambda odd: rough if odd else valid)
 
 
 @st.composite
-def _record(draw: Any, id_field: str, fields: dict[str, tuple[Any, Any]]) -> Piece:
+def smartup_record(draw: Any, id_field: str, fields: dict[str, tuple[Any, Any]]) -> Piece:
     """A SmartUp record: clean (every value one SmartUp could send) or, one time in
     three, hostile (any value may be anything, the id too)."""
     hostile = draw(one_in(3))
@@ -419,26 +419,26 @@ def _record(draw: Any, id_field: str, fields: dict[str, tuple[Any, Any]]) -> Pie
 
 clean_text = string_pieces(hostile=False)
 PRODUCT_FIELDS = {
-    "code": _field(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
-    "name": _field(st.one_of(clean_text, string_pieces(hostile=False, max_size=40))),
-    "short_name": _field(clean_text),
-    "measure_code": _field(text_value(st.sampled_from(["dona", "kg", "l"]))),
-    "state": _field(text_value(st.sampled_from(["A", "P", ""]))),
-    "barcodes": _field(
+    "code": field_values(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
+    "name": field_values(st.one_of(clean_text, string_pieces(hostile=False, max_size=40))),
+    "short_name": field_values(clean_text),
+    "measure_code": field_values(text_value(st.sampled_from(["dona", "kg", "l"]))),
+    "state": field_values(text_value(st.sampled_from(["A", "P", ""]))),
+    "barcodes": field_values(
         text_value(st.from_regex(r"[0-9]{3,8}([|,; ]+[0-9]{3,8}){0,3}", fullmatch=True))
     ),
 }
-product_records = _record("product_id", PRODUCT_FIELDS)
+product_records = smartup_record("product_id", PRODUCT_FIELDS)
 
-AMOUNT = _field(text_value(valid_amount_text), text_value(amount_text))
+AMOUNT = field_values(text_value(valid_amount_text), text_value(amount_text))
 
 
 @st.composite
 def _line(draw: Any, hostile: bool) -> Piece:
     fields = {
-        "product_unit_id": _field(text_value(st.sampled_from(IDS))),
-        "product_code": _field(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
-        "product_name": _field(clean_text),
+        "product_unit_id": field_values(text_value(st.sampled_from(IDS))),
+        "product_code": field_values(text_value(st.from_regex(r"P[0-9]{4}", fullmatch=True))),
+        "product_name": field_values(clean_text),
         "order_quant": AMOUNT,
         "sold_quant": AMOUNT,
         "return_quant": AMOUNT,
@@ -446,7 +446,7 @@ def _line(draw: Any, hostile: bool) -> Piece:
         "sold_amount": AMOUNT,
         "vat_percent": AMOUNT,
         "vat_amount": AMOUNT,
-        "inventory_kind": _field(text_value(st.sampled_from(["G", "M", "P"]))),
+        "inventory_kind": field_values(text_value(st.sampled_from(["G", "M", "P"]))),
     }
     members = [
         (plain_string(name), draw(values[1] if hostile else values[0]))
@@ -470,21 +470,21 @@ def _lines(draw: Any, hostile: bool) -> Piece:
 
 
 ORDER_FIELDS = {
-    "external_id": _field(clean_text),
-    "filial_id": _field(text_value(st.just("100"))),
-    "status": _field(text_value(st.sampled_from(["B#S", "A", "C"]))),
-    "deal_time": _field(
+    "external_id": field_values(clean_text),
+    "filial_id": field_values(text_value(st.just("100"))),
+    "status": field_values(text_value(st.sampled_from(["B#S", "A", "C"]))),
+    "deal_time": field_values(
         st.one_of(text_value(valid_time_text), text_value(valid_date_text)),
         text_value(date_text(with_time=True)),
     ),
-    "delivery_date": _field(text_value(valid_date_text), text_value(date_text())),
-    "booked_date": _field(text_value(valid_date_text), text_value(date_text())),
+    "delivery_date": field_values(text_value(valid_date_text), text_value(date_text())),
+    "booked_date": field_values(text_value(valid_date_text), text_value(date_text())),
     "total_amount": AMOUNT,
-    "currency_code": _field(text_value(st.just("860"))),
-    "person_name": _field(clean_text),
+    "currency_code": field_values(text_value(st.just("860"))),
+    "person_name": field_values(clean_text),
     "order_products": (_lines(False), st.one_of(_lines(True), _lines(True), value_pieces)),
 }
-order_records = _record("deal_id", ORDER_FIELDS)
+order_records = smartup_record("deal_id", ORDER_FIELDS)
 
 
 RECORDS_KEYS = {"products": "inventory", "orders": "order"}

@@ -14,17 +14,17 @@ from hypothesis import strategies as st
 
 from tests.strategies import (
     Piece,
-    _field,
-    _record,
     amount_text,
     array_of,
     clean_text,
     date_text,
+    field_values,
     hostile_pieces,
     id_pieces,
     object_of,
     one_in,
     plain_string,
+    smartup_record,
     string_pieces,
     text_value,
     valid_amount_text,
@@ -44,7 +44,7 @@ def or_empty(strategy: Any) -> Any:
 
 
 def _clean(strategy: Any) -> tuple[Any, Any]:
-    return _field(or_empty(strategy))
+    return field_values(or_empty(strategy))
 
 
 STATE = _clean(text_value(st.sampled_from(["A", "P"])))
@@ -112,7 +112,7 @@ GROUP_FIELDS = {
     "state": STATE,
     "product_group_types": _nested(TYPE_FIELDS),
 }
-group_records = _record("product_group_id", GROUP_FIELDS)
+group_records = smartup_record("product_group_id", GROUP_FIELDS)
 
 PRICE_TYPE_FIELDS = {
     # Optional, like the code: a type may have an id, a code, both or (rejected) neither.
@@ -124,7 +124,7 @@ PRICE_TYPE_FIELDS = {
     "price_type_kind": _clean(text_value(st.sampled_from(["S", "P"]))),
     "currency_code": _clean(text_value(st.sampled_from(["860", "840"]))),
 }
-price_type_records = _record("name", PRICE_TYPE_FIELDS)
+price_type_records = smartup_record("name", PRICE_TYPE_FIELDS)
 
 PRICE_ROW_FIELDS = {
     "price_type_code": _clean(text_value(st.from_regex(r"PRCT:[0-9]{1,2}", fullmatch=True))),
@@ -135,13 +135,13 @@ PRICE_ENTRY_FIELDS = {
     "inventory_barcode": _clean(text_value(st.from_regex(r"[0-9]{8,13}", fullmatch=True))),
     "price_type": _nested(PRICE_ROW_FIELDS),
 }
-price_entries = _record("inventory_code", PRICE_ENTRY_FIELDS)
+price_entries = smartup_record("inventory_code", PRICE_ENTRY_FIELDS)
 
 WAREHOUSE_FIELDS = {
     "code": _clean(text_value(st.from_regex(r"W[0-9]{1,2}", fullmatch=True))),
     "name": NAME,
 }
-warehouse_records = _record("warehouse_id", WAREHOUSE_FIELDS)
+warehouse_records = smartup_record("warehouse_id", WAREHOUSE_FIELDS)
 
 BALANCE_GROUP_FIELDS = {"group_code": NAME, "type_code": NAME}
 BALANCE_FIELDS = {
@@ -163,7 +163,7 @@ BALANCE_FIELDS = {
     "input_price": PRICE_AMOUNT,
     "groups": _nested(BALANCE_GROUP_FIELDS),
 }
-balance_records = _record("warehouse_id", BALANCE_FIELDS)
+balance_records = smartup_record("warehouse_id", BALANCE_FIELDS)
 
 CATALOGUE_RECORDS = {
     "groups": group_records,
