@@ -60,7 +60,7 @@ PG_ADMIN_DSN = os.environ.get(
 )
 PG_URL_BASE = os.environ.get("TEST_PG_URL_BASE", "postgresql://root@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-TASHKENT = ZoneInfo("Asia/Tashkent")  # the company's time zone in the tests
+TASHKENT = ZoneInfo("Asia/Tashkent")  # the company's time zone in the tests: UTC+5, no DST
 TODAY = datetime.now(TASHKENT).date()  # what a worker's run uses too
 USER, PASSWORD = "sync@acme", "s3cret-Pa55"
 FAST_RETRY = RetryPolicy(
@@ -631,7 +631,7 @@ class Webhook:
 # -- a shop with the whole catalogue ----------------------------------------------
 
 
-EVERY_STREAM: dict[str, Any] = {
+EVERY_STREAM_SETTINGS: dict[str, Any] = {
     "sync_streams": declared_names(),
     "smartup_stock_conditions": PRODUCT_CONDITIONS,
 }
@@ -680,7 +680,7 @@ def run_with_every_stream(
 
 def fill(sim: SmartUpSimulator, url: str, kind: str = "full") -> None:
     """A run of ``kind`` with every declared stream enabled and stock of every condition."""
-    settings = settings_for(sim, url, **EVERY_STREAM)
+    settings = settings_for(sim, url, **EVERY_STREAM_SETTINGS)
     outcome = run_sync(RunRequest(kind=kind, settings=settings, today=TODAY, retry=FAST_RETRY))
     # A price entry of a product without a code names no product: rejected, the rest stored
     codeless = sum(len(e["price_type"]) for e in sim.prices if not e["inventory_code"])

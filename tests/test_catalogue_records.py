@@ -7,7 +7,6 @@ import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import peewee as pw
 import pytest
@@ -41,8 +40,7 @@ from jobs.pipeline.records import (
     parse_warehouse,
 )
 from jobs.processes.migrate import apply_migrations
-
-TASHKENT = ZoneInfo("Asia/Tashkent")
+from tests.helpers import TASHKENT
 
 
 def as_dict(columns: tuple[str, ...], row: tuple[Any, ...] | None) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.testing import capture_logs
@@ -25,9 +24,8 @@ from jobs.models import Order, Product, SyncRun, open_database
 from jobs.run.rows import SKIPPED
 from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import Fault, SmartUpSimulator, generate_orders, generate_products
-from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TASHKENT, TODAY, USER, settings_for
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 ROOT = Path(__file__).resolve().parent.parent
 MORNING = datetime.combine(TODAY, clock(9, 0), tzinfo=TASHKENT)
 

@@ -25,7 +25,7 @@ from jobs.pipeline.streams import declared_names
 from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
 from tests.helpers import (
-    EVERY_STREAM,
+    EVERY_STREAM_SETTINGS,
     FAST_RETRY,
     TODAY,
     fill,
@@ -206,7 +206,7 @@ def test_prices_and_stock_answers_are_announced_by_stream_and_a_snapshot_announc
         fill(shop, pg)
         assert {heard["stream"] for heard in listener.heard()} == set(declared_names())
 
-        again = sync(shop, pg, "stock", **EVERY_STREAM)
+        again = sync(shop, pg, "stock", **EVERY_STREAM_SETTINGS)
         assert again.status == "SUCCESS" and listener.heard() == []  # the same snapshot
 
         # one balance row changes: the stock answer is announced as "stock"
@@ -217,7 +217,7 @@ def test_prices_and_stock_answers_are_announced_by_stream_and_a_snapshot_announc
             "12345",
             batch_number=changed["batch_number"],
         )
-        third = sync(shop, pg, "stock", **EVERY_STREAM)
+        third = sync(shop, pg, "stock", **EVERY_STREAM_SETTINGS)
         assert listener.heard() == [
             {
                 "stream": "stock",
@@ -235,7 +235,7 @@ def test_prices_and_stock_answers_are_announced_by_stream_and_a_snapshot_announc
         shop.remove_stock_row(
             removed["warehouse_code"], removed["product_id"], batch_number=removed["batch_number"]
         )
-        fourth = sync(shop, pg, "stock", **EVERY_STREAM)
+        fourth = sync(shop, pg, "stock", **EVERY_STREAM_SETTINGS)
         assert fourth.status == "SUCCESS"
         assert listener.heard() == [
             {
@@ -259,7 +259,7 @@ def test_prices_and_stock_answers_are_announced_by_stream_and_a_snapshot_announc
         entry = next(e for e in prices if e["inventory_code"] and e["price_type"])
         entry["price_type"][0]["price"] = "7777.5"
         shop.set_prices(prices)
-        fifth = sync(shop, pg, "prices", **EVERY_STREAM)
+        fifth = sync(shop, pg, "prices", **EVERY_STREAM_SETTINGS)
         assert listener.heard() == [
             {
                 "stream": "prices",

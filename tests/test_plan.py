@@ -13,7 +13,7 @@ from jobs.pipeline.smartup.errors import SmartUpQuotaSpent, SmartUpRefused
 from jobs.pipeline.smartup.refusals import limits_spent, refusal_in
 from jobs.pipeline.streams import STREAMS
 from jobs.pipeline.streams.reach import DAY_SECONDS, Reach, date_windows, windows_for
-from tests.helpers import settings_from
+from tests.helpers import TASHKENT, settings_from
 
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
@@ -278,11 +278,8 @@ def test_after_an_outage_a_run_catches_up_at_most_90_days():
 
 
 def test_the_quota_resets_at_the_next_midnight_company_time():
-    from zoneinfo import ZoneInfo
-
-    tashkent = ZoneInfo("Asia/Tashkent")
-    reset = next_midnight(datetime(2026, 11, 29, 20, 0, tzinfo=UTC), tashkent)
-    assert reset == datetime(2026, 12, 1, 0, 0, tzinfo=tashkent)  # 20:00 UTC is 01:00 there
+    reset = next_midnight(datetime(2026, 11, 29, 20, 0, tzinfo=UTC), TASHKENT)
+    assert reset == datetime(2026, 12, 1, 0, 0, tzinfo=TASHKENT)  # 20:00 UTC is 01:00 there
 
 
 @pytest.mark.parametrize(

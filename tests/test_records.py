@@ -2,7 +2,6 @@
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,8 +23,7 @@ from jobs.pipeline.records import (
     split_barcodes,
     text,
 )
-
-TASHKENT = ZoneInfo("Asia/Tashkent")
+from tests.helpers import TASHKENT
 
 
 @pytest.mark.parametrize(

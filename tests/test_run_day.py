@@ -8,7 +8,6 @@ import time
 from collections.abc import MutableMapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.testing import capture_logs
@@ -37,11 +36,10 @@ from jobs.pipeline.smartup import ExportRequest
 from jobs.pipeline.streams import declared
 from jobs.pipeline.streams.reach import DAY_RANGE_LIMIT, Reach
 from jobs.settings import Settings
-from tests.helpers import offline_settings
+from tests.helpers import TASHKENT, offline_settings
 
 configure_logging()  # now: configuring later would undo capture_logs
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)  # 12:00 in Tashkent
 # orders' day as the plan gives it with the defaults (interval 600 s, one sweep a day)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,9 +23,8 @@ from jobs.day.state import day_range_limits, stream_state
 from jobs.models import Order, open_database
 from jobs.run.sync import RunOutcome, RunRequest, run_sync
 from jobs.simulator import SmartUpSimulator, generate_orders, generate_products
-from tests.helpers import FAST_RETRY, PASSWORD, TODAY, USER, settings_for
+from tests.helpers import FAST_RETRY, PASSWORD, TASHKENT, TODAY, USER, settings_for
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 FILIALS = ("100", "200")
 YESTERDAY = TODAY - timedelta(days=1)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,9 +11,8 @@ from jobs.day.sealing import first_day_to_ask, newest_ended_day, sealed_after
 from jobs.day.state import advance_watermark, record_sealed, sealed_through, stream_state
 from jobs.models import open_database
 from jobs.settings import SettingsError
-from tests.helpers import settings_from
+from tests.helpers import TASHKENT, settings_from
 
-TASHKENT = ZoneInfo("Asia/Tashkent")  # UTC+5, no daylight saving
 TODAY = date(2026, 12, 7)
 YESTERDAY = TODAY - timedelta(days=1)
 BEFORE_YESTERDAY = TODAY - timedelta(days=2)

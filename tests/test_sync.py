@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.testing import capture_logs
@@ -13,9 +12,7 @@ from structlog.testing import capture_logs
 from jobs.models import Order, OrderItem, Product, SyncRun
 from jobs.run.sync import RunRequest, run_sync
 from jobs.simulator import Fault
-from tests.helpers import FAST_RETRY, PASSWORD, TODAY, settings_for
-
-TASHKENT = ZoneInfo("Asia/Tashkent")
+from tests.helpers import FAST_RETRY, PASSWORD, TASHKENT, TODAY, settings_for
 
 
 def sync(sim, url, kind="full", **overrides):

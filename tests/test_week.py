@@ -9,7 +9,6 @@ within its stream's planned interval (plus the driver's one-minute step)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,7 +20,6 @@ from jobs.settings import Settings
 from jobs.simulator import SmartUpSimulator
 from tests.helpers import PASSWORD, REDIS_URL, USER
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 FIRST_DAY = date(2026, 12, 1)
 
 pytestmark = pytest.mark.slow

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bench.week import DAYS, Week, probe_sync
 from jobs.simulator import SmartUpSimulator, generate_account
-from tests.helpers import PASSWORD, USER
+from tests.helpers import PASSWORD, TASHKENT, USER
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 FIRST_DAY = date(2026, 12, 1)
 INTERVALS = {"products": 3600, "orders": 1800, "groups": 21600, "prices": 14400, "stock": 3600}
 
