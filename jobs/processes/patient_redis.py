@@ -134,13 +134,19 @@ def redis_address(url: str) -> str:
 def give_up(connection: Redis) -> None:
     """Stop waiting: from now on ``connection`` raises as redis-py does by default. For a
     process that is stopping (SIGTERM) and must not hang on a Redis that is away."""
-    retry = connection.connection_pool.connection_kwargs.get("retry")
-    if isinstance(retry, PatientRetry):
+    retry = _patient_retry(connection)
+    if retry is not None:
         retry.update_retries(0)
 
 
 def waiting_for_redis(connection: Redis) -> bool:
     """Whether a command on ``connection`` (or another of this process) is waiting now for
     a Redis that is away."""
+    retry = _patient_retry(connection)
+    return retry is not None and retry.down_since is not None
+
+
+def _patient_retry(connection: Redis) -> PatientRetry | None:
+    """The policy :func:`patient_connection` gave ``connection``; None for any other."""
     retry = connection.connection_pool.connection_kwargs.get("retry")
-    return isinstance(retry, PatientRetry) and retry.down_since is not None
+    return retry if isinstance(retry, PatientRetry) else None
