@@ -44,6 +44,7 @@ from tests.helpers import (
     Webhook,
     env_for,
     finish,
+    run_cli,
     settings_for,
     settings_from,
     start_worker,
@@ -157,17 +158,6 @@ def month_simulator() -> Iterator[SmartUpSimulator]:
         yield sim
 
 
-def cli(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", *args],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
     pg, month_simulator, redis
@@ -214,7 +204,7 @@ def test_progress_in_meta_run_row_status_and_overview_during_a_slowed_run(
         )
         assert row["kind"] == "orders" and row["received"] > 0
 
-        status = cli("status", environ=env_for(month_simulator, pg))
+        status = run_cli("status", env=env_for(month_simulator, pg))
         assert status.returncode == 0, status.stderr
         assert "RUNNING: orders export, filial 100, window " in status.stdout, status.stdout
         print(status.stdout)  # the closing note quotes this
@@ -266,13 +256,13 @@ def test_enqueue_prints_a_word_and_wait_follows_the_job_to_its_end(pg, simulator
     environ = env_for(simulator, pg)
     worker = start_worker(environ, burst=False)
     try:
-        done = cli("enqueue", "products", "--wait", environ=environ)
+        done = run_cli("enqueue", "products", "--wait", env=environ)
         assert done.returncode == 0, done.stderr
         assert "(queued)" in done.stdout and "JobStatus" not in done.stdout
         assert "run 1 SUCCESS" in done.stdout and "products  1         100" in done.stdout
 
         simulator.add_fault("products", Fault(status=401), times=5)
-        failed = cli("enqueue", "products", "--wait", environ=environ)
+        failed = run_cli("enqueue", "products", "--wait", env=environ)
         assert failed.returncode == 1, failed.stdout
         assert "run 2 FAILED" in failed.stdout and "401" in failed.stderr
     finally:
@@ -437,7 +427,7 @@ def test_check_is_0_when_healthy_and_1_with_a_line_per_problem(
 
 
 def test_check_from_the_command_line_before_any_run(pg, simulator, redis):
-    done = cli("check", environ=env_for(simulator, pg))
+    done = run_cli("check", env=env_for(simulator, pg))
     print(done.stdout)  # the closing note quotes this
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
@@ -626,11 +616,11 @@ def _summary(output: str) -> list[str]:
 @pytest.mark.slow
 def test_enqueue_wait_prints_the_summary_sync_prints(pg, simulator, redis):
     environ = env_for(simulator, pg)
-    synced = cli("sync", "full", environ=environ)
+    synced = run_cli("sync", "full", env=environ)
     assert synced.returncode == 0, synced.stderr
     worker = start_worker(environ, burst=False)
     try:
-        waited = cli("enqueue", "full", "--wait", environ=environ)
+        waited = run_cli("enqueue", "full", "--wait", env=environ)
     finally:
         stop(worker)
     assert waited.returncode == 0, waited.stderr
